@@ -1,0 +1,53 @@
+# The two commands a new user types: `make run` and `make test` (see README.md).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.DEFAULT_GOAL := help
+.PHONY: help install db run test lint format typecheck bench clean
+
+help:
+	@echo "make run    serve the API with Kreuzviertel demo data on http://$(HOST):$(PORT) (docs at /docs)"
+	@echo "make test   run the whole test suite against a real PostgreSQL"
+	@echo "make install | db | lint | format | typecheck | bench | clean"
+
+install: $(STAMP)
+
+# Re-installs only when the lock file or the project metadata changed, so a second run is quick.
+$(STAMP): requirements.lock pyproject.toml
+	@scripts/ensure-venv.sh "$(PYTHON)" "$(VENV)"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $(STAMP)
+
+db: install
+	@scripts/ensure-postgres.sh
+	$(BIN)/parkshare migrate
+
+run: db
+	$(BIN)/parkshare seed --if-empty
+	$(BIN)/parkshare serve --host $(HOST) --port $(PORT)
+
+test: db
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+typecheck: install
+	$(BIN)/mypy
+
+bench: db
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,142 @@
+"""`parkshare serve|migrate|seed|worker`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import shutil
+import signal
+import sys
+import tempfile
+
+from pydantic import ValidationError
+
+from app.settings import Environment, Settings, get_settings
+
+
+def _settings() -> Settings:
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        for err in exc.errors():
+            field = ".".join(str(p) for p in err["loc"]).upper() or "settings"
+            print(f"parkshare: invalid setting {field}: {err['msg']}", file=sys.stderr)
+        raise SystemExit(2) from None
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return settings
+
+
+def serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    settings = _settings()
+    # Before the workers fork: they must all read the same development secret.
+    settings.signing_secret()
+    if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        metrics_dir = tempfile.mkdtemp(prefix="parkshare-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    print(f"parkshare: serving on http://{args.host}:{args.port} (docs at /docs)", flush=True)
+    try:
+        uvicorn.run(
+            "app.main:create_app",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            loop="uvloop",
+            http="httptools",
+            log_level=settings.log_level.lower(),
+            proxy_headers=True,
+            access_log=args.access_log,
+        )
+    finally:
+        if args.workers > 1 and os.environ.get("PROMETHEUS_MULTIPROC_DIR", "").startswith(
+            tempfile.gettempdir()
+        ):
+            shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
+
+
+def migrate(_: argparse.Namespace) -> None:
+    from app.migrations import migrate as run_migrations
+
+    settings = _settings()
+    try:
+        run_migrations(settings)
+    except OSError as exc:
+        print(
+            f"parkshare: cannot reach the database ({exc}); is PostgreSQL running? `make db` prepares it.",
+            file=sys.stderr,
+        )
+        raise SystemExit(1) from None
+    print("parkshare: the database schema is at the newest migration")
+
+
+def seed(args: argparse.Namespace) -> None:
+    from app.seed import seed_demo
+
+    settings = _settings()
+    if settings.environment is Environment.production and not args.force:
+        print(
+            "parkshare: refusing to load demo data with ENVIRONMENT=production (use --force)",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
+    summary = asyncio.run(seed_demo(settings, spots=args.spots, if_empty=args.if_empty, seed=args.seed))
+    print(f"parkshare: {summary}")
+
+
+def worker(_: argparse.Namespace) -> None:
+    from app.db import Database
+    from app.scheduler import build_scheduler
+
+    settings = _settings()
+
+    async def run() -> None:
+        database = Database.from_settings(settings)
+        scheduler = build_scheduler(settings, database)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        scheduler.start()
+        logging.getLogger("parkshare.worker").info("scheduler running; Ctrl-C stops it")
+        try:
+            await stop.wait()
+        finally:
+            scheduler.shutdown(wait=False)
+            await database.dispose()
+
+    asyncio.run(run())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="parkshare", description="parkshare backend")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    p = commands.add_parser("serve", help="serve the HTTP API")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--no-access-log", dest="access_log", action="store_false")
+    p.set_defaults(func=serve)
+
+    p = commands.add_parser("migrate", help="create the database if needed and apply all migrations")
+    p.set_defaults(func=migrate)
+
+    p = commands.add_parser("seed", help="load demo data of Dortmund's Kreuzviertel")
+    p.add_argument("--spots", type=int, default=36, help="how many spots (default 36)")
+    p.add_argument("--seed", type=int, default=2026, help="random seed, for repeatable data")
+    p.add_argument("--if-empty", action="store_true", help="do nothing when demo data is already there")
+    p.add_argument("--force", action="store_true", help="allow with ENVIRONMENT=production")
+    p.set_defaults(func=seed)
+
+    p = commands.add_parser("worker", help="run the background jobs without serving HTTP")
+    p.set_defaults(func=worker)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    args.func(args)

@@ -1,0 +1,194 @@
+"""Problem details (RFC 9457) for every error the service answers.
+
+Domain code raises a `ProblemError` subclass that carries its HTTP status and stable `code`; the
+handlers installed by `install_handlers` turn those, FastAPI's own errors and anything unexpected
+into `application/problem+json`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from http import HTTPStatus
+from typing import Any, ClassVar
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+logger = logging.getLogger(__name__)
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+class ProblemError(Exception):
+    status: ClassVar[int] = 400
+    code: ClassVar[str] = "bad_request"
+    # Errors that record a security decision (a revoked token family) keep their writes: the
+    # request transaction commits before the problem is answered instead of rolling back.
+    keeps_writes: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        errors: Sequence[Mapping[str, Any]] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.detail = detail or HTTPStatus(self.status).phrase
+        self.errors = list(errors) if errors is not None else None
+        self.headers = dict(headers or {})
+        super().__init__(self.detail)
+
+
+class ValidationProblem(ProblemError):
+    status = 422
+    code = "validation_error"
+
+    @classmethod
+    def field(cls, field: str, message: str, type_: str = "value_error") -> ValidationProblem:
+        return cls(
+            f"{field}: {message}",
+            errors=[{"loc": field.split("."), "field": field, "message": message, "type": type_}],
+        )
+
+
+class NotFound(ProblemError):
+    status = 404
+    code = "not_found"
+
+
+class Forbidden(ProblemError):
+    status = 403
+    code = "forbidden"
+
+
+class Unauthorized(ProblemError):
+    status = 401
+    code = "unauthorized"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+class Conflict(ProblemError):
+    status = 409
+    code = "conflict"
+
+
+class PreconditionFailed(ProblemError):
+    status = 412
+    code = "precondition_failed"
+
+
+class ServiceUnavailable(ProblemError):
+    status = 503
+    code = "unavailable"
+
+
+# Codes for the errors FastAPI and Starlette raise themselves, by status.
+_CODES_BY_STATUS = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    412: "precondition_failed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    503: "unavailable",
+}
+
+
+def problem_response(
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    errors: Sequence[Mapping[str, Any]] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"urn:parkshare:problem:{code}",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    if errors is not None:
+        body["errors"] = list(errors)
+    return JSONResponse(body, status_code=status, headers=dict(headers or {}), media_type=PROBLEM_MEDIA_TYPE)
+
+
+def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    out = []
+    for err in exc.errors():
+        loc = [str(part) for part in err.get("loc", ())]
+        # "body.email" reads better than "body.email" with the model name FastAPI sometimes adds.
+        field = ".".join(loc[1:]) if len(loc) > 1 else ".".join(loc)
+        out.append({"loc": loc, "field": field, "message": err.get("msg", ""), "type": err.get("type", "")})
+    return out
+
+
+async def _on_problem(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ProblemError)
+    return problem_response(exc.status, exc.code, exc.detail, errors=exc.errors, headers=exc.headers)
+
+
+async def _on_validation(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = _field_errors(exc)
+    detail = "; ".join(f"{e['field'] or 'request'}: {e['message']}" for e in errors[:5])
+    return problem_response(422, "validation_error", detail or "invalid request", errors=errors)
+
+
+async def _on_http(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _CODES_BY_STATUS.get(exc.status_code, "error")
+    detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    return problem_response(exc.status_code, code, detail, headers=exc.headers)
+
+
+async def _on_database_down(_: Request, exc: Exception) -> JSONResponse:
+    logger.warning("database unavailable: %s", exc)
+    return problem_response(
+        503,
+        "unavailable",
+        "the database is unavailable, try again shortly",
+        headers={"Retry-After": "5"},
+    )
+
+
+async def _on_unexpected(_: Request, exc: Exception) -> JSONResponse:
+    logger.exception("unhandled error", exc_info=exc)
+    return problem_response(500, "internal_error", "an unexpected error occurred")
+
+
+def install_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ProblemError, _on_problem)
+    app.add_exception_handler(RequestValidationError, _on_validation)
+    app.add_exception_handler(StarletteHTTPException, _on_http)
+    app.add_exception_handler(OperationalError, _on_database_down)
+    app.add_exception_handler(InterfaceError, _on_database_down)
+    # asyncpg raises these unwrapped when it cannot even connect.
+    app.add_exception_handler(OSError, _on_database_down)
+    app.add_exception_handler(TimeoutError, _on_database_down)
+    app.add_exception_handler(DBAPIError, _on_unexpected)
+    app.add_exception_handler(Exception, _on_unexpected)
+
+
+def problem_openapi(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries for the given statuses, all as problem+json."""
+    return {
+        status: {
+            "description": HTTPStatus(status).phrase,
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for status in codes
+    }

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, text
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
+from sqlmodel import Field, SQLModel
+
+from app.db import created_at_field, id_field, timestamp_field
+
+
+class Vehicle(SQLModel, table=True):
+    __tablename__ = "vehicles"
+    __table_args__ = (
+        CheckConstraint("length_cm is null or length_cm between 100 and 2000", name="length_cm"),
+        CheckConstraint("width_cm is null or width_cm between 50 and 400", name="width_cm"),
+        CheckConstraint("height_cm is null or height_cm between 50 and 500", name="height_cm"),
+        # A plate once per driver among the vehicles not removed; removed ones stay for old bookings.
+        Index(
+            "uq_vehicles_owner_id_license_plate",
+            "owner_id",
+            "license_plate",
+            unique=True,
+            postgresql_where=text("deleted_at is null"),
+        ),
+    )
+
+    id: uuid.UUID = id_field()
+    owner_id: uuid.UUID = Field(
+        sa_column=Column(
+            PG_UUID(as_uuid=True),
+            ForeignKey("users.id", ondelete="CASCADE"),
+            nullable=False,
+            index=True,
+        )
+    )
+    license_plate: str = Field(max_length=16)
+    length_cm: int | None = None
+    width_cm: int | None = None
+    height_cm: int | None = None
+    electric: bool = False
+    created_at: datetime = created_at_field()
+    deleted_at: datetime | None = timestamp_field(nullable=True)

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response, status
+
+from app.auth.dependencies import CurrentUser
+from app.auth.schemas import UserOut
+from app.db import DbSession
+from app.errors import problem_openapi
+from app.schemas import Page, PageParams, page_params, parse_id
+from app.users import service
+from app.users.schemas import MePatch, VehicleCreate, VehicleOut
+
+router = APIRouter(prefix="/v1/me", tags=["me"], responses=problem_openapi(401))
+
+
+@router.get("", response_model=UserOut, summary="The signed-in account")
+async def get_me(user: CurrentUser) -> UserOut:
+    return UserOut.model_validate(user)
+
+
+@router.patch("", response_model=UserOut, responses=problem_openapi(422), summary="Change name or phone")
+async def patch_me(body: MePatch, user: CurrentUser, session: DbSession) -> UserOut:
+    return UserOut.model_validate(await service.update_me(session, user, body))
+
+
+@router.post(
+    "/vehicles",
+    status_code=status.HTTP_201_CREATED,
+    response_model=VehicleOut,
+    responses=problem_openapi(422),
+    summary="Register a vehicle",
+)
+async def add_vehicle(body: VehicleCreate, user: CurrentUser, session: DbSession) -> VehicleOut:
+    return VehicleOut.model_validate(await service.add_vehicle(session, user, body))
+
+
+@router.get(
+    "/vehicles",
+    response_model=Page[VehicleOut],
+    responses=problem_openapi(422),
+    summary="My vehicles",
+)
+async def list_vehicles(
+    user: CurrentUser, session: DbSession, page: Annotated[PageParams, Depends(page_params)]
+) -> Page[VehicleOut]:
+    vehicles, next_cursor = await service.list_vehicles(session, user, limit=page.limit, cursor=page.cursor)
+    return Page[VehicleOut](items=[VehicleOut.model_validate(v) for v in vehicles], next_cursor=next_cursor)
+
+
+@router.delete(
+    "/vehicles/{vehicle_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=problem_openapi(404),
+    summary="Remove a vehicle",
+)
+async def remove_vehicle(vehicle_id: str, user: CurrentUser, session: DbSession) -> Response:
+    await service.remove_vehicle(session, user, parse_id(vehicle_id, "vehicle"))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

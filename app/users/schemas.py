@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Annotated
+
+from pydantic import Field, StringConstraints, field_validator
+
+from app.auth.schemas import DisplayName
+from app.schemas import RequestModel, ResponseModel, UtcDatetime
+
+# E.164: a plus, a country code and at most 15 digits in all.
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+[1-9][0-9]{6,14}$")]
+
+_PLATE = re.compile(r"^[A-ZÄÖÜ0-9]+(?:[ -][A-ZÄÖÜ0-9]+)*$")
+
+
+class MePatch(RequestModel):
+    display_name: DisplayName | None = None
+    phone: Phone | None = Field(default=None, description="E.164, e.g. +4923112345678; null removes it.")
+
+
+class VehicleCreate(RequestModel):
+    license_plate: Annotated[str, Field(min_length=1, max_length=16, examples=["DO-PS 1234"])]
+    length_cm: Annotated[int, Field(ge=100, le=2000)] | None = None
+    width_cm: Annotated[int, Field(ge=50, le=400)] | None = None
+    height_cm: Annotated[int, Field(ge=50, le=500)] | None = None
+    electric: bool = False
+
+    @field_validator("license_plate")
+    @classmethod
+    def _normalise_plate(cls, value: str) -> str:
+        plate = " ".join(value.upper().split())
+        if not _PLATE.fullmatch(plate):
+            raise ValueError("letters and digits, separated by single spaces or hyphens")
+        return plate
+
+
+class VehicleOut(ResponseModel):
+    id: uuid.UUID
+    license_plate: str
+    length_cm: int | None
+    width_cm: int | None
+    height_cm: int | None
+    electric: bool
+    created_at: UtcDatetime

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.models import User
+from app.db import utcnow
+from app.errors import NotFound, ValidationProblem
+from app.schemas import decode_cursor, encode_cursor
+from app.users.models import Vehicle
+from app.users.schemas import MePatch, VehicleCreate
+
+
+async def update_me(session: AsyncSession, user: User, patch: MePatch) -> User:
+    changes = patch.model_dump(exclude_unset=True)
+    if changes.get("display_name", "") is None:
+        raise ValidationProblem.field("display_name", "cannot be null")
+    for name, value in changes.items():
+        setattr(user, name, value)
+    if changes:
+        user.updated_at = utcnow()
+    await session.flush()
+    return user
+
+
+async def add_vehicle(session: AsyncSession, user: User, data: VehicleCreate) -> Vehicle:
+    vehicle = Vehicle(owner_id=user.id, **data.model_dump())
+    session.add(vehicle)
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError as exc:
+        raise ValidationProblem.field("license_plate", "you have registered this vehicle already") from exc
+    return vehicle
+
+
+async def list_vehicles(
+    session: AsyncSession, user: User, *, limit: int, cursor: str | None
+) -> tuple[list[Vehicle], str | None]:
+    query = select(Vehicle).where(Vehicle.owner_id == user.id, Vehicle.deleted_at.is_(None))  # type: ignore[union-attr]
+    if cursor is not None:
+        created_at, vehicle_id = decode_cursor(cursor, 2)
+        try:
+            after = (datetime.fromisoformat(created_at), uuid.UUID(vehicle_id))
+        except ValueError as exc:
+            raise ValidationProblem.field(
+                "cursor", "not a cursor this service issued", "cursor_invalid"
+            ) from exc
+        query = query.where(tuple_(Vehicle.created_at, Vehicle.id) > after)
+    rows = list(
+        (await session.scalars(query.order_by(Vehicle.created_at, Vehicle.id).limit(limit + 1))).all()
+    )
+    next_cursor = encode_cursor(rows[limit - 1].created_at, rows[limit - 1].id) if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+async def remove_vehicle(session: AsyncSession, user: User, vehicle_id: uuid.UUID) -> None:
+    vehicle = await session.scalar(
+        select(Vehicle).where(
+            Vehicle.id == vehicle_id,
+            Vehicle.owner_id == user.id,
+            Vehicle.deleted_at.is_(None),  # type: ignore[union-attr]
+        )
+    )
+    if vehicle is None:
+        raise NotFound("no such vehicle")
+    # Kept as a row, so bookings made with it still say which car it was.
+    vehicle.deleted_at = utcnow()
+    await session.flush()

@@ -1,0 +1,182 @@
+"""Tests run against a real PostgreSQL: one database per test run, one rolled-back transaction
+per test. Tests that need real commits (races between transactions) use `committed_db`."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import pytest
+from fastapi import FastAPI
+from httpx import ASGITransport, AsyncClient
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from app.db import Database, make_sessionmaker, metadata
+from app.main import create_app
+from app.migrations import drop_database, ensure_database, upgrade
+from app.settings import Environment, Settings
+
+TEST_DB_PREFIX = "parkshare_test_"
+PASSWORD = "correct horse battery"
+
+
+def _base_url() -> str:
+    """The server to make the test database on: TEST_DATABASE_URL, else the app's DATABASE_URL."""
+    return os.environ.get("TEST_DATABASE_URL") or Settings().database_url
+
+
+async def _drop_stale_test_databases(base_url: str) -> None:
+    """Databases of earlier runs that were killed before they could clean up."""
+    url = make_url(base_url).set(drivername="postgresql", database="postgres")
+    conn = await asyncpg.connect(url.render_as_string(hide_password=False), timeout=10)
+    try:
+        names = await conn.fetch(
+            "select datname from pg_database where datname like $1", TEST_DB_PREFIX + "%"
+        )
+        for (name,) in names:
+            pid = name.removeprefix(TEST_DB_PREFIX).split("_")[0]
+            if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+                await conn.execute(f'drop database if exists "{name}" with (force)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+async def database_url() -> AsyncIterator[str]:
+    base = _base_url()
+    await _drop_stale_test_databases(base)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    url = (
+        make_url(base)
+        .set(database=f"{TEST_DB_PREFIX}{os.getpid()}_{worker}")
+        .render_as_string(hide_password=False)
+    )
+    await drop_database(url)
+    await ensure_database(url)
+    await asyncio.to_thread(upgrade, url)
+    yield url
+    await drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        environment=Environment.test,
+        database_url=database_url,
+        jwt_secret="test-secret-that-is-long-enough-for-hs256-0123456789",
+        argon2_time_cost=1,
+        argon2_memory_kib=1024,
+        scheduler_enabled=False,
+        log_level="WARNING",
+    )
+
+
+@pytest.fixture(scope="session")
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    engine = create_async_engine(settings.async_database_url, pool_size=5, max_overflow=5)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def db(engine: AsyncEngine) -> AsyncIterator[Database]:
+    """Everything the test writes, through the app or directly, is rolled back afterwards.
+
+    Request transactions become savepoints inside the test's transaction, so commit and rollback
+    in the app behave as usual within the test."""
+    async with engine.connect() as conn:
+        outer = await conn.begin()
+        yield Database(
+            engine=engine,
+            sessionmaker=make_sessionmaker(conn, join_transaction_mode="create_savepoint"),
+        )
+        await outer.rollback()
+
+
+@pytest.fixture
+async def committed_db(engine: AsyncEngine) -> AsyncIterator[Database]:
+    """Real commits on a pool of connections, for tests that race transactions; emptied afterwards."""
+    yield Database(engine=engine, sessionmaker=make_sessionmaker(engine))
+    tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables if t.name != "spatial_ref_sys")
+    async with engine.begin() as conn:
+        await conn.execute(text(f"truncate {tables} cascade"))
+
+
+def _client(app: FastAPI) -> AsyncClient:
+    return AsyncClient(transport=ASGITransport(app=app), base_url="http://test")
+
+
+@pytest.fixture
+async def app(settings: Settings, db: Database) -> FastAPI:
+    return create_app(settings, database=db)
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[AsyncClient]:
+    async with _client(app) as client:
+        yield client
+
+
+@pytest.fixture
+async def committed_client(settings: Settings, committed_db: Database) -> AsyncIterator[AsyncClient]:
+    async with _client(create_app(settings, database=committed_db)) as client:
+        yield client
+
+
+class Account:
+    def __init__(self, client: AsyncClient, email: str, body: dict[str, Any], tokens: dict[str, Any]) -> None:
+        self.client = client
+        self.email = email
+        self.user = body
+        self.tokens = tokens
+
+    @property
+    def id(self) -> str:
+        return str(self.user["id"])
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens['access_token']}"}
+
+
+_counter = 0
+
+
+async def make_account(client: AsyncClient, name: str = "user", **extra: Any) -> Account:
+    global _counter
+    _counter += 1
+    email = f"{name}{_counter}@example.org"
+    r = await client.post(
+        "/v1/auth/register",
+        json={"email": email, "password": PASSWORD, "display_name": name.title(), **extra},
+    )
+    assert r.status_code == 201, r.text
+    login = await client.post("/v1/auth/login", json={"email": email, "password": PASSWORD})
+    assert login.status_code == 200, login.text
+    return Account(client, email, r.json(), login.json())
+
+
+@pytest.fixture
+async def alice(client: AsyncClient) -> Account:
+    return await make_account(client, "alice")
+
+
+@pytest.fixture
+async def bob(client: AsyncClient) -> Account:
+    return await make_account(client, "bob")
+
+
+def assert_problem(response: Any, status: int, code: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json"), response.headers
+    body: dict[str, Any] = response.json()
+    assert body["code"] == code, body
+    assert body["status"] == status
+    assert {"type", "title", "detail"} <= body.keys()
+    return body

@@ -1,0 +1,310 @@
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import uuid
+from datetime import timedelta
+
+from httpx import AsyncClient
+from jose import jwt
+from sqlalchemy import select, update
+
+from app.auth.models import LoginSession, RefreshToken
+from app.auth.security import TokenCodec
+from app.db import Database, utcnow
+from app.settings import Settings
+from tests.conftest import PASSWORD, Account, assert_problem, make_account
+
+
+async def test_register_returns_the_user_without_secrets(client: AsyncClient) -> None:
+    r = await client.post(
+        "/v1/auth/register",
+        json={
+            "email": "Nora.Schulte@Example.org",
+            "password": PASSWORD,
+            "display_name": "  Nora  ",
+        },
+    )
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["email"] == "nora.schulte@example.org"
+    assert body["display_name"] == "Nora"
+    assert body["role"] == "user"
+    assert body["phone"] is None
+    assert body["created_at"].endswith("Z")
+    uuid.UUID(body["id"])
+    assert "password" not in json.dumps(body)
+
+
+async def test_register_refuses_a_taken_email_whatever_its_case(client: AsyncClient, alice: Account) -> None:
+    r = await client.post(
+        "/v1/auth/register",
+        json={"email": alice.email.upper(), "password": PASSWORD, "display_name": "Eve"},
+    )
+    assert_problem(r, 409, "email_taken")
+
+
+async def test_register_validates_fields(client: AsyncClient) -> None:
+    r = await client.post(
+        "/v1/auth/register", json={"email": "not-an-email", "password": "short", "display_name": ""}
+    )
+    body = assert_problem(r, 422, "validation_error")
+    fields = {e["field"] for e in body["errors"]}
+    assert fields == {"email", "password", "display_name"}
+
+
+async def test_register_refuses_unknown_fields(client: AsyncClient) -> None:
+    r = await client.post(
+        "/v1/auth/register",
+        json={"email": "x@example.org", "password": PASSWORD, "display_name": "X", "role": "admin"},
+    )
+    body = assert_problem(r, 422, "validation_error")
+    assert body["errors"][0]["field"] == "role"
+    assert body["errors"][0]["type"] == "extra_forbidden"
+
+
+async def test_register_keeps_the_password_exactly(client: AsyncClient) -> None:
+    password = "  spaces matter  "
+    r = await client.post(
+        "/v1/auth/register",
+        json={"email": "spaces@example.org", "password": password, "display_name": "S"},
+    )
+    assert r.status_code == 201
+    ok = await client.post("/v1/auth/login", json={"email": "spaces@example.org", "password": password})
+    assert ok.status_code == 200
+    stripped = await client.post(
+        "/v1/auth/login", json={"email": "spaces@example.org", "password": password.strip()}
+    )
+    assert_problem(stripped, 401, "invalid_credentials")
+
+
+async def test_login_answers_a_token_pair(client: AsyncClient, settings: Settings) -> None:
+    await client.post(
+        "/v1/auth/register",
+        json={"email": "l@example.org", "password": PASSWORD, "display_name": "L"},
+    )
+    r = await client.post("/v1/auth/login", json={"email": "L@example.org", "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["token_type"] == "bearer"
+    assert body["expires_in"] == settings.access_token_ttl_seconds
+    assert body["refresh_token"]
+    assert body["access_token"]
+    claims = jwt.get_unverified_claims(body["access_token"])
+    assert {"sub", "exp", "iat", "jti", "iss", "aud", "sid"} <= claims.keys()
+    assert claims["exp"] - claims["iat"] == settings.access_token_ttl_seconds
+    me = await client.get("/v1/me", headers={"Authorization": f"Bearer {body['access_token']}"})
+    assert me.status_code == 200
+    assert me.json()["email"] == "l@example.org"
+
+
+async def test_wrong_password_and_unknown_email_answer_alike(client: AsyncClient, alice: Account) -> None:
+    wrong = await client.post("/v1/auth/login", json={"email": alice.email, "password": "wrong password!"})
+    unknown = await client.post("/v1/auth/login", json={"email": "nobody@example.org", "password": PASSWORD})
+    assert assert_problem(wrong, 401, "invalid_credentials") == assert_problem(
+        unknown, 401, "invalid_credentials"
+    )
+
+
+async def test_refresh_rotates_the_pair(client: AsyncClient, alice: Account) -> None:
+    r = await client.post("/v1/auth/refresh", json={"refresh_token": alice.tokens["refresh_token"]})
+    assert r.status_code == 200, r.text
+    pair = r.json()
+    assert pair["refresh_token"] != alice.tokens["refresh_token"]
+    assert pair["access_token"] != alice.tokens["access_token"]
+    me = await client.get("/v1/me", headers={"Authorization": f"Bearer {pair['access_token']}"})
+    assert me.json()["id"] == alice.id
+    again = await client.post("/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]})
+    assert again.status_code == 200
+
+
+async def test_refresh_reuse_revokes_the_whole_family(
+    client: AsyncClient, alice: Account, db: Database
+) -> None:
+    first = alice.tokens["refresh_token"]
+    rotated = (await client.post("/v1/auth/refresh", json={"refresh_token": first})).json()
+
+    reuse = await client.post("/v1/auth/refresh", json={"refresh_token": first})
+    assert_problem(reuse, 401, "unauthorized")
+
+    # The thief's replay ends the legitimate holder's tokens too, refresh and access alike.
+    assert_problem(
+        await client.post("/v1/auth/refresh", json={"refresh_token": rotated["refresh_token"]}),
+        401,
+        "unauthorized",
+    )
+    me = await client.get("/v1/me", headers={"Authorization": f"Bearer {rotated['access_token']}"})
+    assert_problem(me, 401, "unauthorized")
+    async with db.sessionmaker() as session:
+        revoked = await session.scalar(select(LoginSession.revoked_reason))
+    assert revoked == "refresh_token_reused"
+
+
+async def test_refresh_reuse_revocation_is_committed_despite_the_401(
+    committed_client: AsyncClient, committed_db: Database
+) -> None:
+    account = await make_account(committed_client, "victim")
+    first = account.tokens["refresh_token"]
+    rotated = (await committed_client.post("/v1/auth/refresh", json={"refresh_token": first})).json()
+    assert_problem(
+        await committed_client.post("/v1/auth/refresh", json={"refresh_token": first}),
+        401,
+        "unauthorized",
+    )
+    async with committed_db.sessionmaker() as session:
+        reasons = (await session.scalars(select(LoginSession.revoked_reason))).all()
+    assert reasons == ["refresh_token_reused"]
+    assert_problem(
+        await committed_client.post("/v1/auth/refresh", json={"refresh_token": rotated["refresh_token"]}),
+        401,
+        "unauthorized",
+    )
+
+
+async def test_two_sign_ins_are_separate_families(client: AsyncClient, alice: Account) -> None:
+    other = (await client.post("/v1/auth/login", json={"email": alice.email, "password": PASSWORD})).json()
+    first = alice.tokens["refresh_token"]
+    await client.post("/v1/auth/refresh", json={"refresh_token": first})
+    await client.post("/v1/auth/refresh", json={"refresh_token": first})  # reuse: revokes one family only
+    r = await client.post("/v1/auth/refresh", json={"refresh_token": other["refresh_token"]})
+    assert r.status_code == 200
+
+
+async def test_refresh_refuses_unknown_and_expired_tokens(
+    client: AsyncClient, alice: Account, db: Database
+) -> None:
+    assert_problem(
+        await client.post("/v1/auth/refresh", json={"refresh_token": "made-up"}),
+        401,
+        "unauthorized",
+    )
+    async with db.sessionmaker() as session:
+        await session.execute(update(RefreshToken).values(expires_at=utcnow() - timedelta(seconds=1)))
+        await session.commit()
+    r = await client.post("/v1/auth/refresh", json={"refresh_token": alice.tokens["refresh_token"]})
+    assert_problem(r, 401, "unauthorized")
+
+
+async def test_concurrent_refreshes_with_one_token_let_one_through(
+    committed_client: AsyncClient,
+) -> None:
+    account = await make_account(committed_client, "racer")
+    token = account.tokens["refresh_token"]
+    results = await asyncio.gather(
+        *(committed_client.post("/v1/auth/refresh", json={"refresh_token": token}) for _ in range(2))
+    )
+    assert sorted(r.status_code for r in results) == [200, 401]
+
+
+async def test_logout_ends_refresh_and_access_tokens(client: AsyncClient, alice: Account) -> None:
+    r = await client.post("/v1/auth/logout", json={"refresh_token": alice.tokens["refresh_token"]})
+    assert r.status_code == 204
+    assert r.content == b""
+    assert_problem(
+        await client.post("/v1/auth/refresh", json={"refresh_token": alice.tokens["refresh_token"]}),
+        401,
+        "unauthorized",
+    )
+    assert_problem(await client.get("/v1/me", headers=alice.headers), 401, "unauthorized")
+    again = await client.post("/v1/auth/logout", json={"refresh_token": alice.tokens["refresh_token"]})
+    assert again.status_code == 204
+
+
+async def test_missing_or_malformed_authorization_is_401(client: AsyncClient) -> None:
+    r = await client.get("/v1/me")
+    assert_problem(r, 401, "unauthorized")
+    assert r.headers["www-authenticate"] == "Bearer"
+    assert_problem(await client.get("/v1/me", headers={"Authorization": "Bearer"}), 401, "unauthorized")
+    assert_problem(
+        await client.get("/v1/me", headers={"Authorization": "Basic Zm9vOmJhcg=="}),
+        401,
+        "unauthorized",
+    )
+    assert_problem(
+        await client.get("/v1/me", headers={"Authorization": "Bearer not.a.jwt"}),
+        401,
+        "unauthorized",
+    )
+
+
+def _b64(data: dict[str, object]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+
+async def test_tampered_tokens_are_refused(client: AsyncClient, alice: Account, settings: Settings) -> None:
+    token = alice.tokens["access_token"]
+    header, payload, signature = token.split(".")
+    claims = jwt.get_unverified_claims(token)
+
+    forged = ".".join([header, _b64({**claims, "sub": str(uuid.uuid4())}), signature])
+    assert_problem(
+        await client.get("/v1/me", headers={"Authorization": f"Bearer {forged}"}),
+        401,
+        "unauthorized",
+    )
+
+    unsigned = ".".join([_b64({"alg": "none", "typ": "JWT"}), payload, ""])
+    assert_problem(
+        await client.get("/v1/me", headers={"Authorization": f"Bearer {unsigned}"}),
+        401,
+        "unauthorized",
+    )
+
+    secret = settings.signing_secret()
+    other_alg = jwt.encode(claims, secret, algorithm="HS512")
+    assert_problem(
+        await client.get("/v1/me", headers={"Authorization": f"Bearer {other_alg}"}),
+        401,
+        "unauthorized",
+    )
+
+    other_key = jwt.encode(claims, "another-secret-entirely-0123456789abcdef", algorithm="HS256")
+    assert_problem(
+        await client.get("/v1/me", headers={"Authorization": f"Bearer {other_key}"}),
+        401,
+        "unauthorized",
+    )
+
+    for name, value in (("aud", "someone-else"), ("iss", "evil")):
+        bad = jwt.encode({**claims, name: value}, secret, algorithm="HS256")
+        assert_problem(
+            await client.get("/v1/me", headers={"Authorization": f"Bearer {bad}"}),
+            401,
+            "unauthorized",
+        )
+
+    for missing in ("exp", "jti", "iat"):
+        incomplete = jwt.encode({k: v for k, v in claims.items() if k != missing}, secret, algorithm="HS256")
+        r = await client.get("/v1/me", headers={"Authorization": f"Bearer {incomplete}"})
+        assert_problem(r, 401, "unauthorized")
+
+    # The untouched token still works, so the refusals above are about the changes.
+    assert (await client.get("/v1/me", headers=alice.headers)).status_code == 200
+
+
+async def test_expired_access_token_is_refused(
+    client: AsyncClient, alice: Account, settings: Settings
+) -> None:
+    claims = jwt.get_unverified_claims(alice.tokens["access_token"])
+    codec = TokenCodec(settings)
+    stale = codec.issue(uuid.UUID(claims["sub"]), uuid.UUID(claims["sid"]), utcnow() - timedelta(hours=1))
+    assert_problem(
+        await client.get("/v1/me", headers={"Authorization": f"Bearer {stale}"}),
+        401,
+        "unauthorized",
+    )
+    fresh = codec.issue(uuid.UUID(claims["sub"]), uuid.UUID(claims["sid"]), utcnow())
+    assert (await client.get("/v1/me", headers={"Authorization": f"Bearer {fresh}"})).status_code == 200
+
+
+async def test_concurrent_registrations_of_one_email_let_one_through(
+    committed_client: AsyncClient,
+) -> None:
+    body = {"email": "twice@example.org", "password": PASSWORD, "display_name": "Twice"}
+    results = await asyncio.gather(*(committed_client.post("/v1/auth/register", json=body) for _ in range(5)))
+    statuses = sorted(r.status_code for r in results)
+    assert statuses == [201, 409, 409, 409, 409]
+    for r in results:
+        if r.status_code == 409:
+            assert r.json()["code"] == "email_taken"

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from fastapi import FastAPI
+from httpx import ASGITransport, AsyncClient
+
+from tests.conftest import assert_problem
+
+
+async def test_unknown_route_is_a_problem(client: AsyncClient) -> None:
+    body = assert_problem(await client.get("/v1/nothing-here"), 404, "not_found")
+    assert body["type"] == "urn:parkshare:problem:not_found"
+    assert body["title"] == "Not Found"
+
+
+async def test_wrong_method_is_a_problem(client: AsyncClient) -> None:
+    r = await client.delete("/v1/auth/login")
+    assert_problem(r, 405, "method_not_allowed")
+    assert "POST" in r.headers["allow"]
+
+
+async def test_malformed_json_is_a_422_problem(client: AsyncClient) -> None:
+    r = await client.post(
+        "/v1/auth/login",
+        content=b'{"email": "x@example.org", ',
+        headers={"content-type": "application/json"},
+    )
+    body = assert_problem(r, 422, "validation_error")
+    assert body["errors"][0]["type"] == "json_invalid"
+
+
+async def test_body_of_the_wrong_type_is_a_422_problem(client: AsyncClient) -> None:
+    assert_problem(await client.post("/v1/auth/login", json=["a", "list"]), 422, "validation_error")
+    assert_problem(await client.post("/v1/auth/login"), 422, "validation_error")
+
+
+async def test_unexpected_errors_are_a_500_problem_without_internals(app: FastAPI) -> None:
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("secret internals")
+
+    async with AsyncClient(
+        transport=ASGITransport(app=app, raise_app_exceptions=False), base_url="http://t"
+    ) as c:
+        r = await c.get("/boom")
+    body = assert_problem(r, 500, "internal_error")
+    assert "secret" not in r.text
+    assert body["detail"] == "an unexpected error occurred"
