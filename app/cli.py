@@ -25,6 +25,8 @@ def _settings() -> Settings:
             print(f"parkshare: invalid setting {field}: {err['msg']}", file=sys.stderr)
         raise SystemExit(2) from None
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Alembic lists its plugins at INFO on every run; only the migrations it applies are news.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     return settings
 
 

@@ -13,7 +13,7 @@ from app.settings import Settings
 from app.users.models import Vehicle
 
 DEMO_PASSWORD = "kreuzviertel-demo"
-DEMO_DOMAIN = "demo.parkshare.test"
+DEMO_DOMAIN = "kreuzviertel.example.org"
 
 _FIRST = [
     "Anna",

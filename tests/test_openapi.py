@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from httpx import AsyncClient
+
+# The routes of ../shared/API.md that this service implements so far.
+CONTRACT = {
+    ("post", "/v1/auth/register"),
+    ("post", "/v1/auth/login"),
+    ("post", "/v1/auth/refresh"),
+    ("post", "/v1/auth/logout"),
+    ("get", "/v1/me"),
+    ("patch", "/v1/me"),
+    ("post", "/v1/me/vehicles"),
+    ("get", "/v1/me/vehicles"),
+    ("delete", "/v1/me/vehicles/{vehicle_id}"),
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/metrics"),
+}
+
+
+async def test_openapi_lists_the_contract_routes(client: AsyncClient) -> None:
+    schema = (await client.get("/openapi.json")).json()
+    served = {(method, path) for path, item in schema["paths"].items() for method in item}
+    assert served >= CONTRACT
+
+
+async def test_every_error_response_is_documented_as_a_problem(client: AsyncClient) -> None:
+    schema = (await client.get("/openapi.json")).json()
+    assert "Problem" in schema["components"]["schemas"]
+    assert "HTTPValidationError" not in schema["components"]["schemas"]
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            for status, response in operation["responses"].items():
+                if status.startswith(("4", "5")):
+                    content = response["content"]
+                    assert list(content) == ["application/problem+json"], (method, path, status)
+
+
+async def test_docs_are_served(client: AsyncClient) -> None:
+    r = await client.get("/docs")
+    assert r.status_code == 200
+    assert "swagger" in r.text.lower()
