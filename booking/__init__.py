@@ -1,0 +1,23 @@
+"""The booking engine: pure Python, no I/O, nothing from `app`.
+
+- `intervals`: half-open `Interval` and normalised `IntervalSet`.
+- `weekly`: weekly rules in a spot's local time, expanded to UTC across DST changes.
+- `availability`: a spot's `Calendar` (rules, windows, blackouts, bookings) and `BookingPolicy`,
+  giving the free intervals and whether an interval is bookable.
+"""
+
+from booking.availability import BookingPolicy, Calendar, ReasonCode
+from booking.intervals import Interval, IntervalSet, NaiveDatetimeError
+from booking.weekly import WEEKDAYS, WeeklyRule, expand
+
+__all__ = [
+    "WEEKDAYS",
+    "BookingPolicy",
+    "Calendar",
+    "Interval",
+    "IntervalSet",
+    "NaiveDatetimeError",
+    "ReasonCode",
+    "WeeklyRule",
+    "expand",
+]

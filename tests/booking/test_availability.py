@@ -1,0 +1,182 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from booking.availability import BookingPolicy, Calendar, ReasonCode
+from booking.intervals import Interval, IntervalSet
+from booking.weekly import WeeklyRule
+
+BERLIN = ZoneInfo("Europe/Berlin")
+NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)  # a Sunday, 10:00 in Berlin
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+def iv(a: datetime, b: datetime) -> Interval:
+    return Interval(a, b)
+
+
+OFFICE = WeeklyRule.parse(["mon", "tue", "wed", "thu", "fri"], "08:00", "18:00")
+WEEK = iv(utc(2026, 11, 23), utc(2026, 11, 30))
+
+
+def test_free_is_rules_plus_windows_minus_blackouts_and_buffered_bookings() -> None:
+    calendar = Calendar(
+        policy=BookingPolicy(BERLIN, buffer_min=15),
+        rules=(OFFICE,),
+        windows=(iv(utc(2026, 11, 28, 9), utc(2026, 11, 28, 13)),),  # Saturday 10:00-14:00
+        blackouts=(iv(utc(2026, 11, 25, 7), utc(2026, 11, 25, 17)),),  # all of Wednesday
+        bookings=(iv(utc(2026, 11, 24, 10), utc(2026, 11, 24, 12)),),  # Tuesday 11:00-13:00
+    )
+    assert list(calendar.free(WEEK, NOW)) == [
+        iv(utc(2026, 11, 23, 7), utc(2026, 11, 23, 17)),
+        iv(utc(2026, 11, 24, 7), utc(2026, 11, 24, 9, 45)),
+        iv(utc(2026, 11, 24, 12, 15), utc(2026, 11, 24, 17)),
+        iv(utc(2026, 11, 26, 7), utc(2026, 11, 26, 17)),
+        iv(utc(2026, 11, 27, 7), utc(2026, 11, 27, 17)),
+        iv(utc(2026, 11, 28, 9), utc(2026, 11, 28, 13)),
+    ]
+
+
+def test_lead_time_and_horizon_clip_and_boundaries_snap_to_the_granularity() -> None:
+    policy = BookingPolicy(BERLIN, granularity_min=30, min_duration_min=60, lead_time_min=50, horizon_days=2)
+    calendar = Calendar(policy=policy, rules=(WeeklyRule.parse(["sun", "mon", "tue"], "00:00", "24:00"),))
+    now = utc(2026, 11, 22, 9, 7)  # lead time ends 09:57 UTC: the first bookable start is 10:00
+    free = list(calendar.free(iv(utc(2026, 11, 22), utc(2026, 11, 30)), now))
+    assert free == [iv(utc(2026, 11, 22, 10), utc(2026, 11, 24, 9))]  # horizon: now + 2 days, floored
+
+
+def test_pieces_shorter_than_the_minimum_are_not_free() -> None:
+    calendar = Calendar(
+        policy=BookingPolicy(BERLIN, min_duration_min=60),
+        rules=(OFFICE,),
+        bookings=(iv(utc(2026, 11, 23, 7, 30), utc(2026, 11, 23, 16)),),
+    )
+    monday = iv(utc(2026, 11, 23), utc(2026, 11, 24))
+    assert list(calendar.free(monday, NOW)) == [iv(utc(2026, 11, 23, 16), utc(2026, 11, 23, 17))]
+
+
+def test_check_gives_the_reason() -> None:
+    calendar = Calendar(
+        policy=BookingPolicy(BERLIN, buffer_min=30, lead_time_min=60, horizon_days=30, max_duration_min=600),
+        rules=(OFFICE,),
+        blackouts=(iv(utc(2026, 11, 25, 7), utc(2026, 11, 25, 17)),),
+        bookings=(iv(utc(2026, 11, 24, 10), utc(2026, 11, 24, 12)),),
+    )
+    ok = iv(utc(2026, 11, 23, 8), utc(2026, 11, 23, 10))
+    assert calendar.check(ok, NOW) is None
+    for wanted, reason in (
+        (iv(utc(2026, 11, 23, 8, 5), utc(2026, 11, 23, 10)), ReasonCode.invalid_interval),  # off the grid
+        (iv(utc(2026, 11, 23, 8), utc(2026, 11, 23, 8, 15)), ReasonCode.invalid_interval),  # too short
+        (iv(utc(2026, 11, 23, 7), utc(2026, 11, 23, 17, 15)), ReasonCode.invalid_interval),  # too long
+        (iv(utc(2026, 11, 22, 9, 30), utc(2026, 11, 22, 11)), ReasonCode.invalid_interval),  # lead time
+        (iv(utc(2026, 12, 22, 8), utc(2026, 12, 22, 10)), ReasonCode.invalid_interval),  # horizon
+        (iv(utc(2026, 11, 23, 16), utc(2026, 11, 23, 18)), ReasonCode.outside_availability),
+        (iv(utc(2026, 11, 25, 8), utc(2026, 11, 25, 9)), ReasonCode.outside_availability),  # blackout
+        (iv(utc(2026, 11, 24, 12), utc(2026, 11, 24, 13)), ReasonCode.slot_unavailable),  # in the buffer
+        (iv(utc(2026, 11, 24, 11), utc(2026, 11, 24, 13)), ReasonCode.slot_unavailable),
+    ):
+        assert calendar.check(wanted, NOW) == reason, wanted
+    # Exactly after the buffer is fine: half-open intervals.
+    assert calendar.check(iv(utc(2026, 11, 24, 12, 30), utc(2026, 11, 24, 14)), NOW) is None
+
+
+def test_free_in_the_dst_weeks() -> None:
+    policy = BookingPolicy(BERLIN)
+    saturday = WeeklyRule.parse(["sat"], "09:00", "13:00")
+    calendar = Calendar(policy=policy, rules=(OFFICE, saturday))
+    now = utc(2026, 3, 1)
+    march = list(calendar.free(iv(utc(2026, 3, 27), utc(2026, 3, 31)), now))
+    assert march == [
+        iv(utc(2026, 3, 27, 7), utc(2026, 3, 27, 17)),  # Friday, winter time
+        iv(utc(2026, 3, 28, 8), utc(2026, 3, 28, 12)),  # Saturday, winter time
+        iv(utc(2026, 3, 30, 6), utc(2026, 3, 30, 16)),  # Monday, summer time
+    ]
+    now = utc(2026, 10, 1)
+    october = list(calendar.free(iv(utc(2026, 10, 23), utc(2026, 10, 27)), now))
+    assert october == [
+        iv(utc(2026, 10, 23, 6), utc(2026, 10, 23, 16)),
+        iv(utc(2026, 10, 24, 7), utc(2026, 10, 24, 11)),
+        iv(utc(2026, 10, 26, 7), utc(2026, 10, 26, 17)),
+    ]
+
+
+def test_policy_validation() -> None:
+    for kwargs in (
+        {"granularity_min": 7},
+        {"min_duration_min": 20},  # not a multiple of 15
+        {"min_duration_min": 60, "max_duration_min": 45},
+        {"lead_time_min": -1},
+        {"horizon_days": 0},
+    ):
+        with pytest.raises(ValueError, match="must"):
+            BookingPolicy(BERLIN, **kwargs)  # type: ignore[arg-type]
+
+
+# Random calendars on a 15-minute grid over three days.
+START = utc(2026, 11, 23)
+
+
+def q(n: int) -> datetime:
+    return START + timedelta(minutes=15 * n)
+
+
+@st.composite
+def spans(draw: st.DrawFn) -> Interval:
+    a = draw(st.integers(0, 280))
+    b = draw(st.integers(a + 1, 288))
+    return iv(q(a), q(b))
+
+
+@st.composite
+def calendars(draw: st.DrawFn) -> Calendar:
+    policy = BookingPolicy(
+        ZoneInfo("UTC"),
+        granularity_min=15,
+        min_duration_min=draw(st.sampled_from([15, 30, 60])),
+        max_duration_min=draw(st.sampled_from([120, 600, 43200])),
+        lead_time_min=draw(st.sampled_from([0, 45])),
+        horizon_days=draw(st.sampled_from([1, 2, 90])),
+        buffer_min=draw(st.sampled_from([0, 15, 30])),
+    )
+    return Calendar(
+        policy=policy,
+        rules=tuple(
+            draw(
+                st.lists(
+                    st.builds(lambda d: WeeklyRule(frozenset({d}), 8 * 60, 18 * 60), st.integers(0, 6)),
+                    max_size=2,
+                )
+            )
+        ),
+        windows=tuple(draw(st.lists(spans(), max_size=4))),
+        blackouts=tuple(draw(st.lists(spans(), max_size=3))),
+        bookings=tuple(draw(st.lists(spans(), max_size=3))),
+    )
+
+
+@given(calendars(), spans(), st.integers(0, 100))
+def test_check_agrees_with_free(calendar: Calendar, wanted: Interval, now_q: int) -> None:
+    now = q(now_q)
+    bounds = iv(q(-100), q(400))
+    free = calendar.free(bounds, now)
+    policy = calendar.policy
+    fits_rules = policy.min_duration_min <= wanted.length / timedelta(minutes=1) <= policy.max_duration_min
+    assert (calendar.check(wanted, now) is None) == (fits_rules and free.contains(wanted))
+
+
+@given(calendars(), st.integers(0, 100))
+def test_free_never_touches_blackouts_or_buffered_bookings(calendar: Calendar, now_q: int) -> None:
+    now = q(now_q)
+    free = calendar.free(iv(q(-100), q(400)), now)
+    assert not free & IntervalSet(calendar.blackouts)
+    assert not free & calendar.taken()
+    assert free - calendar.open_times(iv(q(-100), q(400))) == IntervalSet()
+    assert all(i.start >= now + timedelta(minutes=calendar.policy.lead_time_min) for i in free)
