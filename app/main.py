@@ -13,13 +13,15 @@ from fastapi.openapi.utils import get_openapi
 from app import __version__
 from app.auth.router import router as auth_router
 from app.auth.service import Auth
-from app.db import Database
+from app.availability.router import router as availability_router
+from app.db import Database, utcnow
 from app.errors import PROBLEM_MEDIA_TYPE, install_handlers
 from app.migrations import head_revision
 from app.ops import metrics
 from app.ops.router import router as ops_router
 from app.scheduler import build_scheduler
 from app.settings import Settings, get_settings
+from app.spots.router import router as spots_router
 from app.users.router import router as users_router
 
 logger = logging.getLogger(__name__)
@@ -61,6 +63,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         redoc_url=None,
     )
     app.state.settings = settings
+    app.state.clock = utcnow
     app.state.auth = Auth.from_settings(settings)
     app.state.schema_head = head_revision()
     if database is not None:
@@ -71,6 +74,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.include_router(ops_router)
     app.include_router(auth_router)
     app.include_router(users_router)
+    app.include_router(spots_router)
+    app.include_router(availability_router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -6,11 +6,11 @@ import asyncio
 from pathlib import Path
 
 import asyncpg
+from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import make_url
 
-from alembic import command
 from app.settings import Settings
 
 ALEMBIC_DIR = Path(__file__).resolve().parent.parent / "alembic"

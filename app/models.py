@@ -1,6 +1,18 @@
 """Every table model, imported once so the metadata (and Alembic) knows them all."""
 
 from app.auth.models import LoginSession, RefreshToken, User
+from app.availability.models import AvailabilityBlackout, AvailabilityRule, AvailabilityWindow, SpotOpenRange
+from app.spots.models import Spot
 from app.users.models import Vehicle
 
-__all__ = ["LoginSession", "RefreshToken", "User", "Vehicle"]
+__all__ = [
+    "AvailabilityBlackout",
+    "AvailabilityRule",
+    "AvailabilityWindow",
+    "LoginSession",
+    "RefreshToken",
+    "Spot",
+    "SpotOpenRange",
+    "User",
+    "Vehicle",
+]

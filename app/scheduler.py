@@ -9,6 +9,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import delete, or_
 
 from app.auth.models import LoginSession, RefreshToken
+from app.availability.materialize import extend_open_ranges
 from app.db import Database, utcnow
 from app.settings import Settings
 
@@ -48,5 +49,16 @@ def build_scheduler(settings: Settings, database: Database) -> AsyncIOScheduler:
         id="purge_dead_refresh_tokens",
         coalesce=True,
         max_instances=1,
+    )
+    # Hourly, though each spot needs it only daily: a spot whose ranges fall short is picked up soon.
+    scheduler.add_job(
+        extend_open_ranges,
+        "interval",
+        hours=1,
+        args=[database],
+        id="extend_open_ranges",
+        coalesce=True,
+        max_instances=1,
+        next_run_time=utcnow(),
     )
     return scheduler

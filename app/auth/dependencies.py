@@ -32,3 +32,17 @@ async def current_user(
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
+
+
+async def optional_user(
+    session: DbSession,
+    auth: AuthDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> User | None:
+    """Routes open to everyone that show more to some: no token is anonymous, a bad one is a 401."""
+    if credentials is None:
+        return None
+    return await current_user(session, auth, credentials)
+
+
+OptionalUser = Annotated[User | None, Depends(optional_user)]

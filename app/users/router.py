@@ -8,7 +8,8 @@ from app.auth.dependencies import CurrentUser
 from app.auth.schemas import UserOut
 from app.db import DbSession
 from app.errors import problem_openapi
-from app.schemas import Page, PageParams, page_params, parse_id
+from app.pagination import PageParams, page_params
+from app.schemas import Page, parse_id
 from app.users import service
 from app.users.schemas import MePatch, VehicleCreate, VehicleOut
 
@@ -45,7 +46,7 @@ async def add_vehicle(body: VehicleCreate, user: CurrentUser, session: DbSession
 async def list_vehicles(
     user: CurrentUser, session: DbSession, page: Annotated[PageParams, Depends(page_params)]
 ) -> Page[VehicleOut]:
-    vehicles, next_cursor = await service.list_vehicles(session, user, limit=page.limit, cursor=page.cursor)
+    vehicles, next_cursor = await service.list_vehicles(session, user, page)
     return Page[VehicleOut](items=[VehicleOut.model_validate(v) for v in vehicles], next_cursor=next_cursor)
 
 

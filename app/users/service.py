@@ -1,16 +1,15 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import User
 from app.db import utcnow
 from app.errors import NotFound, ValidationProblem
-from app.schemas import decode_cursor, encode_cursor
+from app.pagination import PageParams, paginate
 from app.users.models import Vehicle
 from app.users.schemas import MePatch, VehicleCreate
 
@@ -39,23 +38,10 @@ async def add_vehicle(session: AsyncSession, user: User, data: VehicleCreate) ->
 
 
 async def list_vehicles(
-    session: AsyncSession, user: User, *, limit: int, cursor: str | None
+    session: AsyncSession, user: User, page: PageParams
 ) -> tuple[list[Vehicle], str | None]:
     query = select(Vehicle).where(Vehicle.owner_id == user.id, Vehicle.deleted_at.is_(None))  # type: ignore[union-attr]
-    if cursor is not None:
-        created_at, vehicle_id = decode_cursor(cursor, 2)
-        try:
-            after = (datetime.fromisoformat(created_at), uuid.UUID(vehicle_id))
-        except ValueError as exc:
-            raise ValidationProblem.field(
-                "cursor", "not a cursor this service issued", "cursor_invalid"
-            ) from exc
-        query = query.where(tuple_(Vehicle.created_at, Vehicle.id) > after)
-    rows = list(
-        (await session.scalars(query.order_by(Vehicle.created_at, Vehicle.id).limit(limit + 1))).all()
-    )
-    next_cursor = encode_cursor(rows[limit - 1].created_at, rows[limit - 1].id) if len(rows) > limit else None
-    return rows[:limit], next_cursor
+    return await paginate(session, query, Vehicle, page)
 
 
 async def remove_vehicle(session: AsyncSession, user: User, vehicle_id: uuid.UUID) -> None:

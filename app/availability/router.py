@@ -1,0 +1,181 @@
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Response, status
+from pydantic import AwareDatetime
+
+from app.availability import service
+from app.availability.materialize import interval_of
+from app.availability.models import AvailabilityBlackout, AvailabilityRule, AvailabilityWindow
+from app.availability.schemas import (
+    AvailabilityOut,
+    BlackoutCreate,
+    BlackoutOut,
+    FreeInterval,
+    RuleCreate,
+    RuleOut,
+    WindowCreate,
+    WindowOut,
+)
+from app.clock import Now
+from app.db import DbSession
+from app.errors import problem_openapi
+from app.pagination import PageParams, page_params
+from app.schemas import Page, parse_id
+from app.spots.dependencies import LockedOwnedSpot, OwnedSpot, ValidSpot
+from booking.weekly import WEEKDAYS, format_clock
+
+router = APIRouter(prefix="/v1/spots/{spot_id}/availability", tags=["availability"])
+OWNER_ERRORS = problem_openapi(401, 403, 404, 422)
+Paging = Annotated[PageParams, Depends(page_params)]
+
+
+def rule_out(rule: AvailabilityRule) -> RuleOut:
+    return RuleOut.model_validate(
+        {
+            "id": rule.id,
+            "weekdays": [WEEKDAYS[d] for d in sorted(rule.weekdays)],
+            "start_time": format_clock(rule.start_minute),
+            "end_time": format_clock(rule.end_minute),
+            "valid_from": rule.valid_from,
+            "valid_until": rule.valid_until,
+            "created_at": rule.created_at,
+        }
+    )
+
+
+def span_out(row: Any) -> dict[str, Any]:
+    interval = interval_of(row.during)
+    out = {"id": row.id, "start": interval.start, "end": interval.end, "created_at": row.created_at}
+    if isinstance(row, AvailabilityBlackout):
+        out["reason"] = row.reason
+    return out
+
+
+@router.get(
+    "",
+    response_model=AvailabilityOut,
+    responses=problem_openapi(404, 422),
+    summary="Free intervals of a spot",
+    description="The maximal intervals in which a booking could start and end, after rules, windows, "
+    "blackouts, bookings with their buffer, lead time and horizon; boundaries lie on the spot's "
+    "granularity and every interval is at least the minimum duration. At most 31 days at once. "
+    "Remember to URL-encode `+` in offsets (`%2B01:00`), or use `Z`.",
+)
+async def get_availability(
+    spot: ValidSpot,
+    session: DbSession,
+    from_: Annotated[AwareDatetime, Query(alias="from", description="RFC 3339 with offset")],
+    to: Annotated[AwareDatetime, Query(description="RFC 3339 with offset; at most 31 days after from")],
+    now: Now,
+) -> AvailabilityOut:
+    free = await service.free(session, spot, from_, to, now)
+    return AvailabilityOut(
+        spot_id=spot.id,
+        timezone=spot.timezone,
+        free=[FreeInterval(start=i.start, end=i.end) for i in free],
+    )
+
+
+@router.post(
+    "/rules",
+    status_code=status.HTTP_201_CREATED,
+    response_model=RuleOut,
+    responses=OWNER_ERRORS,
+    summary="Add a weekly rule",
+)
+async def add_rule(body: RuleCreate, spot: LockedOwnedSpot, session: DbSession, now: Now) -> RuleOut:
+    return rule_out(await service.add_rule(session, spot, body, now))
+
+
+@router.get("/rules", response_model=Page[RuleOut], responses=OWNER_ERRORS, summary="Weekly rules (owner)")
+async def list_rules(spot: OwnedSpot, session: DbSession, page: Paging) -> Page[RuleOut]:
+    rows, next_cursor = await service.list_items(session, spot, AvailabilityRule, page)
+    return Page[RuleOut](items=[rule_out(r) for r in rows], next_cursor=next_cursor)
+
+
+@router.delete(
+    "/rules/{item_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=OWNER_ERRORS,
+    summary="Delete a weekly rule",
+)
+async def delete_rule(item_id: str, spot: LockedOwnedSpot, session: DbSession, now: Now) -> Response:
+    await service.remove_item(session, spot, AvailabilityRule, parse_id(item_id, "rule"), "rule", now)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/windows",
+    status_code=status.HTTP_201_CREATED,
+    response_model=WindowOut,
+    responses=OWNER_ERRORS,
+    summary="Add a one-off window",
+)
+async def add_window(body: WindowCreate, spot: LockedOwnedSpot, session: DbSession, now: Now) -> WindowOut:
+    return WindowOut.model_validate(
+        span_out(await service.add_span(session, spot, AvailabilityWindow, body, now))
+    )
+
+
+@router.get(
+    "/windows", response_model=Page[WindowOut], responses=OWNER_ERRORS, summary="One-off windows (owner)"
+)
+async def list_windows(spot: OwnedSpot, session: DbSession, page: Paging) -> Page[WindowOut]:
+    rows, next_cursor = await service.list_items(session, spot, AvailabilityWindow, page)
+    return Page[WindowOut](
+        items=[WindowOut.model_validate(span_out(r)) for r in rows], next_cursor=next_cursor
+    )
+
+
+@router.delete(
+    "/windows/{item_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=OWNER_ERRORS,
+    summary="Delete a window",
+)
+async def delete_window(item_id: str, spot: LockedOwnedSpot, session: DbSession, now: Now) -> Response:
+    await service.remove_item(session, spot, AvailabilityWindow, parse_id(item_id, "window"), "window", now)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/blackouts",
+    status_code=status.HTTP_201_CREATED,
+    response_model=BlackoutOut,
+    responses=OWNER_ERRORS,
+    summary="Add a blackout",
+)
+async def add_blackout(
+    body: BlackoutCreate, spot: LockedOwnedSpot, session: DbSession, now: Now
+) -> BlackoutOut:
+    return BlackoutOut.model_validate(
+        span_out(await service.add_span(session, spot, AvailabilityBlackout, body, now))
+    )
+
+
+@router.get(
+    "/blackouts", response_model=Page[BlackoutOut], responses=OWNER_ERRORS, summary="Blackouts (owner)"
+)
+async def list_blackouts(spot: OwnedSpot, session: DbSession, page: Paging) -> Page[BlackoutOut]:
+    rows, next_cursor = await service.list_items(session, spot, AvailabilityBlackout, page)
+    return Page[BlackoutOut](
+        items=[BlackoutOut.model_validate(span_out(r)) for r in rows], next_cursor=next_cursor
+    )
+
+
+@router.delete(
+    "/blackouts/{item_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=OWNER_ERRORS,
+    summary="Delete a blackout",
+)
+async def delete_blackout(item_id: str, spot: LockedOwnedSpot, session: DbSession, now: Now) -> Response:
+    await service.remove_item(
+        session, spot, AvailabilityBlackout, parse_id(item_id, "blackout"), "blackout", now
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

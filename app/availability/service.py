@@ -1,0 +1,97 @@
+"""Availability of a spot: its rules, one-off windows and blackouts, and the free intervals."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.availability.materialize import load_calendar, range_of, refresh_open_ranges
+from app.availability.models import AvailabilityBlackout, AvailabilityRule, AvailabilityWindow
+from app.availability.schemas import BlackoutCreate, RuleCreate, WindowCreate
+from app.errors import NotFound, ValidationProblem
+from app.pagination import PageParams, paginate
+from app.spots.models import Spot
+from booking import Interval, IntervalSet, WeeklyRule
+
+# Enough for any real calendar, small enough that expanding one spot stays cheap.
+MAX_RULES = 50
+MAX_SPANS = 500
+LONGEST_QUERY = timedelta(days=31)
+
+Span = type[AvailabilityWindow] | type[AvailabilityBlackout]
+
+
+async def add_rule(session: AsyncSession, spot: Spot, data: RuleCreate, now: datetime) -> AvailabilityRule:
+    count = await session.scalar(select(func.count()).where(AvailabilityRule.spot_id == spot.id))
+    if (count or 0) >= MAX_RULES:
+        raise ValidationProblem.field(
+            "weekdays", f"a spot has at most {MAX_RULES} rules; delete one first", "too_many"
+        )
+    parsed = WeeklyRule.parse(
+        data.weekdays, data.start_time, data.end_time, data.valid_from, data.valid_until
+    )
+    rule = AvailabilityRule(
+        spot_id=spot.id,
+        weekdays=sorted(parsed.weekdays),
+        start_minute=parsed.start_minute,
+        end_minute=parsed.end_minute,
+        valid_from=parsed.valid_from,
+        valid_until=parsed.valid_until,
+    )
+    session.add(rule)
+    await session.flush()
+    await refresh_open_ranges(session, spot, now)
+    return rule
+
+
+async def add_span(
+    session: AsyncSession, spot: Spot, model: Span, data: WindowCreate | BlackoutCreate, now: datetime
+) -> Any:
+    """A one-off window or a blackout: both are a stored range on the spot."""
+    if data.end <= now:
+        raise ValidationProblem.field("end", "lies in the past")
+    count = await session.scalar(
+        select(func.count()).where(model.spot_id == spot.id, func.upper(model.during) > now)
+    )
+    if (count or 0) >= MAX_SPANS:
+        raise ValidationProblem.field(
+            "start", f"a spot has at most {MAX_SPANS} upcoming entries here", "too_many"
+        )
+    extra = {"reason": data.reason} if isinstance(data, BlackoutCreate) else {}
+    row = model(spot_id=spot.id, during=range_of(Interval(data.start, data.end)), **extra)
+    session.add(row)
+    await session.flush()
+    await refresh_open_ranges(session, spot, now)
+    return row
+
+
+async def list_items(
+    session: AsyncSession, spot: Spot, model: Any, page: PageParams
+) -> tuple[list[Any], str | None]:
+    return await paginate(session, select(model).where(model.spot_id == spot.id), model, page)
+
+
+async def remove_item(
+    session: AsyncSession, spot: Spot, model: Any, item_id: uuid.UUID, what: str, now: datetime
+) -> None:
+    result = await session.execute(delete(model).where(model.id == item_id, model.spot_id == spot.id))
+    if not result.rowcount:  # type: ignore[attr-defined]
+        raise NotFound(f"no such {what} on this spot")
+    # Removing availability never touches existing bookings; it only narrows what is offered.
+    await refresh_open_ranges(session, spot, now)
+
+
+async def free(
+    session: AsyncSession, spot: Spot, start: datetime, end: datetime, now: datetime
+) -> IntervalSet:
+    if end <= start:
+        raise ValidationProblem.field("to", "must be after from")
+    if end - start > LONGEST_QUERY:
+        raise ValidationProblem.field("to", "at most 31 days after from")
+    bounds = Interval(start, end)
+    calendar = await load_calendar(session, spot, bounds)
+    return calendar.free(bounds, now)

@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from geoalchemy2 import Geography
+from sqlalchemy import CheckConstraint, Column, Computed, Float, ForeignKey, Index, text
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
+from sqlmodel import Field, SQLModel
+
+from app.db import created_at_field, id_field, timestamp_field
+
+CANCELLATION_POLICIES = ("flexible", "moderate", "strict")
+
+
+class Spot(SQLModel, table=True):
+    __tablename__ = "spots"
+    __table_args__ = (
+        CheckConstraint("lat between -90 and 90 and lon between -180 and 180", name="coordinates"),
+        CheckConstraint("hourly_cents > 0", name="hourly_cents"),
+        CheckConstraint("daily_cap_cents is null or daily_cap_cents > 0", name="daily_cap_cents"),
+        CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency"),
+        CheckConstraint(
+            "cancellation_policy in ('flexible', 'moderate', 'strict')", name="cancellation_policy"
+        ),
+        CheckConstraint(
+            "granularity_min > 0 and min_duration_min >= granularity_min"
+            " and max_duration_min >= min_duration_min and lead_time_min >= 0"
+            " and horizon_days > 0 and buffer_min >= 0",
+            name="rules",
+        ),
+        Index("ix_spots_location", "location", postgresql_using="gist"),
+        Index(
+            "ix_spots_owner_id", "owner_id", "created_at", "id", postgresql_where=text("deleted_at is null")
+        ),
+    )
+
+    id: uuid.UUID = id_field()
+    owner_id: uuid.UUID = Field(
+        sa_column=Column(PG_UUID(as_uuid=True), ForeignKey("users.id", ondelete="RESTRICT"), nullable=False)
+    )
+    title: str = Field(max_length=120)
+    description: str | None = Field(default=None, max_length=2000)
+
+    street: str = Field(max_length=120)
+    house_number: str = Field(max_length=16)
+    postal_code: str = Field(max_length=10)
+    city: str = Field(max_length=80)
+    district: str | None = Field(default=None, max_length=80)
+
+    lat: float = Field(sa_column=Column(Float(precision=53), nullable=False))
+    lon: float = Field(sa_column=Column(Float(precision=53), nullable=False))
+    # Derived by the database from lat/lon, so the two can never disagree; searched by distance.
+    location: object | None = Field(
+        default=None,
+        sa_column=Column(
+            Geography(geometry_type="POINT", srid=4326, spatial_index=False),
+            Computed("(st_setsrid(st_makepoint(lon, lat), 4326))::geography", persisted=True),
+            nullable=False,
+        ),
+    )
+    timezone: str = Field(default="Europe/Berlin", max_length=64)
+
+    covered: bool = False
+    ev_connector: str | None = Field(default=None, max_length=16)
+    ev_power_kw: float | None = None
+    wheelchair_accessible: bool = False
+    lit: bool = False
+    max_length_cm: int | None = None
+    max_width_cm: int | None = None
+    max_height_cm: int | None = None
+    access_instructions: str | None = Field(default=None, max_length=1000)
+
+    hourly_cents: int
+    daily_cap_cents: int | None = None
+    currency: str = Field(default="EUR", max_length=3)
+
+    granularity_min: int = 15
+    min_duration_min: int = 30
+    max_duration_min: int = 43_200
+    lead_time_min: int = 0
+    horizon_days: int = 90
+    buffer_min: int = 0
+    instant_book: bool = True
+    cancellation_policy: str = Field(default="flexible", max_length=16)
+
+    # Bumped on every change of the spot itself; the ETag.
+    version: int = 1
+    # How far `spot_open_ranges` is computed; the daily job extends it.
+    open_ranges_until: datetime | None = timestamp_field(nullable=True)
+    created_at: datetime = created_at_field()
+    updated_at: datetime = created_at_field()
+    deleted_at: datetime | None = timestamp_field(nullable=True)

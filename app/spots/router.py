@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Header, Query, Response, status
+
+from app.auth.dependencies import CurrentUser, OptionalUser
+from app.clock import Now
+from app.db import DbSession
+from app.errors import problem_openapi
+from app.pagination import PageParams, page_params
+from app.schemas import Page
+from app.spots import service
+from app.spots.dependencies import LockedOwnedSpot, ValidSpot
+from app.spots.schemas import SpotCreate, SpotOut
+
+router = APIRouter(tags=["spots"])
+
+PATCH_DESCRIPTION = """
+A JSON merge patch (RFC 7396) of the spot as `POST /v1/spots` takes it: name only what changes,
+nested objects merge (`{"rules": {"buffer_min": 15}}` keeps the other rules), `null` clears an
+optional field. The result is validated as a whole. Send the `ETag` of your last read as
+`If-Match` to be refused with 412 if someone changed the spot since.
+"""
+
+
+@router.post(
+    "/v1/spots",
+    status_code=status.HTTP_201_CREATED,
+    response_model=SpotOut,
+    responses=problem_openapi(401, 422),
+    summary="Publish a spot",
+)
+async def create_spot(
+    body: SpotCreate, user: CurrentUser, session: DbSession, response: Response, now: Now
+) -> SpotOut:
+    spot = await service.create(session, user, body, now)
+    response.headers["ETag"] = service.etag(spot)
+    response.headers["Location"] = f"/v1/spots/{spot.id}"
+    return service.to_out(spot, full=True)
+
+
+@router.get(
+    "/v1/spots/{spot_id}",
+    response_model=SpotOut,
+    responses=problem_openapi(401, 404),
+    summary="A spot: the full view for its owner, the public view for everyone else",
+)
+async def get_spot(spot: ValidSpot, user: OptionalUser, session: DbSession, response: Response) -> SpotOut:
+    response.headers["ETag"] = service.etag(spot)
+    return service.to_out(spot, full=await service.sees_everything(session, spot, user))
+
+
+@router.patch(
+    "/v1/spots/{spot_id}",
+    response_model=SpotOut,
+    responses=problem_openapi(401, 403, 404, 412, 422),
+    summary="Change a spot (owner)",
+    description=PATCH_DESCRIPTION,
+)
+async def patch_spot(
+    spot: LockedOwnedSpot,
+    session: DbSession,
+    response: Response,
+    now: Now,
+    body: Annotated[
+        dict[str, Any], Body(openapi_examples={"price": {"value": {"pricing": {"hourly_cents": 300}}}})
+    ],
+    if_match: Annotated[str | None, Header(description="ETag from a previous read")] = None,
+) -> SpotOut:
+    spot = await service.patch(session, spot, body, if_match, now)
+    response.headers["ETag"] = service.etag(spot)
+    return service.to_out(spot, full=True)
+
+
+@router.delete(
+    "/v1/spots/{spot_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=problem_openapi(401, 403, 404, 409),
+    summary="Withdraw a spot (owner)",
+)
+async def delete_spot(
+    spot: LockedOwnedSpot,
+    session: DbSession,
+    cancel_bookings: Annotated[
+        bool, Query(description="Cancel confirmed future bookings with a full refund instead of refusing")
+    ] = False,
+) -> Response:
+    await service.delete(session, spot)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get(
+    "/v1/me/spots",
+    response_model=Page[SpotOut],
+    responses=problem_openapi(401, 422),
+    summary="My spots",
+    tags=["me"],
+)
+async def my_spots(
+    user: CurrentUser, session: DbSession, page: Annotated[PageParams, Depends(page_params)]
+) -> Page[SpotOut]:
+    spots, next_cursor = await service.list_owned(session, user, page)
+    return Page[SpotOut](items=[service.to_out(s, full=True) for s in spots], next_cursor=next_cursor)

@@ -1,0 +1,206 @@
+from __future__ import annotations
+
+import math
+import uuid
+from enum import StrEnum
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, StringConstraints, field_validator, model_validator
+
+from app.schemas import RequestModel, ResponseModel, UtcDatetime
+from booking import BookingPolicy
+from booking.availability import GRANULARITIES
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
+class CancellationPolicy(StrEnum):
+    flexible = "flexible"
+    moderate = "moderate"
+    strict = "strict"
+
+
+class Connector(StrEnum):
+    type2 = "type2"
+    ccs = "ccs"
+    chademo = "chademo"
+    schuko = "schuko"
+    tesla = "tesla"
+
+
+class Address(RequestModel):
+    street: Annotated[Text, Field(max_length=120)]
+    house_number: Annotated[
+        Text, Field(max_length=16, pattern=r"^[0-9]{1,5}\s?[a-zA-Z]?(\s?[-/]\s?[0-9]{1,5}\s?[a-zA-Z]?)?$")
+    ]
+    postal_code: Annotated[Text, Field(max_length=10, pattern=r"^[0-9A-Za-z][0-9A-Za-z -]{1,8}[0-9A-Za-z]$")]
+    city: Annotated[Text, Field(max_length=80)]
+    district: Annotated[Text, Field(max_length=80)] | None = None
+
+
+class Location(RequestModel):
+    lat: Annotated[float, Field(ge=-90, le=90, description="WGS 84 latitude")]
+    lon: Annotated[float, Field(ge=-180, le=180, description="WGS 84 longitude")]
+
+    @model_validator(mode="after")
+    def _finite(self) -> Location:
+        if not (math.isfinite(self.lat) and math.isfinite(self.lon)):
+            raise ValueError("coordinates must be finite numbers")
+        return self
+
+
+class EvCharger(RequestModel):
+    connector: Connector
+    power_kw: Annotated[float, Field(gt=0, le=400)]
+
+
+class Features(RequestModel):
+    covered: bool = False
+    ev_charger: EvCharger | None = None
+    wheelchair_accessible: bool = False
+    lit: bool = False
+
+
+class MaxVehicle(RequestModel):
+    length_cm: Annotated[int, Field(ge=100, le=2000)]
+    width_cm: Annotated[int, Field(ge=50, le=400)]
+    height_cm: Annotated[int, Field(ge=50, le=500)]
+
+
+class Pricing(RequestModel):
+    hourly_cents: Annotated[int, Field(gt=0, le=100_000, description="Price per hour in minor units")]
+    daily_cap_cents: Annotated[int, Field(gt=0, le=2_400_000)] | None = Field(
+        default=None, description="Most a driver pays per calendar day in the spot's time zone"
+    )
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217")] = "EUR"
+
+    @model_validator(mode="after")
+    def _cap_above_an_hour(self) -> Pricing:
+        if self.daily_cap_cents is not None and self.daily_cap_cents < self.hourly_cents:
+            raise ValueError("daily_cap_cents must not be below hourly_cents")
+        return self
+
+
+class Rules(RequestModel):
+    granularity_min: Annotated[int, Field(description=f"One of {GRANULARITIES}")] = 15
+    min_duration_min: Annotated[int, Field(ge=5, le=43_200)] = 30
+    max_duration_min: Annotated[int, Field(ge=5, le=43_200)] = 43_200
+    lead_time_min: Annotated[int, Field(ge=0, le=10_080)] = 0
+    horizon_days: Annotated[int, Field(ge=1, le=365)] = 90
+    buffer_min: Annotated[int, Field(ge=0, le=240)] = 0
+    instant_book: bool = True
+    cancellation_policy: CancellationPolicy = CancellationPolicy.flexible
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Rules:
+        if self.granularity_min not in GRANULARITIES:
+            raise ValueError(f"granularity_min must be one of {', '.join(map(str, GRANULARITIES))}")
+        BookingPolicy(
+            ZoneInfo("UTC"),
+            granularity_min=self.granularity_min,
+            min_duration_min=self.min_duration_min,
+            max_duration_min=self.max_duration_min,
+            lead_time_min=self.lead_time_min,
+            horizon_days=self.horizon_days,
+            buffer_min=self.buffer_min,
+        )
+        return self
+
+
+def check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown IANA time zone {value!r}") from None
+    return value
+
+
+class SpotCreate(RequestModel):
+    title: Annotated[Text, Field(max_length=120)]
+    description: Annotated[str, Field(max_length=2000)] | None = None
+    address: Address
+    location: Location
+    timezone: Annotated[str, Field(max_length=64, examples=["Europe/Berlin"])] = "Europe/Berlin"
+    features: Features = Field(default_factory=Features)
+    max_vehicle: MaxVehicle | None = None
+    access_instructions: Annotated[str, Field(max_length=1000)] | None = None
+    pricing: Pricing
+    rules: Rules = Field(default_factory=Rules)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        return check_timezone(value)
+
+
+# Responses
+
+
+class AddressOut(ResponseModel):
+    street: str
+    house_number: str | None = Field(description="null in the public view")
+    postal_code: str
+    city: str
+    district: str | None
+
+
+class LocationOut(ResponseModel):
+    lat: float
+    lon: float
+
+
+class EvChargerOut(ResponseModel):
+    connector: str
+    power_kw: float
+
+
+class FeaturesOut(ResponseModel):
+    covered: bool
+    ev_charger: EvChargerOut | None
+    wheelchair_accessible: bool
+    lit: bool
+
+
+class MaxVehicleOut(ResponseModel):
+    length_cm: int | None
+    width_cm: int | None
+    height_cm: int | None
+
+
+class PricingOut(ResponseModel):
+    hourly_cents: int
+    daily_cap_cents: int | None
+    currency: str
+
+
+class RulesOut(ResponseModel):
+    granularity_min: int
+    min_duration_min: int
+    max_duration_min: int
+    lead_time_min: int
+    horizon_days: int
+    buffer_min: int
+    instant_book: bool
+    cancellation_policy: str
+
+
+class SpotOut(ResponseModel):
+    id: uuid.UUID
+    view: Literal["public", "full"] = Field(
+        description="`public`: house number, access instructions and owner hidden (null), location "
+        "rounded to 3 decimals (about 100 m). `full`: for the owner and drivers with a confirmed booking."
+    )
+    owner_id: uuid.UUID | None
+    title: str
+    description: str | None
+    address: AddressOut
+    location: LocationOut
+    timezone: str
+    features: FeaturesOut
+    max_vehicle: MaxVehicleOut | None
+    access_instructions: str | None
+    pricing: PricingOut
+    rules: RulesOut
+    created_at: UtcDatetime
+    updated_at: UtcDatetime

@@ -1,0 +1,225 @@
+"""Spots: create, read in the right view, change with optimistic concurrency, delete."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.models import User
+from app.availability import materialize
+from app.db import utcnow
+from app.errors import Forbidden, NotFound, PreconditionFailed, ValidationProblem
+from app.pagination import PageParams, paginate
+from app.spots.models import Spot
+from app.spots.schemas import SpotCreate, SpotOut
+
+
+def etag(spot: Spot) -> str:
+    return f'"{spot.version}"'
+
+
+def matches(if_match: str, spot: Spot) -> bool:
+    """RFC 9110 If-Match: `*` or a list of entity tags, weak ones compared by their value."""
+    if if_match.strip() == "*":
+        return True
+    current = etag(spot)
+    return any(tag.strip().removeprefix("W/") == current for tag in if_match.split(","))
+
+
+async def get(session: AsyncSession, spot_id: uuid.UUID, *, for_update: bool = False) -> Spot:
+    query = select(Spot).where(Spot.id == spot_id, Spot.deleted_at.is_(None))  # type: ignore[union-attr]
+    if for_update:
+        query = query.with_for_update()
+    spot = await session.scalar(query)
+    if spot is None:
+        raise NotFound("no such spot")
+    return spot
+
+
+def require_owner(spot: Spot, user: User) -> None:
+    if spot.owner_id != user.id:
+        raise Forbidden("only the spot's owner may do this")
+
+
+async def sees_everything(session: AsyncSession, spot: Spot, user: User | None) -> bool:
+    """The owner sees the full view; drivers with a confirmed booking will too (bookings issue)."""
+    return user is not None and user.id == spot.owner_id
+
+
+def to_out(spot: Spot, *, full: bool) -> SpotOut:
+    doc = document(spot)
+    if not full:
+        doc["address"]["house_number"] = None
+        doc["access_instructions"] = None
+        doc["location"] = {"lat": round(spot.lat, 3), "lon": round(spot.lon, 3)}
+    return SpotOut.model_validate(
+        {
+            **doc,
+            "id": spot.id,
+            "view": "full" if full else "public",
+            "owner_id": spot.owner_id if full else None,
+            "created_at": spot.created_at,
+            "updated_at": spot.updated_at,
+        }
+    )
+
+
+def document(spot: Spot) -> dict[str, Any]:
+    """The spot in the shape of a create request: what a merge patch applies to."""
+    return {
+        "title": spot.title,
+        "description": spot.description,
+        "address": {
+            "street": spot.street,
+            "house_number": spot.house_number,
+            "postal_code": spot.postal_code,
+            "city": spot.city,
+            "district": spot.district,
+        },
+        "location": {"lat": spot.lat, "lon": spot.lon},
+        "timezone": spot.timezone,
+        "features": {
+            "covered": spot.covered,
+            "ev_charger": (
+                {"connector": spot.ev_connector, "power_kw": spot.ev_power_kw} if spot.ev_connector else None
+            ),
+            "wheelchair_accessible": spot.wheelchair_accessible,
+            "lit": spot.lit,
+        },
+        "max_vehicle": (
+            {"length_cm": spot.max_length_cm, "width_cm": spot.max_width_cm, "height_cm": spot.max_height_cm}
+            if spot.max_length_cm is not None
+            else None
+        ),
+        "access_instructions": spot.access_instructions,
+        "pricing": {
+            "hourly_cents": spot.hourly_cents,
+            "daily_cap_cents": spot.daily_cap_cents,
+            "currency": spot.currency,
+        },
+        "rules": {
+            "granularity_min": spot.granularity_min,
+            "min_duration_min": spot.min_duration_min,
+            "max_duration_min": spot.max_duration_min,
+            "lead_time_min": spot.lead_time_min,
+            "horizon_days": spot.horizon_days,
+            "buffer_min": spot.buffer_min,
+            "instant_book": spot.instant_book,
+            "cancellation_policy": spot.cancellation_policy,
+        },
+    }
+
+
+def _apply(spot: Spot, data: SpotCreate) -> None:
+    spot.title = data.title
+    spot.description = data.description
+    spot.street = data.address.street
+    spot.house_number = data.address.house_number
+    spot.postal_code = data.address.postal_code
+    spot.city = data.address.city
+    spot.district = data.address.district
+    spot.lat = data.location.lat
+    spot.lon = data.location.lon
+    spot.timezone = data.timezone
+    spot.covered = data.features.covered
+    charger = data.features.ev_charger
+    spot.ev_connector = charger.connector.value if charger else None
+    spot.ev_power_kw = charger.power_kw if charger else None
+    spot.wheelchair_accessible = data.features.wheelchair_accessible
+    spot.lit = data.features.lit
+    vehicle = data.max_vehicle
+    spot.max_length_cm = vehicle.length_cm if vehicle else None
+    spot.max_width_cm = vehicle.width_cm if vehicle else None
+    spot.max_height_cm = vehicle.height_cm if vehicle else None
+    spot.access_instructions = data.access_instructions
+    spot.hourly_cents = data.pricing.hourly_cents
+    spot.daily_cap_cents = data.pricing.daily_cap_cents
+    spot.currency = data.pricing.currency
+    for name, value in data.rules.model_dump(mode="json").items():
+        setattr(spot, name, value)
+
+
+async def create(session: AsyncSession, owner: User, data: SpotCreate, now: datetime) -> Spot:
+    spot = Spot(
+        owner_id=owner.id,
+        hourly_cents=data.pricing.hourly_cents,
+        lat=data.location.lat,
+        lon=data.location.lon,
+    )
+    _apply(spot, data)
+    session.add(spot)
+    await session.flush()
+    # The generated `location` column is the database's; load it so the object is complete.
+    await session.refresh(spot)
+    await materialize.refresh_open_ranges(session, spot, now)
+    return spot
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396 JSON merge patch: objects merge key by key, null removes, anything else replaces."""
+    if not isinstance(patch, Mapping):
+        return patch
+    result = dict(target) if isinstance(target, Mapping) else {}
+    for key, value in patch.items():
+        if value is None:
+            result[key] = None  # a required field set to null is refused by validation below
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+async def patch(
+    session: AsyncSession, spot: Spot, patch_body: Any, if_match: str | None, now: datetime
+) -> Spot:
+    if if_match is not None and not matches(if_match, spot):
+        raise PreconditionFailed(f"the spot has changed (it is at {etag(spot)}); fetch it again")
+    if not isinstance(patch_body, Mapping):
+        raise ValidationProblem.field("body", "a JSON object is expected", "model_type")
+    before = document(spot)
+    try:
+        data = SpotCreate.model_validate(merge_patch(before, patch_body))
+    except ValidationError as exc:
+        raise ValidationProblem(
+            "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5]),
+            errors=[
+                {
+                    "loc": ["body", *map(str, e["loc"])],
+                    "field": ".".join(map(str, e["loc"])),
+                    "message": e["msg"],
+                    "type": e["type"],
+                }
+                for e in exc.errors()
+            ],
+        ) from None
+    _apply(spot, data)
+    after = document(spot)
+    if after != before:
+        spot.version += 1
+        spot.updated_at = utcnow()
+        await session.flush()
+        await session.refresh(spot)
+        if _availability_inputs(before) != _availability_inputs(after):
+            await materialize.refresh_open_ranges(session, spot, now)
+    return spot
+
+
+def _availability_inputs(doc: Mapping[str, Any]) -> tuple[Any, ...]:
+    return doc["timezone"], doc["rules"]["horizon_days"]
+
+
+async def delete(session: AsyncSession, spot: Spot) -> None:
+    # Soft: bookings and their history keep pointing at the row.
+    spot.deleted_at = utcnow()
+    await materialize.clear_open_ranges(session, spot)
+    await session.flush()
+
+
+async def list_owned(session: AsyncSession, owner: User, page: PageParams) -> tuple[list[Spot], str | None]:
+    query = select(Spot).where(Spot.owner_id == owner.id, Spot.deleted_at.is_(None))  # type: ignore[union-attr]
+    return await paginate(session, query, Spot, page)
