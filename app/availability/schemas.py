@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, Field, field_validator, model_validator
+from pydantic import AwareDatetime, Field, ValidationInfo, field_validator
 
 from app.schemas import RequestModel, ResponseModel, UtcDatetime
 from booking.weekly import parse_clock
@@ -39,17 +39,20 @@ class RuleCreate(RequestModel):
 
     @field_validator("end_time")
     @classmethod
-    def _end(cls, value: str) -> str:
-        parse_clock(value, allow_24=True)
+    def _end(cls, value: str, info: ValidationInfo) -> str:
+        end = parse_clock(value, allow_24=True)
+        start = info.data.get("start_time")
+        if start is not None and parse_clock(start, allow_24=False) == end:
+            raise ValueError("end_time must differ from start_time")
         return value
 
-    @model_validator(mode="after")
-    def _consistent(self) -> RuleCreate:
-        if parse_clock(self.start_time, allow_24=False) == parse_clock(self.end_time, allow_24=True) % 1440:
-            raise ValueError("end_time must differ from start_time")
-        if self.valid_from and self.valid_until and self.valid_until < self.valid_from:
+    @field_validator("valid_until")
+    @classmethod
+    def _after_valid_from(cls, value: date | None, info: ValidationInfo) -> date | None:
+        valid_from = info.data.get("valid_from")
+        if value is not None and valid_from is not None and value < valid_from:
             raise ValueError("valid_until must not be before valid_from")
-        return self
+        return value
 
 
 class RuleOut(ResponseModel):
@@ -66,13 +69,15 @@ class _Span(RequestModel):
     start: AwareDatetime
     end: AwareDatetime
 
-    @model_validator(mode="after")
-    def _ordered(self) -> _Span:
-        if self.end <= self.start:
+    @field_validator("end")
+    @classmethod
+    def _after_start(cls, value: datetime, info: ValidationInfo) -> datetime:
+        start = info.data.get("start")
+        if start is not None and value <= start:
             raise ValueError("end must be after start")
-        if self.end - self.start > LONGEST:
+        if start is not None and value - start > LONGEST:
             raise ValueError("at most 366 days at once")
-        return self
+        return value
 
 
 class WindowCreate(_Span):
