@@ -12,9 +12,11 @@ import httpx
 from sqlalchemy import func, select
 
 from app.auth.models import User
+from app.availability.models import SpotOpenRange
 from app.db import Database
 from app.seed import DEMO_PASSWORD, demo_email, seed_demo
 from app.settings import Settings
+from app.spots.models import Spot
 
 PARKSHARE = str(Path(sys.executable).with_name("parkshare"))
 
@@ -69,6 +71,12 @@ async def test_seed_loads_demo_accounts_once(settings: Settings, committed_db: D
     async with committed_db.sessionmaker() as session:
         count = await session.scalar(select(func.count()).select_from(User))
     assert count == 4 + 8
+    async with committed_db.sessionmaker() as session:
+        spots = await session.scalar(select(func.count()).select_from(Spot))
+        ranges = await session.scalar(select(func.count()).select_from(SpotOpenRange))
+    assert spots == 12
+    assert ranges is not None
+    assert ranges > 12
 
 
 async def test_demo_accounts_can_sign_in(settings: Settings, committed_client: httpx.AsyncClient) -> None:

@@ -13,6 +13,17 @@ CONTRACT = {
     ("post", "/v1/me/vehicles"),
     ("get", "/v1/me/vehicles"),
     ("delete", "/v1/me/vehicles/{vehicle_id}"),
+    ("post", "/v1/spots"),
+    ("get", "/v1/spots/{spot_id}"),
+    ("patch", "/v1/spots/{spot_id}"),
+    ("delete", "/v1/spots/{spot_id}"),
+    ("get", "/v1/me/spots"),
+    ("get", "/v1/spots/{spot_id}/availability"),
+    *(
+        (method, f"/v1/spots/{{spot_id}}/availability/{kind}{suffix}")
+        for kind in ("rules", "windows", "blackouts")
+        for method, suffix in (("post", ""), ("get", ""), ("delete", "/{item_id}"))
+    ),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
@@ -35,6 +46,13 @@ async def test_every_error_response_is_documented_as_a_problem(client: AsyncClie
                 if status.startswith(("4", "5")):
                     content = response["content"]
                     assert list(content) == ["application/problem+json"], (method, path, status)
+
+
+async def test_spot_patch_and_get_document_their_headers(client: AsyncClient) -> None:
+    schema = (await client.get("/openapi.json")).json()
+    patch = schema["paths"]["/v1/spots/{spot_id}"]["patch"]
+    assert any(p["name"] == "if-match" for p in patch["parameters"])
+    assert "412" in patch["responses"]
 
 
 async def test_docs_are_served(client: AsyncClient) -> None:

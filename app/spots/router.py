@@ -16,6 +16,13 @@ from app.spots.schemas import SpotCreate, SpotOut
 
 router = APIRouter(tags=["spots"])
 
+ETAG = {"ETag": {"description": "The spot's version, for If-Match", "schema": {"type": "string"}}}
+
+
+def _with_etag(status_code: int, *problems: int) -> dict[int | str, dict[str, Any]]:
+    return {status_code: {"headers": ETAG}, **problem_openapi(*problems)}
+
+
 PATCH_DESCRIPTION = """
 A JSON merge patch (RFC 7396) of the spot as `POST /v1/spots` takes it: name only what changes,
 nested objects merge (`{"rules": {"buffer_min": 15}}` keeps the other rules), `null` clears an
@@ -28,7 +35,7 @@ optional field. The result is validated as a whole. Send the `ETag` of your last
     "/v1/spots",
     status_code=status.HTTP_201_CREATED,
     response_model=SpotOut,
-    responses=problem_openapi(401, 422),
+    responses=_with_etag(201, 401, 422),
     summary="Publish a spot",
 )
 async def create_spot(
@@ -43,7 +50,7 @@ async def create_spot(
 @router.get(
     "/v1/spots/{spot_id}",
     response_model=SpotOut,
-    responses=problem_openapi(401, 404),
+    responses=_with_etag(200, 401, 404),
     summary="A spot: the full view for its owner, the public view for everyone else",
 )
 async def get_spot(spot: ValidSpot, user: OptionalUser, session: DbSession, response: Response) -> SpotOut:
@@ -54,7 +61,7 @@ async def get_spot(spot: ValidSpot, user: OptionalUser, session: DbSession, resp
 @router.patch(
     "/v1/spots/{spot_id}",
     response_model=SpotOut,
-    responses=problem_openapi(401, 403, 404, 412, 422),
+    responses=_with_etag(200, 401, 403, 404, 412, 422),
     summary="Change a spot (owner)",
     description=PATCH_DESCRIPTION,
 )
