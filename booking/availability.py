@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
@@ -69,6 +69,7 @@ class BookingPolicy:
 
     def ceil(self, instant: datetime) -> datetime:
         """The first aligned instant at or after `instant`."""
+        instant = instant.astimezone(UTC)
         local = instant.astimezone(self.timezone)
         past = timedelta(
             minutes=local.minute % self.granularity_min, seconds=local.second, microseconds=local.microsecond
@@ -79,6 +80,7 @@ class BookingPolicy:
 
     def floor(self, instant: datetime) -> datetime:
         """The last aligned instant at or before `instant`."""
+        instant = instant.astimezone(UTC)
         local = instant.astimezone(self.timezone)
         return instant - timedelta(
             minutes=local.minute % self.granularity_min, seconds=local.second, microseconds=local.microsecond
@@ -129,6 +131,28 @@ class Calendar:
         if self.taken().overlaps(wanted):
             return ReasonCode.slot_unavailable
         return None
+
+
+def check_extension(
+    calendar: Calendar, booking: Interval, new_end: datetime, now: datetime
+) -> ReasonCode | None:
+    """Whether `booking` can be lengthened to end at `new_end`; `calendar.bookings` must not
+    include the booking itself. Lead time does not apply: the booking exists already."""
+    policy = calendar.policy
+    minutes = (new_end - booking.start) / timedelta(minutes=1)
+    if (
+        new_end <= booking.end
+        or not policy.is_aligned(new_end)
+        or minutes > policy.max_duration_min
+        or new_end > policy.bookable_window(now).end
+    ):
+        return ReasonCode.invalid_interval
+    extra = Interval(booking.end, new_end)
+    if not calendar.open_times(extra).contains(extra):
+        return ReasonCode.outside_availability
+    if calendar.taken().overlaps(extra):
+        return ReasonCode.slot_unavailable
+    return None
 
 
 def _snap(intervals: Iterable[Interval], policy: BookingPolicy) -> Iterable[Interval]:

@@ -28,14 +28,17 @@ def _fmt(value: datetime) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Interval:
-    """`[start, end)`: contains `start`, not `end`; two intervals that only touch do not overlap."""
+    """`[start, end)`: contains `start`, not `end`; two intervals that only touch do not overlap.
+    Both ends are stored in UTC whatever offset they came with."""
 
     start: datetime
     end: datetime
 
     def __post_init__(self) -> None:
-        require_aware(self.start, "start")
-        require_aware(self.end, "end")
+        # Kept in UTC: Python subtracts and compares datetimes sharing one tzinfo by wall clock,
+        # which is wrong across a DST change; in UTC arithmetic is real elapsed time.
+        object.__setattr__(self, "start", require_aware(self.start, "start").astimezone(UTC))
+        object.__setattr__(self, "end", require_aware(self.end, "end").astimezone(UTC))
         if not self.end > self.start:
             raise ValueError(f"an interval must end after it starts: [{self.start}, {self.end})")
 
