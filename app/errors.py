@@ -106,14 +106,9 @@ _CODES_BY_STATUS = {
 }
 
 
-def problem_response(
-    status: int,
-    code: str,
-    detail: str,
-    *,
-    errors: Sequence[Mapping[str, Any]] | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> JSONResponse:
+def problem_body(
+    status: int, code: str, detail: str, *, errors: Sequence[Mapping[str, Any]] | None = None
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "type": f"urn:parkshare:problem:{code}",
         "title": HTTPStatus(status).phrase,
@@ -123,6 +118,18 @@ def problem_response(
     }
     if errors is not None:
         body["errors"] = list(errors)
+    return body
+
+
+def problem_response(
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    errors: Sequence[Mapping[str, Any]] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    body = problem_body(status, code, detail, errors=errors)
     return JSONResponse(body, status_code=status, headers=dict(headers or {}), media_type=PROBLEM_MEDIA_TYPE)
 
 

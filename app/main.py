@@ -14,6 +14,7 @@ from app import __version__
 from app.auth.router import router as auth_router
 from app.auth.service import Auth
 from app.availability.router import router as availability_router
+from app.bookings.router import router as bookings_router
 from app.db import Database, utcnow
 from app.errors import PROBLEM_MEDIA_TYPE, install_handlers
 from app.migrations import head_revision
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.include_router(users_router)
     app.include_router(spots_router)
     app.include_router(availability_router)
+    app.include_router(bookings_router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

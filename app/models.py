@@ -2,6 +2,7 @@
 
 from app.auth.models import LoginSession, RefreshToken, User
 from app.availability.models import AvailabilityBlackout, AvailabilityRule, AvailabilityWindow, SpotOpenRange
+from app.bookings.models import Booking, BookingEvent, IdempotencyKey
 from app.spots.models import Spot
 from app.users.models import Vehicle
 
@@ -9,6 +10,9 @@ __all__ = [
     "AvailabilityBlackout",
     "AvailabilityRule",
     "AvailabilityWindow",
+    "Booking",
+    "BookingEvent",
+    "IdempotencyKey",
     "LoginSession",
     "RefreshToken",
     "Spot",

@@ -1,4 +1,4 @@
-"""Keyset paging on (created_at, id) behind opaque cursors, for every list route."""
+"""Keyset paging on (a timestamp, id) behind opaque cursors, for every list route."""
 
 from __future__ import annotations
 
@@ -33,16 +33,16 @@ def page_params(
     return PageParams(limit=limit, cursor=cursor)
 
 
-def encode_cursor(created_at: datetime, row_id: uuid.UUID) -> str:
-    raw = json.dumps([created_at.isoformat(), str(row_id)])
+def encode_cursor(position: datetime, row_id: uuid.UUID) -> str:
+    raw = json.dumps([position.isoformat(), str(row_id)])
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        created_at, row_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        after = datetime.fromisoformat(created_at), uuid.UUID(row_id)
+        position, row_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        after = datetime.fromisoformat(position), uuid.UUID(row_id)
     except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
         raise ValidationProblem.field(
             "cursor", "not a cursor this service issued", "cursor_invalid"
@@ -53,14 +53,21 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
 
 
 async def paginate(
-    session: AsyncSession, query: Select[tuple[T]], model: Any, params: PageParams
+    session: AsyncSession,
+    query: Select[tuple[T]],
+    model: Any,
+    params: PageParams,
+    *,
+    order_by: str = "created_at",
 ) -> tuple[list[T], str | None]:
-    """One page of `query` (rows of `model`) in (created_at, id) order, and the next cursor."""
+    """One page of `query` (rows of `model`) in (`order_by`, id) order, and the next cursor.
+    `order_by` names a timestamp column; the id breaks ties."""
+    position = getattr(model, order_by)
     if params.cursor is not None:
-        query = query.where(tuple_(model.created_at, model.id) > decode_cursor(params.cursor))
-    query = query.order_by(model.created_at, model.id).limit(params.limit + 1)
+        query = query.where(tuple_(position, model.id) > decode_cursor(params.cursor))
+    query = query.order_by(position, model.id).limit(params.limit + 1)
     rows = list((await session.scalars(query)).all())
     if len(rows) <= params.limit:
         return rows, None
     last: Any = rows[params.limit - 1]
-    return rows[: params.limit], encode_cursor(last.created_at, last.id)
+    return rows[: params.limit], encode_cursor(getattr(last, order_by), last.id)

@@ -10,6 +10,8 @@ from sqlalchemy import delete, or_
 
 from app.auth.models import LoginSession, RefreshToken
 from app.availability.materialize import extend_open_ranges
+from app.bookings import idempotency
+from app.bookings import service as bookings
 from app.db import Database, utcnow
 from app.settings import Settings
 
@@ -39,8 +41,50 @@ async def purge_dead_refresh_tokens(database: Database, *, keep: timedelta = tim
     return count
 
 
+async def sweep_bookings(database: Database) -> tuple[int, int]:
+    """Expires holds and requests past their deadline and completes bookings past their end, in
+    batches of single statements that skip rows another process holds (see bookings.service)."""
+    expired = completed = 0
+    while True:
+        async with database.sessionmaker() as session, session.begin():
+            now = utcnow()
+            batch_expired = await bookings.expire_due(session, now)
+            batch_completed = await bookings.complete_due(session, now)
+        expired += batch_expired
+        completed += batch_completed
+        if batch_expired < 1000 and batch_completed < 1000:
+            break
+    if expired or completed:
+        logger.info("expired %d and completed %d bookings", expired, completed)
+    return expired, completed
+
+
+async def purge_idempotency_keys(database: Database) -> int:
+    async with database.sessionmaker() as session, session.begin():
+        return await idempotency.purge_expired(session, utcnow())
+
+
 def build_scheduler(settings: Settings, database: Database) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone="UTC")
+    scheduler.add_job(
+        sweep_bookings,
+        "interval",
+        seconds=settings.sweep_interval_seconds,
+        args=[database],
+        id="sweep_bookings",
+        coalesce=True,
+        max_instances=1,
+        next_run_time=utcnow(),
+    )
+    scheduler.add_job(
+        purge_idempotency_keys,
+        "interval",
+        hours=1,
+        args=[database],
+        id="purge_idempotency_keys",
+        coalesce=True,
+        max_instances=1,
+    )
     scheduler.add_job(
         purge_dead_refresh_tokens,
         "interval",

@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     argon2_time_cost: Annotated[int, Field(ge=1, le=10)] = 3
     argon2_memory_kib: Annotated[int, Field(ge=1024, le=1_048_576)] = 65_536
 
+    hold_ttl_seconds: Annotated[int, Field(ge=30, le=86_400)] = 600
+    request_ttl_seconds: Annotated[int, Field(ge=300, le=604_800)] = 86_400
+    sweep_interval_seconds: Annotated[int, Field(ge=1, le=3600)] = 30
+    idempotency_ttl_seconds: Annotated[int, Field(ge=86_400, le=2_592_000)] = 172_800
+
     log_level: str = "INFO"
     scheduler_enabled: bool = True
 

@@ -9,14 +9,16 @@ moves the window forward every day, so the rows always reach past the spot's hor
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select
 from sqlalchemy.dialects.postgresql import Range
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.availability.models import AvailabilityBlackout, AvailabilityRule, AvailabilityWindow, SpotOpenRange
+from app.bookings.models import Booking
 from app.db import Database, utcnow
 from app.spots.models import Spot
 from booking import BookingPolicy, Calendar, Interval, WeeklyRule
@@ -53,8 +55,41 @@ def range_of(interval: Interval) -> Range[object]:
     return Range(interval.start, interval.end, bounds="[)")
 
 
-async def load_calendar(session: AsyncSession, spot: Spot, bounds: Interval) -> Calendar:
-    """Everything deciding the spot's availability within `bounds`."""
+def blocking(now: datetime) -> ColumnElement[bool]:
+    """Bookings that hold their interval at `now`: a hold or request past its deadline never
+    blocks, even before the sweeper has marked it expired."""
+    return or_(
+        Booking.status == "confirmed",
+        and_(Booking.status == "held", Booking.hold_expires_at > now),  # type: ignore[operator]
+        and_(Booking.status == "requested", Booking.request_expires_at > now),  # type: ignore[operator]
+    )
+
+
+async def load_bookings(
+    session: AsyncSession, spot: Spot, bounds: Interval, now: datetime, *, exclude: uuid.UUID | None = None
+) -> tuple[Interval, ...]:
+    """The blocking bookings of `spot` that matter within `bounds` (widened by the buffer)."""
+    reach = bounds.widened(timedelta(minutes=spot.buffer_min))
+    query = select(Booking.start_at, Booking.end_at).where(
+        Booking.spot_id == spot.id,
+        blocking(now),
+        Booking.start_at < reach.end,
+        Booking.end_at > reach.start,
+    )
+    if exclude is not None:
+        query = query.where(Booking.id != exclude)
+    return tuple(Interval(start, end) for start, end in (await session.execute(query)).all())
+
+
+async def load_calendar(
+    session: AsyncSession,
+    spot: Spot,
+    bounds: Interval,
+    *,
+    now: datetime | None = None,
+    exclude: uuid.UUID | None = None,
+) -> Calendar:
+    """Everything deciding the spot's availability within `bounds`; with `now`, its bookings too."""
     during = func.tstzrange(bounds.start, bounds.end, "[)")
     rules = await session.scalars(select(AvailabilityRule).where(AvailabilityRule.spot_id == spot.id))
     windows = await session.scalars(
@@ -72,6 +107,7 @@ async def load_calendar(session: AsyncSession, spot: Spot, bounds: Interval) -> 
         rules=tuple(rule_of(r) for r in rules),
         windows=tuple(interval_of(w) for w in windows),
         blackouts=tuple(interval_of(b) for b in blackouts),
+        bookings=await load_bookings(session, spot, bounds, now, exclude=exclude) if now is not None else (),
     )
 
 

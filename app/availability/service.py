@@ -93,5 +93,5 @@ async def free(
     if end - start > LONGEST_QUERY:
         raise ValidationProblem.field("to", "at most 31 days after from")
     bounds = Interval(start, end)
-    calendar = await load_calendar(session, spot, bounds)
+    calendar = await load_calendar(session, spot, bounds, now=now)
     return calendar.free(bounds, now)

@@ -5,6 +5,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Header, Query, Response, status
 
 from app.auth.dependencies import CurrentUser, OptionalUser
+from app.bookings import service as bookings
 from app.clock import Now
 from app.db import DbSession
 from app.errors import problem_openapi
@@ -90,10 +91,13 @@ async def patch_spot(
 async def delete_spot(
     spot: LockedOwnedSpot,
     session: DbSession,
+    user: CurrentUser,
+    now: Now,
     cancel_bookings: Annotated[
         bool, Query(description="Cancel confirmed future bookings with a full refund instead of refusing")
     ] = False,
 ) -> Response:
+    await bookings.release_spot(session, spot, user, now, cancel_bookings=cancel_bookings)
     await service.delete(session, spot)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

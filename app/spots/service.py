@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import User
 from app.availability import materialize
+from app.bookings.models import Booking
 from app.db import utcnow
 from app.errors import Forbidden, NotFound, PreconditionFailed, ValidationProblem
 from app.pagination import PageParams, paginate
@@ -48,8 +49,18 @@ def require_owner(spot: Spot, user: User) -> None:
 
 
 async def sees_everything(session: AsyncSession, spot: Spot, user: User | None) -> bool:
-    """The owner sees the full view; drivers with a confirmed booking will too (bookings issue)."""
-    return user is not None and user.id == spot.owner_id
+    """The owner sees the full view, and so does a driver with a confirmed booking of the spot
+    (they need the house number and the gate code)."""
+    if user is None:
+        return False
+    if user.id == spot.owner_id:
+        return True
+    booked = await session.scalar(
+        select(Booking.id)
+        .where(Booking.spot_id == spot.id, Booking.driver_id == user.id, Booking.status == "confirmed")
+        .limit(1)
+    )
+    return booked is not None
 
 
 def to_out(spot: Spot, *, full: bool) -> SpotOut:

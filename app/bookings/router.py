@@ -1,0 +1,357 @@
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.dependencies import CurrentUser
+from app.auth.models import User
+from app.bookings import idempotency, service
+from app.bookings.models import Booking, BookingEvent
+from app.bookings.schemas import (
+    BookingCreate,
+    BookingOut,
+    BreakdownLine,
+    CancellationOut,
+    CancelRequest,
+    ExtendRequest,
+    QuoteOut,
+    QuoteRequest,
+    RefundStepOut,
+)
+from app.clock import Now
+from app.db import DbSession
+from app.errors import ValidationProblem, problem_openapi
+from app.pagination import PageParams, page_params
+from app.schemas import Page
+from app.settings import Settings
+from booking.states import Action, Status
+
+router = APIRouter(tags=["bookings"])
+
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="1-255 characters. A retry with the same key and body returns the first answer "
+        "again; the same key with another body is 422 `idempotency_key_reused`; a retry while the "
+        "first is still running is 409 `idempotency_in_progress`. Keys are kept at least 24 h.",
+    ),
+]
+CHANGE_ERRORS = problem_openapi(401, 403, 404, 409, 422)
+
+
+def settings_of(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(settings_of)]
+
+
+def _out(b: Booking, events: list[BookingEvent]) -> BookingOut:
+    return BookingOut.model_validate(
+        {
+            "id": b.id,
+            "spot_id": b.spot_id,
+            "driver_id": b.driver_id,
+            "vehicle_id": b.vehicle_id,
+            "start": b.start_at,
+            "end": b.end_at,
+            "status": b.status,
+            "total_cents": b.total_cents,
+            "currency": b.currency,
+            "refund_cents": b.refund_cents,
+            "hold_expires_at": b.hold_expires_at,
+            "request_expires_at": b.request_expires_at,
+            "created_at": b.created_at,
+            "updated_at": b.updated_at,
+            "events": [
+                {"at": e.at, "status": e.to_status, "by": str(e.by_user_id) if e.by_user_id else "system"}
+                for e in events
+            ],
+        }
+    )
+
+
+async def booking_outs(session: AsyncSession, bookings: list[Booking]) -> list[BookingOut]:
+    events = await service.events_of(session, bookings)
+    return [_out(b, events[b.id]) for b in bookings]
+
+
+async def booking_out(session: AsyncSession, booking: Booking) -> BookingOut:
+    return (await booking_outs(session, [booking]))[0]
+
+
+@router.post(
+    "/v1/quotes",
+    response_model=QuoteOut,
+    responses=problem_openapi(401, 404, 422),
+    summary="Price and bookability of an interval",
+)
+async def create_quote(body: QuoteRequest, user: CurrentUser, session: DbSession, now: Now) -> QuoteOut:
+    reason, amount, policy, steps = await service.quote(
+        session, user, body.spot_id, body.start, body.end, now
+    )
+    return QuoteOut(
+        bookable=reason is None,
+        reason_code=reason,
+        total_cents=amount.total_cents,
+        currency=amount.currency,
+        breakdown=[
+            BreakdownLine(label=line.label, amount_cents=line.amount_cents) for line in amount.breakdown
+        ],
+        cancellation=CancellationOut(
+            policy=policy, refunds=[RefundStepOut(until=s.until, refund_cents=s.refund_cents) for s in steps]
+        ),
+    )
+
+
+Operation = Callable[[], Awaitable[Booking]]
+
+
+async def _respond(
+    request: Request,
+    user: User,
+    session: AsyncSession,
+    settings: Settings,
+    now: datetime,
+    key: str | None,
+    status: int,
+    operation: Operation,
+) -> JSONResponse:
+    async def run() -> tuple[int, BookingOut]:
+        return status, await booking_out(session, await operation())
+
+    ttl = timedelta(seconds=settings.idempotency_ttl_seconds)
+    return await idempotency.run(session, user, key, request, now, ttl, run)
+
+
+@router.post(
+    "/v1/bookings",
+    status_code=201,
+    response_model=BookingOut,
+    responses=CHANGE_ERRORS,
+    summary="Book a spot",
+    description="Instant-book spots answer `held` with `hold_expires_at`: confirm before then. "
+    "Request-to-book spots answer `requested` with `request_expires_at`: the owner approves or declines.",
+)
+async def create_booking(
+    body: BookingCreate,
+    request: Request,
+    user: CurrentUser,
+    session: DbSession,
+    settings: SettingsDep,
+    now: Now,
+    key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    return await _respond(
+        request,
+        user,
+        session,
+        settings,
+        now,
+        key,
+        201,
+        lambda: service.create(session, settings, user, body, now),
+    )
+
+
+@router.post(
+    "/v1/bookings/{booking_id}/confirm",
+    response_model=BookingOut,
+    responses=CHANGE_ERRORS,
+    summary="Confirm a held booking (driver; the payment step)",
+    description="After `hold_expires_at` the hold is gone: 409 `hold_expired`.",
+)
+async def confirm_booking(
+    booking_id: str,
+    request: Request,
+    user: CurrentUser,
+    session: DbSession,
+    settings: SettingsDep,
+    now: Now,
+    key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    return await _respond(
+        request,
+        user,
+        session,
+        settings,
+        now,
+        key,
+        200,
+        lambda: service.change(session, user, booking_id, Action.confirm, now),
+    )
+
+
+@router.post(
+    "/v1/bookings/{booking_id}/approve",
+    response_model=BookingOut,
+    responses=CHANGE_ERRORS,
+    summary="Approve a requested booking (owner)",
+)
+async def approve_booking(
+    booking_id: str,
+    request: Request,
+    user: CurrentUser,
+    session: DbSession,
+    settings: SettingsDep,
+    now: Now,
+    key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    return await _respond(
+        request,
+        user,
+        session,
+        settings,
+        now,
+        key,
+        200,
+        lambda: service.change(session, user, booking_id, Action.approve, now),
+    )
+
+
+@router.post(
+    "/v1/bookings/{booking_id}/decline",
+    response_model=BookingOut,
+    responses=CHANGE_ERRORS,
+    summary="Decline a requested booking (owner)",
+)
+async def decline_booking(
+    booking_id: str,
+    request: Request,
+    user: CurrentUser,
+    session: DbSession,
+    settings: SettingsDep,
+    now: Now,
+    key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    return await _respond(
+        request,
+        user,
+        session,
+        settings,
+        now,
+        key,
+        200,
+        lambda: service.change(session, user, booking_id, Action.decline, now),
+    )
+
+
+@router.post(
+    "/v1/bookings/{booking_id}/cancel",
+    response_model=BookingOut,
+    responses=CHANGE_ERRORS,
+    summary="Cancel a booking (driver or owner)",
+    description="`refund_cents` follows the spot's cancellation policy for a confirmed booking; an owner's "
+    "cancellation refunds in full; a held or requested booking was not paid and refunds 0.",
+)
+async def cancel_booking(
+    booking_id: str,
+    request: Request,
+    user: CurrentUser,
+    session: DbSession,
+    settings: SettingsDep,
+    now: Now,
+    body: CancelRequest | None = None,
+    key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    reason = body.reason if body else None
+    return await _respond(
+        request,
+        user,
+        session,
+        settings,
+        now,
+        key,
+        200,
+        lambda: service.change(session, user, booking_id, Action.cancel, now, reason=reason),
+    )
+
+
+@router.post(
+    "/v1/bookings/{booking_id}/extend",
+    response_model=BookingOut,
+    responses=CHANGE_ERRORS,
+    summary="Extend a confirmed booking (driver)",
+)
+async def extend_booking(
+    booking_id: str,
+    body: ExtendRequest,
+    request: Request,
+    user: CurrentUser,
+    session: DbSession,
+    settings: SettingsDep,
+    now: Now,
+    key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    return await _respond(
+        request,
+        user,
+        session,
+        settings,
+        now,
+        key,
+        200,
+        lambda: service.extend(session, user, booking_id, body.end, now),
+    )
+
+
+@router.get(
+    "/v1/bookings/{booking_id}",
+    response_model=BookingOut,
+    responses=problem_openapi(401, 404),
+    summary="A booking (its driver or the spot's owner)",
+)
+async def get_booking(booking_id: str, user: CurrentUser, session: DbSession) -> BookingOut:
+    booking, _ = await service.get(session, user, booking_id)
+    return await booking_out(session, booking)
+
+
+def _statuses(values: list[str] | None) -> list[Status] | None:
+    if not values:
+        return None
+    names = [name.strip() for value in values for name in value.split(",") if name.strip()]
+    try:
+        return [Status(name) for name in names]
+    except ValueError:
+        raise ValidationProblem.field(
+            "status", f"one of {', '.join(s.value for s in Status)}", "enum"
+        ) from None
+
+
+@router.get(
+    "/v1/me/bookings",
+    response_model=Page[BookingOut],
+    responses=problem_openapi(401, 422),
+    summary="My bookings, as driver or as owner, by start time",
+    tags=["me"],
+)
+async def my_bookings(
+    user: CurrentUser,
+    session: DbSession,
+    page: Annotated[PageParams, Depends(page_params)],
+    role: Annotated[
+        Literal["driver", "owner"], Query(description="driver: bookings I made; owner: bookings of my spots")
+    ] = "driver",
+    status: Annotated[
+        list[str] | None,
+        Query(
+            description="held, requested, confirmed, declined, expired, cancelled, completed; repeat or comma-separate"
+        ),
+    ] = None,
+    from_: Annotated[
+        AwareDatetime | None, Query(alias="from", description="Bookings ending after this")
+    ] = None,
+    to: Annotated[AwareDatetime | None, Query(description="Bookings starting before this")] = None,
+) -> Page[BookingOut]:
+    bookings, next_cursor = await service.list_mine(
+        session, user, role=role, statuses=_statuses(status), start=from_, end=to, page=page
+    )
+    return Page[BookingOut](items=await booking_outs(session, bookings), next_cursor=next_cursor)

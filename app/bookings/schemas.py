@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, Field, ValidationInfo, field_validator
+
+from app.schemas import RequestModel, ResponseModel, UtcDatetime
+
+StatusName = Literal["held", "requested", "confirmed", "declined", "expired", "cancelled", "completed"]
+ReasonName = Literal["invalid_interval", "outside_availability", "slot_unavailable", "own_spot"]
+
+
+class _Interval(RequestModel):
+    spot_id: str = Field(description="The spot's id")
+    start: AwareDatetime
+    end: AwareDatetime
+
+    @field_validator("end")
+    @classmethod
+    def _after_start(cls, value: datetime, info: ValidationInfo) -> datetime:
+        start = info.data.get("start")
+        if start is not None and value <= start:
+            raise ValueError("end must be after start")
+        return value
+
+
+class QuoteRequest(_Interval):
+    pass
+
+
+class BookingCreate(_Interval):
+    vehicle_id: str | None = Field(
+        default=None, description="One of your vehicles; checked against the spot's size limits"
+    )
+
+
+class CancelRequest(RequestModel):
+    reason: Annotated[str, Field(max_length=500)] | None = None
+
+
+class ExtendRequest(RequestModel):
+    end: AwareDatetime
+
+
+class BreakdownLine(ResponseModel):
+    label: str
+    amount_cents: int
+
+
+class RefundStepOut(ResponseModel):
+    until: UtcDatetime
+    refund_cents: int
+
+
+class CancellationOut(ResponseModel):
+    policy: str
+    refunds: list[RefundStepOut] = Field(
+        description="In time order: a driver's cancellation before `until` returns `refund_cents`; after the last, nothing"
+    )
+
+
+class QuoteOut(ResponseModel):
+    bookable: bool
+    reason_code: ReasonName | None = None
+    total_cents: int
+    currency: str
+    breakdown: list[BreakdownLine]
+    cancellation: CancellationOut
+
+
+class EventOut(ResponseModel):
+    at: UtcDatetime
+    status: StatusName
+    by: str = Field(description="The acting user's id, or `system` for expiry and completion")
+
+
+class BookingOut(ResponseModel):
+    id: uuid.UUID
+    spot_id: uuid.UUID
+    driver_id: uuid.UUID
+    vehicle_id: uuid.UUID | None
+    start: UtcDatetime
+    end: UtcDatetime
+    status: StatusName
+    total_cents: int
+    currency: str
+    refund_cents: int | None = Field(description="Set once the booking is cancelled")
+    hold_expires_at: UtcDatetime | None
+    request_expires_at: UtcDatetime | None
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+    events: list[EventOut]

@@ -1,0 +1,479 @@
+"""Bookings: quotes, holds and requests, the status changes, lazy expiry and the sweeper.
+
+Every change to a spot's bookings happens with the spot row locked (FOR NO KEY UPDATE), so the
+availability and buffer check and the insert or update it allows are one step for that spot; the
+exclusion constraint on `bookings` backs this up in the database. Status changes lock the booking
+row. Lock order is always spot, then booking, so no two transactions wait on each other in a circle.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Select, or_, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.models import User
+from app.availability.materialize import load_calendar
+from app.bookings.models import Booking, BookingEvent
+from app.bookings.schemas import BookingCreate
+from app.errors import Conflict, Forbidden, NotFound, ProblemError, ValidationProblem
+from app.pagination import PageParams, paginate
+from app.schemas import parse_id
+from app.settings import Settings
+from app.spots.models import Spot
+from app.users.models import Vehicle
+from booking import Interval, ReasonCode
+from booking.availability import check_extension
+from booking.pricing import CancellationPolicy, Quote, RefundStep, Tariff, price, refund, refund_schedule
+from booking.states import ACTIVE, Action, Actor, NotAllowed, Status, TransitionError, next_status
+
+
+class InvalidInterval(ProblemError):
+    status = 422
+    code = "invalid_interval"
+
+
+class OutsideAvailability(ProblemError):
+    status = 422
+    code = "outside_availability"
+
+
+class VehicleDoesNotFit(ProblemError):
+    status = 422
+    code = "vehicle_does_not_fit"
+
+
+class SlotUnavailable(Conflict):
+    code = "slot_unavailable"
+
+
+class OwnSpot(Conflict):
+    code = "own_spot"
+
+
+class InvalidTransition(Conflict):
+    code = "invalid_transition"
+
+
+class DeadlinePassed(InvalidTransition):
+    # The booking is marked expired on the way: that write must survive the 409.
+    keeps_writes = True
+
+
+class HoldExpired(DeadlinePassed):
+    code = "hold_expired"
+
+
+class SpotHasBookings(Conflict):
+    code = "spot_has_bookings"
+
+
+REFUSALS: dict[ReasonCode, type[ProblemError]] = {
+    ReasonCode.invalid_interval: InvalidInterval,
+    ReasonCode.outside_availability: OutsideAvailability,
+    ReasonCode.slot_unavailable: SlotUnavailable,
+}
+REASON_TEXT = {
+    ReasonCode.invalid_interval: "the interval breaks the spot's rules (granularity, duration, lead time or horizon)",
+    ReasonCode.outside_availability: "the spot is not offered for the whole interval",
+    ReasonCode.slot_unavailable: "the spot is taken for part of the interval",
+}
+EXCLUSION = "ex_bookings_spot_id_during"
+
+
+def tariff_of(spot: Spot) -> Tariff:
+    return Tariff(
+        hourly_cents=spot.hourly_cents,
+        granularity_min=spot.granularity_min,
+        timezone=ZoneInfo(spot.timezone),
+        daily_cap_cents=spot.daily_cap_cents,
+        currency=spot.currency,
+    )
+
+
+# The sweeper and lazy expiry are one statement each: select the due rows with a lock, change them
+# and write their events together, so running it twice, or in two processes, changes nothing twice.
+_SWEEP = """
+with due as (
+    select id, status from bookings
+    where {due} {scope}
+    order by id
+    for update {skip}
+    limit :batch
+), changed as (
+    update bookings b set status = :to_status, updated_at = :now
+    from due where b.id = due.id
+    returning b.id, due.status as from_status
+)
+insert into booking_events (booking_id, at, kind, from_status, to_status, actor)
+select id, :now, :kind, from_status, :to_status, 'system' from changed
+"""
+_EXPIRY_DUE = (
+    "((status = 'held' and hold_expires_at <= :now) or (status = 'requested' and request_expires_at <= :now))"
+)
+_COMPLETION_DUE = "status = 'confirmed' and end_at <= :now"
+
+
+async def _sweep(
+    session: AsyncSession, due: str, to_status: Status, now: datetime, spot_id: uuid.UUID | None, batch: int
+) -> int:
+    statement = _SWEEP.format(
+        due=due,
+        scope="and spot_id = :spot_id" if spot_id else "",
+        # The scheduler skips rows another process is on; a booking request waits for them, so it
+        # decides on their final state.
+        skip="" if spot_id else "skip locked",
+    )
+    params = {"now": now, "to_status": to_status.value, "kind": f"booking.{to_status.value}", "batch": batch}
+    if spot_id:
+        params["spot_id"] = spot_id
+    result = await session.execute(text(statement), params)
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def expire_due(
+    session: AsyncSession, now: datetime, *, spot_id: uuid.UUID | None = None, batch: int = 1000
+) -> int:
+    return await _sweep(session, _EXPIRY_DUE, Status.expired, now, spot_id, batch)
+
+
+async def complete_due(session: AsyncSession, now: datetime, *, batch: int = 1000) -> int:
+    return await _sweep(session, _COMPLETION_DUE, Status.completed, now, None, batch)
+
+
+def _record(
+    session: AsyncSession,
+    booking: Booking,
+    kind: str,
+    from_status: str | None,
+    actor: Actor,
+    user: User | None,
+    now: datetime,
+) -> None:
+    session.add(
+        BookingEvent(
+            booking_id=booking.id,
+            at=now,
+            kind=kind,
+            from_status=from_status,
+            to_status=booking.status,
+            actor=actor.value,
+            by_user_id=user.id if user else None,
+        )
+    )
+
+
+async def _locked_spot(session: AsyncSession, spot_id: uuid.UUID) -> Spot:
+    spot = await session.scalar(
+        select(Spot)
+        .where(Spot.id == spot_id, Spot.deleted_at.is_(None))  # type: ignore[union-attr]
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
+    )
+    if spot is None:
+        raise NotFound("no such spot")
+    return spot
+
+
+async def _visible_spot(session: AsyncSession, spot_id: uuid.UUID) -> Spot:
+    spot = await session.scalar(select(Spot).where(Spot.id == spot_id, Spot.deleted_at.is_(None)))  # type: ignore[union-attr]
+    if spot is None:
+        raise NotFound("no such spot")
+    return spot
+
+
+async def _vehicle(session: AsyncSession, user: User, vehicle_id: str | None, spot: Spot) -> Vehicle | None:
+    if vehicle_id is None:
+        return None
+    try:
+        parsed = uuid.UUID(vehicle_id)
+    except ValueError:
+        parsed = None
+    vehicle = (
+        await session.scalar(
+            select(Vehicle).where(
+                Vehicle.id == parsed, Vehicle.owner_id == user.id, Vehicle.deleted_at.is_(None)
+            )  # type: ignore[union-attr]
+        )
+        if parsed
+        else None
+    )
+    if vehicle is None:
+        raise ValidationProblem.field("vehicle_id", "not one of your vehicles")
+    too_big = [
+        name
+        for name, size, limit in (
+            ("length", vehicle.length_cm, spot.max_length_cm),
+            ("width", vehicle.width_cm, spot.max_width_cm),
+            ("height", vehicle.height_cm, spot.max_height_cm),
+        )
+        # A size the driver did not give cannot be checked; the spot's limits are shown to them.
+        if size is not None and limit is not None and size > limit
+    ]
+    if too_big:
+        raise VehicleDoesNotFit(f"the vehicle exceeds the spot's {', '.join(too_big)}")
+    return vehicle
+
+
+def _refusal(reason: ReasonCode) -> ProblemError:
+    return REFUSALS[reason](REASON_TEXT[reason])
+
+
+async def quote(
+    session: AsyncSession, user: User, spot_id: str, start: datetime, end: datetime, now: datetime
+) -> tuple[ReasonCode | Literal["own_spot"] | None, Quote, str, tuple[RefundStep, ...]]:
+    spot = await _visible_spot(session, parse_id(spot_id, "spot"))
+    wanted = Interval(start, end)
+    calendar = await load_calendar(session, spot, wanted, now=now)
+    reason: ReasonCode | Literal["own_spot"] | None = (
+        "own_spot" if spot.owner_id == user.id else calendar.check(wanted, now)
+    )
+    amount = price(wanted, tariff_of(spot))
+    policy = CancellationPolicy(spot.cancellation_policy)
+    steps = tuple(s for s in refund_schedule(policy, amount.total_cents, wanted.start) if s.until > now)
+    return reason, amount, policy.value, steps
+
+
+async def create(
+    session: AsyncSession, settings: Settings, user: User, data: BookingCreate, now: datetime
+) -> Booking:
+    spot = await _locked_spot(session, parse_id(data.spot_id, "spot"))
+    if spot.owner_id == user.id:
+        raise OwnSpot("you cannot book your own spot")
+    vehicle = await _vehicle(session, user, data.vehicle_id, spot)
+    await expire_due(session, now, spot_id=spot.id)
+    wanted = Interval(data.start, data.end)
+    calendar = await load_calendar(session, spot, wanted, now=now)
+    reason = calendar.check(wanted, now)
+    if reason is not None:
+        raise _refusal(reason)
+    amount = price(wanted, tariff_of(spot))
+    instant = spot.instant_book
+    booking = Booking(
+        spot_id=spot.id,
+        driver_id=user.id,
+        vehicle_id=vehicle.id if vehicle else None,
+        start_at=wanted.start,
+        end_at=wanted.end,
+        status=(Status.held if instant else Status.requested).value,
+        total_cents=amount.total_cents,
+        currency=amount.currency,
+        hold_expires_at=now + timedelta(seconds=settings.hold_ttl_seconds) if instant else None,
+        request_expires_at=None
+        if instant
+        else min(now + timedelta(seconds=settings.request_ttl_seconds), wanted.start),
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(booking)
+    await _flush_guarded(session)
+    _record(session, booking, f"booking.{booking.status}", None, Actor.driver, user, now)
+    await session.flush()
+    return booking
+
+
+async def _flush_guarded(session: AsyncSession) -> None:
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        if EXCLUSION in str(exc.orig):
+            raise SlotUnavailable(REASON_TEXT[ReasonCode.slot_unavailable]) from exc
+        raise
+
+
+def _visible_to(user: User) -> Select[tuple[Booking]]:
+    return (
+        select(Booking)
+        .join(Spot, Spot.id == Booking.spot_id)
+        .where(or_(Booking.driver_id == user.id, Spot.owner_id == user.id))
+    )
+
+
+async def get(
+    session: AsyncSession, user: User, booking_id: str, *, for_update: bool = False
+) -> tuple[Booking, Actor]:
+    """A booking its driver or its spot's owner may see; anyone else is told it does not exist."""
+    query = _visible_to(user).where(Booking.id == parse_id(booking_id, "booking"))
+    if for_update:
+        query = query.with_for_update(of=Booking).execution_options(populate_existing=True)
+    booking = await session.scalar(query)
+    if booking is None:
+        raise NotFound("no such booking")
+    return booking, Actor.driver if booking.driver_id == user.id else Actor.owner
+
+
+async def events_of(session: AsyncSession, bookings: list[Booking]) -> dict[uuid.UUID, list[BookingEvent]]:
+    """The events of several bookings in one query, each list in time order."""
+    out: dict[uuid.UUID, list[BookingEvent]] = {b.id: [] for b in bookings}
+    if not bookings:
+        return out
+    rows = await session.scalars(
+        select(BookingEvent)
+        .where(BookingEvent.booking_id.in_(list(out)))  # type: ignore[attr-defined]
+        .order_by(BookingEvent.at, BookingEvent.id)  # type: ignore[arg-type]
+    )
+    for event in rows:
+        out[event.booking_id].append(event)
+    return out
+
+
+def _transition(booking: Booking, action: Action, actor: Actor) -> Status:
+    try:
+        return next_status(Status(booking.status), action, actor)
+    except TransitionError as exc:
+        raise InvalidTransition(str(exc)) from None
+    except NotAllowed as exc:
+        raise Forbidden(str(exc)) from None
+
+
+def _past_deadline(booking: Booking, now: datetime) -> bool:
+    deadline = booking.hold_expires_at if booking.status == Status.held else booking.request_expires_at
+    return booking.status in (Status.held, Status.requested) and deadline is not None and now >= deadline
+
+
+async def _expire_if_due(session: AsyncSession, booking: Booking, action: Action, now: datetime) -> None:
+    """A hold or request past its deadline is expired now, whatever the sweeper has done so far."""
+    if not _past_deadline(booking, now):
+        return
+    from_status = booking.status
+    booking.status = Status.expired.value
+    booking.updated_at = now
+    _record(session, booking, "booking.expired", from_status, Actor.system, None, now)
+    await session.flush()
+    if action is Action.confirm and from_status == Status.held:
+        raise HoldExpired("the hold expired before it was confirmed; book again")
+    raise DeadlinePassed(f"the {from_status} booking expired")
+
+
+async def change(
+    session: AsyncSession,
+    user: User,
+    booking_id: str,
+    action: Action,
+    now: datetime,
+    *,
+    reason: str | None = None,
+) -> Booking:
+    """confirm, approve, decline or cancel."""
+    booking, actor = await get(session, user, booking_id, for_update=True)
+    await _expire_if_due(session, booking, action, now)
+    from_status = booking.status
+    target = _transition(booking, action, actor)
+    if action is Action.cancel:
+        paid = from_status == Status.confirmed
+        booking.refund_cents = (
+            refund(
+                CancellationPolicy(await _policy(session, booking)),
+                booking.total_cents,
+                booking.start_at,
+                now,
+                by_owner=actor is Actor.owner,
+            )
+            if paid
+            else 0
+        )
+        booking.cancel_reason = reason
+    booking.status = target.value
+    booking.updated_at = now
+    _record(session, booking, f"booking.{target.value}", from_status, actor, user, now)
+    await session.flush()
+    return booking
+
+
+async def _policy(session: AsyncSession, booking: Booking) -> str:
+    policy = await session.scalar(select(Spot.cancellation_policy).where(Spot.id == booking.spot_id))
+    return str(policy)
+
+
+async def extend(
+    session: AsyncSession, user: User, booking_id: str, new_end: datetime, now: datetime
+) -> Booking:
+    booking, actor = await get(session, user, booking_id)
+    spot = await _locked_spot(session, booking.spot_id)
+    booking, actor = await get(session, user, booking_id, for_update=True)
+    _transition(booking, Action.extend, actor)
+    if booking.end_at <= now:
+        raise InvalidTransition("the booking is over")
+    await expire_due(session, now, spot_id=spot.id)
+    current = Interval(booking.start_at, booking.end_at)
+    calendar = await load_calendar(
+        session,
+        spot,
+        Interval(booking.start_at, max(new_end, booking.end_at + timedelta(minutes=1))),
+        now=now,
+        exclude=booking.id,
+    )
+    reason = check_extension(calendar, current, new_end, now)
+    if reason is not None:
+        raise _refusal(reason)
+    booking.end_at = new_end
+    booking.total_cents = price(Interval(booking.start_at, new_end), tariff_of(spot)).total_cents
+    booking.updated_at = now
+    await _flush_guarded(session)
+    _record(session, booking, "booking.extended", booking.status, actor, user, now)
+    await session.flush()
+    return booking
+
+
+async def list_mine(
+    session: AsyncSession,
+    user: User,
+    *,
+    role: Literal["driver", "owner"],
+    statuses: list[Status] | None,
+    start: datetime | None,
+    end: datetime | None,
+    page: PageParams,
+) -> tuple[list[Booking], str | None]:
+    query = select(Booking)
+    if role == "driver":
+        query = query.where(Booking.driver_id == user.id)
+    else:
+        query = query.join(Spot, Spot.id == Booking.spot_id).where(Spot.owner_id == user.id)
+    if statuses:
+        query = query.where(Booking.status.in_([s.value for s in statuses]))  # type: ignore[attr-defined]
+    if start is not None:
+        query = query.where(Booking.end_at > start)
+    if end is not None:
+        query = query.where(Booking.start_at < end)
+    return await paginate(session, query, Booking, page, order_by="start_at")
+
+
+async def release_spot(
+    session: AsyncSession, spot: Spot, user: User, now: datetime, *, cancel_bookings: bool
+) -> int:
+    """Before a spot is withdrawn: its future bookings are cancelled by the owner (full refund),
+    but confirmed ones only when the owner asked for it."""
+    await expire_due(session, now, spot_id=spot.id)
+    future = list(
+        (
+            await session.scalars(
+                select(Booking)
+                .where(
+                    Booking.spot_id == spot.id,
+                    Booking.status.in_([s.value for s in ACTIVE]),
+                    Booking.end_at > now,
+                )  # type: ignore[attr-defined]
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
+        ).all()
+    )
+    if any(b.status == Status.confirmed for b in future) and not cancel_bookings:
+        raise SpotHasBookings(
+            "the spot has confirmed upcoming bookings; pass cancel_bookings=true to cancel them with a full refund"
+        )
+    for booking in future:
+        from_status = booking.status
+        booking.refund_cents = booking.total_cents if from_status == Status.confirmed else 0
+        booking.status = Status.cancelled.value
+        booking.cancel_reason = "the owner withdrew the spot"
+        booking.updated_at = now
+        _record(session, booking, "booking.cancelled", from_status, Actor.owner, user, now)
+    await session.flush()
+    return len(future)
