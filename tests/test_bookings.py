@@ -1,0 +1,561 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from httpx import AsyncClient
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+
+from app.db import Database
+from tests.conftest import Account, assert_problem, make_account
+from tests.test_spots import make_spot
+
+NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)  # Monday 09:00 in Berlin
+EVERY_DAY = {
+    "weekdays": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+    "start_time": "00:00",
+    "end_time": "24:00",
+}
+
+
+def at(hours: float, base: datetime = NOW) -> str:
+    return (base + timedelta(hours=hours)).isoformat().replace("+00:00", "Z")
+
+
+class Clock:
+    def __init__(self, app: FastAPI, now: datetime = NOW) -> None:
+        self.now = now
+        app.state.clock = lambda: self.now
+
+    def advance(self, **kwargs: float) -> None:
+        self.now += timedelta(**kwargs)
+
+
+@pytest.fixture
+def clock(app: FastAPI) -> Clock:
+    return Clock(app)
+
+
+async def open_spot(client: AsyncClient, owner: Account, **rules: Any) -> dict[str, Any]:
+    spot = await make_spot(client, owner, rules={"buffer_min": 0, **rules})
+    r = await client.post(f"/v1/spots/{spot['id']}/availability/rules", headers=owner.headers, json=EVERY_DAY)
+    assert r.status_code == 201, r.text
+    return spot
+
+
+async def book(
+    client: AsyncClient, driver: Account, spot: dict[str, Any], start: float, end: float, **extra: Any
+) -> Any:
+    return await client.post(
+        "/v1/bookings",
+        headers=driver.headers,
+        json={"spot_id": spot["id"], "start": at(start), "end": at(end), **extra},
+    )
+
+
+async def booked(
+    client: AsyncClient,
+    driver: Account,
+    spot: dict[str, Any],
+    start: float,
+    end: float,
+    *,
+    confirm: bool = True,
+) -> dict[str, Any]:
+    r = await book(client, driver, spot, start, end)
+    assert r.status_code == 201, r.text
+    if confirm:
+        r = await client.post(f"/v1/bookings/{r.json()['id']}/confirm", headers=driver.headers)
+        assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+async def test_instant_book_holds_then_confirms(
+    client: AsyncClient, clock: Clock, alice: Account, bob: Account
+) -> None:
+    spot = await open_spot(client, alice)
+    r = await book(client, bob, spot, 2, 4)
+    assert r.status_code == 201, r.text
+    held = r.json()
+    assert held["status"] == "held"
+    assert held["hold_expires_at"] == at(10 / 60)
+    assert held["request_expires_at"] is None
+    assert (held["start"], held["end"]) == (at(2), at(4))
+    assert (held["total_cents"], held["currency"], held["refund_cents"]) == (500, "EUR", None)
+    assert held["driver_id"] == bob.id
+    assert held["events"] == [{"at": at(0), "status": "held", "by": bob.id}]
+
+    clock.advance(minutes=5)
+    r = await client.post(f"/v1/bookings/{held['id']}/confirm", headers=bob.headers)
+    assert r.status_code == 200, r.text
+    confirmed = r.json()
+    assert confirmed["status"] == "confirmed"
+    assert [e["status"] for e in confirmed["events"]] == ["held", "confirmed"]
+    assert confirmed["events"][1]["at"] == at(5 / 60)
+    assert (await client.get(f"/v1/bookings/{held['id']}", headers=alice.headers)).json() == confirmed
+
+
+async def test_request_to_book_waits_for_the_owner(
+    client: AsyncClient, clock: Clock, alice: Account, bob: Account
+) -> None:
+    spot = await open_spot(client, alice, instant_book=False)
+    far = (await book(client, bob, spot, 48, 50)).json()
+    assert far["status"] == "requested"
+    assert far["request_expires_at"] == at(24)
+    near = (await book(client, bob, spot, 3, 5)).json()
+    assert near["request_expires_at"] == at(3)  # never after the start
+    assert_problem(
+        await client.post(f"/v1/bookings/{far['id']}/approve", headers=bob.headers), 403, "forbidden"
+    )
+    approved = await client.post(f"/v1/bookings/{far['id']}/approve", headers=alice.headers)
+    assert approved.json()["status"] == "confirmed"
+    assert approved.json()["events"][-1]["by"] == alice.id
+    declined = await client.post(f"/v1/bookings/{near['id']}/decline", headers=alice.headers)
+    assert declined.json()["status"] == "declined"
+    # A declined request no longer blocks its interval.
+    assert (await book(client, bob, spot, 3, 5)).status_code == 201
+
+
+async def test_a_held_or_requested_booking_blocks_others(
+    client: AsyncClient, clock: Clock, alice: Account, bob: Account
+) -> None:
+    spot = await open_spot(client, alice)
+    carol = await make_account(client, "carol")
+    await book(client, bob, spot, 2, 4)
+    problem = assert_problem(await book(client, carol, spot, 3, 5), 409, "slot_unavailable")
+    assert "taken" in problem["detail"]
+    # Half-open: ending where the other starts is fine.
+    assert (await book(client, carol, spot, 4, 5)).status_code == 201
+    assert (await book(client, carol, spot, 1, 2)).status_code == 201
+
+
+async def test_the_buffer_keeps_bookings_apart(
+    client: AsyncClient, clock: Clock, alice: Account, bob: Account
+) -> None:
+    spot = await open_spot(client, alice, buffer_min=30)
+    await booked(client, bob, spot, 2, 4)
+    assert_problem(await book(client, bob, spot, 4, 5), 409, "slot_unavailable")
+    assert_problem(await book(client, bob, spot, 1, 1.75), 409, "slot_unavailable")
+    assert (await book(client, bob, spot, 4.5, 5)).status_code == 201
+    free = (
+        await client.get(f"/v1/spots/{spot['id']}/availability", params={"from": at(0), "to": at(8)})
+    ).json()["free"]
+    assert free == [{"start": at(0), "end": at(1.5)}, {"start": at(5.5), "end": at(8)}]
+
+
+async def test_refusals(client: AsyncClient, clock: Clock, alice: Account, bob: Account) -> None:
+    spot = await open_spot(client, alice, lead_time_min=60, horizon_days=30, max_duration_min=600)
+    limited = await make_spot(
+        client, alice, max_vehicle={"length_cm": 400, "width_cm": 200, "height_cm": 180}, rules={}
+    )
+    await client.post(f"/v1/spots/{limited['id']}/availability/rules", headers=alice.headers, json=EVERY_DAY)
+    van = (
+        await client.post(
+            "/v1/me/vehicles",
+            headers=bob.headers,
+            json={"license_plate": "DO V 1", "length_cm": 520, "height_cm": 250},
+        )
+    ).json()
+    small = (
+        await client.post(
+            "/v1/me/vehicles", headers=bob.headers, json={"license_plate": "DO S 1", "length_cm": 360}
+        )
+    ).json()
+    for (start, end), code in (
+        ((2.1, 4), "invalid_interval"),  # off the 15-minute grid
+        ((2, 2.25), "invalid_interval"),  # shorter than 30 minutes
+        ((2, 13), "invalid_interval"),  # longer than 10 hours
+        ((0.5, 2), "invalid_interval"),  # inside the lead time
+        ((24 * 31, 24 * 31 + 2), "invalid_interval"),  # past the horizon
+    ):
+        assert_problem(await book(client, bob, spot, start, end), 422, code)
+    blackout = {"start": at(24), "end": at(30)}
+    await client.post(f"/v1/spots/{spot['id']}/availability/blackouts", headers=alice.headers, json=blackout)
+    assert_problem(await book(client, bob, spot, 25, 27), 422, "outside_availability")
+    problem = assert_problem(
+        await book(client, bob, limited, 2, 4, vehicle_id=van["id"]), 422, "vehicle_does_not_fit"
+    )
+    assert "length" in problem["detail"]
+    assert "height" in problem["detail"]
+    assert (await book(client, bob, limited, 2, 4, vehicle_id=small["id"])).json()["vehicle_id"] == small[
+        "id"
+    ]
+    assert_problem(await book(client, bob, limited, 5, 6, vehicle_id="nope"), 422, "validation_error")
+    alices_car = (
+        await client.post("/v1/me/vehicles", headers=alice.headers, json={"license_plate": "DO A 1"})
+    ).json()
+    assert_problem(
+        await book(client, bob, limited, 5, 6, vehicle_id=alices_car["id"]), 422, "validation_error"
+    )
+    assert_problem(await book(client, alice, spot, 2, 4), 409, "own_spot")
+    assert_problem(
+        await client.post(
+            "/v1/bookings", headers=bob.headers, json={"spot_id": "nope", "start": at(2), "end": at(4)}
+        ),
+        404,
+        "not_found",
+    )
+    naive = {"spot_id": spot["id"], "start": "2026-11-23T12:00:00", "end": at(6)}
+    assert_problem(
+        await client.post("/v1/bookings", headers=bob.headers, json=naive), 422, "validation_error"
+    )
+    reversed_ = {"spot_id": spot["id"], "start": at(6), "end": at(4)}
+    assert_problem(
+        await client.post("/v1/bookings", headers=bob.headers, json=reversed_), 422, "validation_error"
+    )
+    assert_problem(
+        await client.post("/v1/bookings", json={"spot_id": spot["id"], "start": at(2), "end": at(4)}),
+        401,
+        "unauthorized",
+    )
+    listed = (await client.get("/v1/me/bookings", headers=bob.headers)).json()["items"]
+    assert len(listed) == 1
+
+
+async def test_an_expired_hold_frees_its_slot_at_once(
+    client: AsyncClient, clock: Clock, alice: Account, bob: Account
+) -> None:
+    spot = await open_spot(client, alice)
+    carol = await make_account(client, "carol")
+    held = (await book(client, bob, spot, 2, 4)).json()
+    clock.advance(minutes=9, seconds=59)
+    assert_problem(await book(client, carol, spot, 2, 4), 409, "slot_unavailable")
+    clock.advance(seconds=1)
+    # The deadline has passed; no sweeper has run, and yet the slot is free.
+    r = await book(client, carol, spot, 2, 4)
+    assert r.status_code == 201, r.text
+    stale = (await client.get(f"/v1/bookings/{held['id']}", headers=bob.headers)).json()
+    assert stale["status"] == "expired"
+    assert stale["events"][-1] == {"at": at(10 / 60), "status": "expired", "by": "system"}
+    assert_problem(
+        await client.post(f"/v1/bookings/{held['id']}/confirm", headers=bob.headers),
+        409,
+        "invalid_transition",
+    )
+
+
+async def test_confirming_too_late_is_hold_expired_and_expires_it(
+    client: AsyncClient, clock: Clock, alice: Account, bob: Account
+) -> None:
+    spot = await open_spot(client, alice)
+    held = (await book(client, bob, spot, 2, 4)).json()
+    clock.advance(minutes=11)
+    free = (
+        await client.get(f"/v1/spots/{spot['id']}/availability", params={"from": at(0), "to": at(6)})
+    ).json()["free"]
+    assert free == [{"start": at(0.25), "end": at(6)}]  # the stale hold no longer shows as taken
+    assert_problem(
+        await client.post(f"/v1/bookings/{held['id']}/confirm", headers=bob.headers), 409, "hold_expired"
+    )
+    assert (await client.get(f"/v1/bookings/{held['id']}", headers=bob.headers)).json()["status"] == "expired"
+
+
+async def test_approving_an_expired_request_fails(
+    client: AsyncClient, clock: Clock, alice: Account, bob: Account
+) -> None:
+    spot = await open_spot(client, alice, instant_book=False)
+    requested = (await book(client, bob, spot, 2, 4)).json()
+    clock.advance(hours=2)
+    assert_problem(
+        await client.post(f"/v1/bookings/{requested['id']}/approve", headers=alice.headers),
+        409,
+        "invalid_transition",
+    )
+    assert (await client.get(f"/v1/bookings/{requested['id']}", headers=alice.headers)).json()[
+        "status"
+    ] == "expired"
+
+
+@pytest.mark.parametrize(
+    ("policy", "hours_before", "refund"),
+    [
+        ("flexible", 1, 500),
+        ("moderate", 25, 500),
+        ("moderate", 23, 250),
+        ("strict", 25, 250),
+        ("strict", 23, 0),
+    ],
+)
+async def test_cancellation_refunds_follow_the_policy(
+    client: AsyncClient,
+    clock: Clock,
+    alice: Account,
+    bob: Account,
+    policy: str,
+    hours_before: float,
+    refund: int,
+) -> None:
+    spot = await open_spot(client, alice, cancellation_policy=policy)
+    confirmed = await booked(client, bob, spot, 48, 50)
+    clock.now = NOW + timedelta(hours=48 - hours_before)
+    r = await client.post(
+        f"/v1/bookings/{confirmed['id']}/cancel", headers=bob.headers, json={"reason": "plans changed"}
+    )
+    assert r.status_code == 200, r.text
+    assert (r.json()["status"], r.json()["refund_cents"]) == ("cancelled", refund)
+    assert_problem(
+        await client.post(f"/v1/bookings/{confirmed['id']}/cancel", headers=bob.headers),
+        409,
+        "invalid_transition",
+    )
+    # The cancelled booking no longer holds its interval.
+    assert (await book(client, bob, spot, 48, 50)).status_code == 201
+
+
+async def test_owner_cancellation_refunds_in_full_and_unpaid_ones_refund_nothing(
+    client: AsyncClient, clock: Clock, alice: Account, bob: Account
+) -> None:
+    spot = await open_spot(client, alice, cancellation_policy="strict")
+    confirmed = await booked(client, bob, spot, 2, 4)
+    r = await client.post(f"/v1/bookings/{confirmed['id']}/cancel", headers=alice.headers)
+    assert (r.json()["refund_cents"], r.json()["events"][-1]["by"]) == (500, alice.id)
+    held = (await book(client, bob, spot, 6, 8)).json()
+    r = await client.post(f"/v1/bookings/{held['id']}/cancel", headers=bob.headers)
+    assert (r.json()["status"], r.json()["refund_cents"]) == ("cancelled", 0)
+
+
+async def test_extend_a_confirmed_booking(
+    client: AsyncClient, clock: Clock, alice: Account, bob: Account
+) -> None:
+    spot = await open_spot(client, alice, buffer_min=15)
+    carol = await make_account(client, "carol")
+    confirmed = await booked(client, bob, spot, 2, 4)
+    await booked(client, carol, spot, 7, 8)
+    r = await client.post(f"/v1/bookings/{confirmed['id']}/extend", headers=bob.headers, json={"end": at(5)})
+    assert r.status_code == 200, r.text
+    assert (r.json()["end"], r.json()["total_cents"], r.json()["status"]) == (at(5), 750, "confirmed")
+    assert [e["status"] for e in r.json()["events"]] == ["held", "confirmed", "confirmed"]
+    assert_problem(
+        await client.post(f"/v1/bookings/{confirmed['id']}/extend", headers=bob.headers, json={"end": at(7)}),
+        409,
+        "slot_unavailable",
+    )
+    assert_problem(
+        await client.post(f"/v1/bookings/{confirmed['id']}/extend", headers=bob.headers, json={"end": at(4)}),
+        422,
+        "invalid_interval",
+    )
+    assert_problem(
+        await client.post(
+            f"/v1/bookings/{confirmed['id']}/extend", headers=bob.headers, json={"end": at(5.1)}
+        ),
+        422,
+        "invalid_interval",
+    )
+    assert_problem(
+        await client.post(
+            f"/v1/bookings/{confirmed['id']}/extend", headers=alice.headers, json={"end": at(6)}
+        ),
+        403,
+        "forbidden",
+    )
+    await client.post(
+        f"/v1/spots/{spot['id']}/availability/blackouts",
+        headers=alice.headers,
+        json={"start": at(5.5), "end": at(6)},
+    )
+    assert_problem(
+        await client.post(f"/v1/bookings/{confirmed['id']}/extend", headers=bob.headers, json={"end": at(6)}),
+        422,
+        "outside_availability",
+    )
+    held = (await book(client, bob, spot, 10, 11)).json()
+    assert_problem(
+        await client.post(f"/v1/bookings/{held['id']}/extend", headers=bob.headers, json={"end": at(12)}),
+        409,
+        "invalid_transition",
+    )
+    clock.advance(hours=6)
+    assert_problem(
+        await client.post(
+            f"/v1/bookings/{confirmed['id']}/extend", headers=bob.headers, json={"end": at(6.5)}
+        ),
+        409,
+        "invalid_transition",
+    )
+
+
+async def test_bookings_are_visible_to_driver_and_owner_only(
+    client: AsyncClient, clock: Clock, alice: Account, bob: Account
+) -> None:
+    spot = await open_spot(client, alice)
+    carol = await make_account(client, "carol")
+    held = (await book(client, bob, spot, 2, 4)).json()
+    assert (await client.get(f"/v1/bookings/{held['id']}", headers=bob.headers)).status_code == 200
+    assert (await client.get(f"/v1/bookings/{held['id']}", headers=alice.headers)).status_code == 200
+    assert_problem(await client.get(f"/v1/bookings/{held['id']}", headers=carol.headers), 404, "not_found")
+    assert_problem(
+        await client.post(f"/v1/bookings/{held['id']}/confirm", headers=carol.headers), 404, "not_found"
+    )
+    assert_problem(
+        await client.post(f"/v1/bookings/{held['id']}/confirm", headers=alice.headers), 403, "forbidden"
+    )
+    assert_problem(await client.get("/v1/bookings/not-an-id", headers=bob.headers), 404, "not_found")
+
+
+async def test_the_public_view_opens_up_for_a_confirmed_driver(
+    client: AsyncClient, clock: Clock, alice: Account, bob: Account
+) -> None:
+    spot = await open_spot(client, alice)
+    held = (await book(client, bob, spot, 2, 4)).json()
+    assert (await client.get(f"/v1/spots/{spot['id']}", headers=bob.headers)).json()["view"] == "public"
+    await client.post(f"/v1/bookings/{held['id']}/confirm", headers=bob.headers)
+    full = (await client.get(f"/v1/spots/{spot['id']}", headers=bob.headers)).json()
+    assert full["view"] == "full"
+    assert full["access_instructions"] == "Code 4711 at the gate"
+
+
+async def test_my_bookings_by_role_status_and_time(
+    client: AsyncClient, clock: Clock, alice: Account, bob: Account
+) -> None:
+    spot = await open_spot(client, alice)
+    first = await booked(client, bob, spot, 2, 4)
+    second = (await book(client, bob, spot, 26, 28)).json()
+    third = await booked(client, bob, spot, 50, 52)
+    ids = lambda page: [b["id"] for b in page["items"]]  # noqa: E731
+    mine = (await client.get("/v1/me/bookings", headers=bob.headers)).json()
+    assert ids(mine) == [first["id"], second["id"], third["id"]]
+    assert ids(
+        (await client.get("/v1/me/bookings", headers=alice.headers, params={"role": "owner"})).json()
+    ) == ids(mine)
+    assert (await client.get("/v1/me/bookings", headers=alice.headers)).json()["items"] == []
+    confirmed = (
+        await client.get("/v1/me/bookings", headers=bob.headers, params={"status": "confirmed"})
+    ).json()
+    assert ids(confirmed) == [first["id"], third["id"]]
+    both = (await client.get("/v1/me/bookings?status=held,confirmed", headers=bob.headers)).json()
+    assert len(both["items"]) == 3
+    window = (
+        await client.get("/v1/me/bookings", headers=bob.headers, params={"from": at(3), "to": at(27)})
+    ).json()
+    assert ids(window) == [first["id"], second["id"]]
+    page1 = (await client.get("/v1/me/bookings", headers=bob.headers, params={"limit": 2})).json()
+    page2 = (
+        await client.get(
+            "/v1/me/bookings", headers=bob.headers, params={"limit": 2, "cursor": page1["next_cursor"]}
+        )
+    ).json()
+    assert ids(page1) + ids(page2) == ids(mine)
+    assert_problem(
+        await client.get("/v1/me/bookings", headers=bob.headers, params={"status": "paid"}),
+        422,
+        "validation_error",
+    )
+    assert_problem(
+        await client.get("/v1/me/bookings", headers=bob.headers, params={"role": "admin"}),
+        422,
+        "validation_error",
+    )
+
+
+async def test_quote_prices_and_explains(
+    client: AsyncClient, clock: Clock, alice: Account, bob: Account
+) -> None:
+    spot = await open_spot(client, alice, cancellation_policy="moderate")
+    r = await client.post(
+        "/v1/quotes", headers=bob.headers, json={"spot_id": spot["id"], "start": at(48), "end": at(50.5)}
+    )
+    assert r.status_code == 200, r.text
+    quote = r.json()
+    assert quote["bookable"] is True
+    assert quote["reason_code"] is None
+    assert (quote["total_cents"], quote["currency"]) == (625, "EUR")
+    assert sum(line["amount_cents"] for line in quote["breakdown"]) == 625
+    assert quote["cancellation"] == {
+        "policy": "moderate",
+        "refunds": [{"until": at(24), "refund_cents": 625}, {"until": at(48), "refund_cents": 312}],
+    }
+    # The day cap: 30 hours cost two capped days.
+    long = (
+        await client.post(
+            "/v1/quotes",
+            headers=bob.headers,
+            json={"spot_id": spot["id"], "start": "2026-11-24T23:00:00Z", "end": "2026-11-26T05:00:00Z"},
+        )
+    ).json()
+    assert long["total_cents"] == 1500 + 1500
+    await booked(client, bob, spot, 2, 4)
+    for body, reason in (
+        ({"start": at(3), "end": at(5)}, "slot_unavailable"),
+        ({"start": at(3.1), "end": at(5)}, "invalid_interval"),
+    ):
+        r = await client.post("/v1/quotes", headers=bob.headers, json={"spot_id": spot["id"], **body})
+        assert (r.json()["bookable"], r.json()["reason_code"]) == (False, reason)
+    own = (
+        await client.post(
+            "/v1/quotes", headers=alice.headers, json={"spot_id": spot["id"], "start": at(6), "end": at(8)}
+        )
+    ).json()
+    assert own["reason_code"] == "own_spot"
+    assert_problem(
+        await client.post("/v1/quotes", json={"spot_id": spot["id"], "start": at(6), "end": at(8)}),
+        401,
+        "unauthorized",
+    )
+    assert_problem(
+        await client.post(
+            "/v1/quotes", headers=bob.headers, json={"spot_id": spot["id"], "start": at(8), "end": at(6)}
+        ),
+        422,
+        "validation_error",
+    )
+
+
+async def test_withdrawing_a_spot_with_bookings(
+    client: AsyncClient, clock: Clock, alice: Account, bob: Account
+) -> None:
+    spot = await open_spot(client, alice)
+    confirmed = await booked(client, bob, spot, 2, 4)
+    held = (await book(client, bob, spot, 6, 8)).json()
+    assert_problem(
+        await client.delete(f"/v1/spots/{spot['id']}", headers=alice.headers), 409, "spot_has_bookings"
+    )
+    assert (await client.get(f"/v1/bookings/{held['id']}", headers=bob.headers)).json()["status"] == "held"
+    r = await client.delete(
+        f"/v1/spots/{spot['id']}", headers=alice.headers, params={"cancel_bookings": "true"}
+    )
+    assert r.status_code == 204
+    after = (await client.get(f"/v1/bookings/{confirmed['id']}", headers=bob.headers)).json()
+    assert (after["status"], after["refund_cents"]) == ("cancelled", 500)
+    assert (await client.get(f"/v1/bookings/{held['id']}", headers=bob.headers)).json()[
+        "status"
+    ] == "cancelled"
+
+
+async def test_withdrawing_cancels_unconfirmed_bookings_without_asking(
+    client: AsyncClient, clock: Clock, alice: Account, bob: Account
+) -> None:
+    spot = await open_spot(client, alice)
+    held = (await book(client, bob, spot, 6, 8)).json()
+    assert (await client.delete(f"/v1/spots/{spot['id']}", headers=alice.headers)).status_code == 204
+    assert (await client.get(f"/v1/bookings/{held['id']}", headers=bob.headers)).json()[
+        "status"
+    ] == "cancelled"
+
+
+async def test_the_database_refuses_overlapping_active_bookings(
+    client: AsyncClient, clock: Clock, alice: Account, bob: Account, db: Database
+) -> None:
+    spot = await open_spot(client, alice)
+    first = await booked(client, bob, spot, 2, 4)
+    insert = text(
+        "insert into bookings (id, spot_id, driver_id, start_at, end_at, status, total_cents, currency, created_at, updated_at)"
+        " values (gen_random_uuid(), :spot, :driver, :start, :end, :status, 0, 'EUR', now(), now())"
+    )
+    params = {
+        "spot": spot["id"],
+        "driver": bob.id,
+        "start": NOW + timedelta(hours=3),
+        "end": NOW + timedelta(hours=5),
+    }
+    async with db.sessionmaker() as session:
+        # An inactive booking may overlap; an active one may not, whatever the service does.
+        await session.execute(insert, {**params, "status": "cancelled"})
+        with pytest.raises(IntegrityError, match="ex_bookings_spot_id_during"):
+            async with session.begin_nested():
+                await session.execute(insert, {**params, "status": "confirmed"})
+        await session.execute(insert, {**params, "start": NOW + timedelta(hours=4), "status": "confirmed"})
+    assert first["status"] == "confirmed"
