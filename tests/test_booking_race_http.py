@@ -1,0 +1,139 @@
+"""The real thing: the service under uvicorn with two worker processes on loopback, and two
+hundred drivers sending their booking at the same moment."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from app.db import Database, utcnow
+from app.settings import Settings
+from tests.test_bookings import EVERY_DAY, at
+from tests.test_spots import spot_body
+
+PARKSHARE = str(Path(sys.executable).with_name("parkshare"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def server(settings: Settings, committed_db: Database) -> Iterator[str]:
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "JWT_SECRET": settings.signing_secret(),
+        "ENVIRONMENT": "test",
+        "LOG_LEVEL": "WARNING",
+        "SCHEDULER_ENABLED": "false",
+        "ARGON2_TIME_COST": "1",
+        "ARGON2_MEMORY_KIB": "1024",
+    }
+    proc = subprocess.Popen(
+        [PARKSHARE, "serve", "--port", str(port), "--workers", "2", "--no-access-log"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(150):
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            proc.poll()
+            assert proc.returncode is None, "the server exited"
+            asyncio.run(asyncio.sleep(0.2))
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+async def _account(client: httpx.AsyncClient, name: str) -> dict[str, str]:
+    email = f"{name}@race.example.org"
+    r = await client.post(
+        "/v1/auth/register", json={"email": email, "password": "race-password-1", "display_name": name}
+    )
+    assert r.status_code == 201, r.text
+    r = await client.post("/v1/auth/login", json={"email": email, "password": "race-password-1"})
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+async def test_two_hundred_drivers_race_over_two_workers(server: str, committed_db: Database) -> None:
+    limits = httpx.Limits(max_connections=250, max_keepalive_connections=250)
+    async with httpx.AsyncClient(base_url=server, timeout=60, limits=limits) as client:
+        owner = await _account(client, "owner")
+        r = await client.post("/v1/spots", headers=owner, json=spot_body(rules={"buffer_min": 15}))
+        spot = r.json()
+        await client.post(f"/v1/spots/{spot['id']}/availability/rules", headers=owner, json=EVERY_DAY)
+        semaphore = asyncio.Semaphore(20)
+
+        async def driver(n: int) -> dict[str, str]:
+            async with semaphore:
+                return await _account(client, f"driver{n}")
+
+        drivers = await asyncio.gather(*(driver(n) for n in range(200)))
+
+        base = utcnow().replace(minute=0, second=0, microsecond=0) + timedelta(hours=3)
+        # Two contested groups: within each, every pair conflicts (same slot, overlap, or closer
+        # than the 15-minute buffer), so exactly one booking per group can win.
+        wanted = (
+            [(0, 2)] * 100  # the same slot
+            + [(2, 3)] * 40  # right after it, inside the buffer
+            + [(5, 6)] * 40
+            + [(5.5, 6.5)] * 20  # overlapping the one before
+        )
+        barrier = asyncio.Event()
+
+        async def attempt(headers: dict[str, str], a: float, b: float) -> int:
+            await barrier.wait()
+            r = await client.post(
+                "/v1/bookings",
+                headers=headers,
+                json={"spot_id": spot["id"], "start": at(a, base), "end": at(b, base)},
+            )
+            if r.status_code != 201:
+                assert r.json()["code"] == "slot_unavailable", r.text
+            return r.status_code
+
+        tasks = [asyncio.create_task(attempt(h, a, b)) for h, (a, b) in zip(drivers, wanted, strict=True)]
+        await asyncio.sleep(0.1)
+        barrier.set()
+        statuses = Counter(await asyncio.gather(*tasks))
+
+    assert statuses == {201: 2, 409: 198}
+    async with committed_db.sessionmaker() as session:
+        active = await session.scalar(
+            text(
+                "select count(*) from bookings where spot_id = :s and status in ('held','requested','confirmed')"
+            ),
+            {"s": spot["id"]},
+        )
+        clashes = await session.scalar(
+            text(
+                "select count(*) from bookings a join bookings b on a.spot_id = b.spot_id and a.id < b.id"
+                " where a.status in ('held','requested','confirmed') and b.status in ('held','requested','confirmed')"
+                " and tstzrange(a.start_at - interval '15 minutes', a.end_at + interval '15 minutes', '[)')"
+                " && tstzrange(b.start_at, b.end_at, '[)')"
+            )
+        )
+    assert active == 2
+    assert clashes == 0
