@@ -71,7 +71,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         app.state.db = database
 
     install_handlers(app)
-    app.middleware("http")(metrics.metrics_middleware)
+    app.add_middleware(metrics.MetricsMiddleware)
     app.include_router(ops_router)
     app.include_router(auth_router)
     app.include_router(users_router)

@@ -11,10 +11,26 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select
-from sqlalchemy.dialects.postgresql import Range
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    SmallInteger,
+    and_,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    null,
+    or_,
+    select,
+    type_coerce,
+    union_all,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, TSTZRANGE, Range
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.availability.models import AvailabilityBlackout, AvailabilityRule, AvailabilityWindow, SpotOpenRange
@@ -41,12 +57,6 @@ def policy_of(spot: Spot) -> BookingPolicy:
     )
 
 
-def rule_of(row: AvailabilityRule) -> WeeklyRule:
-    return WeeklyRule(
-        frozenset(row.weekdays), row.start_minute, row.end_minute, row.valid_from, row.valid_until
-    )
-
-
 def interval_of(during: Range[object]) -> Interval:
     return Interval(during.lower, during.upper)  # type: ignore[arg-type]
 
@@ -65,20 +75,8 @@ def blocking(now: datetime) -> ColumnElement[bool]:
     )
 
 
-async def load_bookings(
-    session: AsyncSession, spot: Spot, bounds: Interval, now: datetime, *, exclude: uuid.UUID | None = None
-) -> tuple[Interval, ...]:
-    """The blocking bookings of `spot` that matter within `bounds` (widened by the buffer)."""
-    reach = bounds.widened(timedelta(minutes=spot.buffer_min))
-    query = select(Booking.start_at, Booking.end_at).where(
-        Booking.spot_id == spot.id,
-        blocking(now),
-        Booking.start_at < reach.end,
-        Booking.end_at > reach.start,
-    )
-    if exclude is not None:
-        query = query.where(Booking.id != exclude)
-    return tuple(Interval(start, end) for start, end in (await session.execute(query)).all())
+def _nulls(*types: Any) -> list[Any]:
+    return [cast(null(), t) for t in types]
 
 
 async def load_calendar(
@@ -89,25 +87,58 @@ async def load_calendar(
     now: datetime | None = None,
     exclude: uuid.UUID | None = None,
 ) -> Calendar:
-    """Everything deciding the spot's availability within `bounds`; with `now`, its bookings too."""
+    """Everything deciding the spot's availability within `bounds`, in one round trip: its rules,
+    the windows and blackouts meeting `bounds`, and with `now` the bookings blocking then (those
+    within the buffer of `bounds` too), except `exclude`."""
     during = func.tstzrange(bounds.start, bounds.end, "[)")
-    rules = await session.scalars(select(AvailabilityRule).where(AvailabilityRule.spot_id == spot.id))
-    windows = await session.scalars(
-        select(AvailabilityWindow.during).where(
-            AvailabilityWindow.spot_id == spot.id, AvailabilityWindow.during.op("&&")(during)
+    rule_columns = (ARRAY(SmallInteger), SmallInteger, SmallInteger, Date, Date)
+    parts = [
+        select(
+            literal("rule").label("kind"),
+            AvailabilityRule.weekdays,
+            AvailabilityRule.start_minute,
+            AvailabilityRule.end_minute,
+            AvailabilityRule.valid_from,
+            AvailabilityRule.valid_until,
+            cast(null(), TSTZRANGE).label("during"),
+        ).where(AvailabilityRule.spot_id == spot.id)
+    ]
+    for kind, model in (("window", AvailabilityWindow), ("blackout", AvailabilityBlackout)):
+        parts.append(
+            select(literal(kind), *_nulls(*rule_columns), model.during).where(
+                model.spot_id == spot.id, model.during.op("&&")(during)
+            )
         )
-    )
-    blackouts = await session.scalars(
-        select(AvailabilityBlackout.during).where(
-            AvailabilityBlackout.spot_id == spot.id, AvailabilityBlackout.during.op("&&")(during)
+    if now is not None:
+        reach = bounds.widened(timedelta(minutes=spot.buffer_min))
+        booked = select(
+            literal("booking"),
+            *_nulls(*rule_columns),
+            type_coerce(func.tstzrange(Booking.start_at, Booking.end_at, "[)"), TSTZRANGE),
+        ).where(
+            Booking.spot_id == spot.id,
+            blocking(now),
+            Booking.start_at < reach.end,
+            Booking.end_at > reach.start,
         )
-    )
+        if exclude is not None:
+            booked = booked.where(Booking.id != exclude)
+        parts.append(booked)
+    rows = (await session.execute(union_all(*parts))).all()
+    found: dict[str, list[Any]] = {"rule": [], "window": [], "blackout": [], "booking": []}
+    for kind, weekdays, start_minute, end_minute, valid_from, valid_until, span in rows:
+        if kind == "rule":
+            found[kind].append(
+                WeeklyRule(frozenset(weekdays), start_minute, end_minute, valid_from, valid_until)
+            )
+        else:
+            found[kind].append(interval_of(span))
     return Calendar(
         policy=policy_of(spot),
-        rules=tuple(rule_of(r) for r in rules),
-        windows=tuple(interval_of(w) for w in windows),
-        blackouts=tuple(interval_of(b) for b in blackouts),
-        bookings=await load_bookings(session, spot, bounds, now, exclude=exclude) if now is not None else (),
+        rules=tuple(found["rule"]),
+        windows=tuple(found["window"]),
+        blackouts=tuple(found["blackout"]),
+        bookings=tuple(found["booking"]),
     )
 
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Awaitable, Callable
 
-from fastapi import Request, Response
+from fastapi import Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -16,6 +15,7 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUESTS = Counter("parkshare_http_requests_total", "HTTP requests answered", ["method", "route", "status"])
 LATENCY = Histogram(
@@ -26,27 +26,37 @@ LATENCY = Histogram(
 )
 
 
-def _route_template(request: Request) -> str:
-    # The template, not the path, so ids do not explode the label set. Routing records the
-    # matched route in the scope.
-    route = request.scope.get("route")
-    return str(getattr(route, "path", "unmatched"))
+class MetricsMiddleware:
+    """Counts and times every HTTP request by method, route template and status.
 
+    A plain ASGI middleware rather than `BaseHTTPMiddleware`, which would add a task and a memory
+    stream to every request."""
 
-async def metrics_middleware(
-    request: Request, call_next: Callable[[Request], Awaitable[Response]]
-) -> Response:
-    started = time.perf_counter()
-    status = 500
-    try:
-        response = await call_next(request)
-        status = response.status_code
-        return response
-    finally:
-        route = _route_template(request)
-        if route != "/metrics":
-            REQUESTS.labels(request.method, route, str(status)).inc()
-            LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            # The template, not the path, so ids do not explode the label set; routing records
+            # the matched route in the scope.
+            route = str(getattr(scope.get("route"), "path", "unmatched"))
+            if route != "/metrics":
+                REQUESTS.labels(scope["method"], route, str(status)).inc()
+                LATENCY.labels(scope["method"], route).observe(time.perf_counter() - started)
 
 
 def render() -> Response:
