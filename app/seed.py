@@ -6,20 +6,27 @@ would have made (validated, with their open ranges computed)."""
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import exists, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import User
 from app.auth.security import PasswordHashing
 from app.availability import service as availability
+from app.availability.materialize import load_calendar
 from app.availability.models import AvailabilityBlackout, AvailabilityWindow
 from app.availability.schemas import BlackoutCreate, RuleCreate, WindowCreate
+from app.bookings import service as bookings
+from app.bookings.schemas import BookingCreate
 from app.db import Database, utcnow
 from app.settings import Settings
 from app.spots import service as spot_service
+from app.spots.models import Spot
 from app.spots.schemas import SpotCreate
 from app.users.models import Vehicle
+from booking import Interval
+from booking.states import Action
 
 DEMO_PASSWORD = "kreuzviertel-demo"
 DEMO_DOMAIN = "kreuzviertel.example.org"
@@ -143,8 +150,10 @@ async def seed_demo(settings: Settings, *, spots: int, if_empty: bool, seed: int
                         electric=rng.random() < 0.3,
                     )
                 )
+            created = []
             for n in range(spots):
                 spot = await spot_service.create(session, owners[n % len(owners)], _spot(rng, n), now)
+                created.append(spot)
                 weekdays, start, end = rng.choice(_PATTERNS)
                 rule = RuleCreate(weekdays=weekdays, start_time=start, end_time=end)  # type: ignore[arg-type]
                 await availability.add_rule(session, spot, rule, now)
@@ -162,9 +171,36 @@ async def seed_demo(settings: Settings, *, spots: int, if_empty: bool, seed: int
                         start=day, end=day + timedelta(days=rng.randint(1, 3)), reason="Urlaub"
                     )
                     await availability.add_span(session, spot, AvailabilityBlackout, blackout, now)
+            booked = 0
+            for n, spot in enumerate(created):
+                if n % 3:
+                    continue
+                driver = drivers[n % len(drivers)]
+                if await _book_demo(session, settings, spot, driver, now, confirm=n % 2 == 0):
+                    booked += 1
         return (
-            f"loaded {spots} spots of {len(owners)} owners and {len(drivers)} drivers with vehicles; "
+            f"loaded {spots} spots of {len(owners)} owners, {booked} bookings and {len(drivers)} drivers with vehicles; "
             f"sign in as {demo_email('driver', 1)} or {demo_email('owner', 1)} / {DEMO_PASSWORD}"
         )
     finally:
         await database.dispose()
+
+
+async def _book_demo(
+    session: AsyncSession, settings: Settings, spot: Spot, driver: User, now: datetime, *, confirm: bool
+) -> bool:
+    """Two hours in the spot's first free stretch of the coming days, as a driver would book it."""
+    week = Interval(now, now + timedelta(days=7))
+    calendar = await load_calendar(session, spot, week, now=now)
+    for free in calendar.free(week, now):
+        if free.length >= timedelta(hours=2):
+            start = free.start + timedelta(hours=1) if free.length >= timedelta(hours=3) else free.start
+            request = BookingCreate(spot_id=str(spot.id), start=start, end=start + timedelta(hours=2))
+            booking = await bookings.create(session, settings, driver, request, now)
+            if confirm:
+                action = Action.confirm if booking.status == "held" else Action.approve
+                actor = driver if action is Action.confirm else await session.get(User, spot.owner_id)
+                assert actor is not None
+                await bookings.change(session, actor, str(booking.id), action, now)
+            return True
+    return False

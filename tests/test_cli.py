@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from app.auth.models import User
 from app.availability.models import SpotOpenRange
+from app.bookings.models import Booking
 from app.db import Database
 from app.seed import DEMO_PASSWORD, demo_email, seed_demo
 from app.settings import Settings
@@ -74,7 +75,10 @@ async def test_seed_loads_demo_accounts_once(settings: Settings, committed_db: D
     async with committed_db.sessionmaker() as session:
         spots = await session.scalar(select(func.count()).select_from(Spot))
         ranges = await session.scalar(select(func.count()).select_from(SpotOpenRange))
+        bookings = (await session.execute(select(Booking.status))).scalars().all()
     assert spots == 12
+    assert bookings
+    assert set(bookings) <= {"held", "requested", "confirmed"}
     assert ranges is not None
     assert ranges > 12
 

@@ -24,6 +24,14 @@ CONTRACT = {
         for kind in ("rules", "windows", "blackouts")
         for method, suffix in (("post", ""), ("get", ""), ("delete", "/{item_id}"))
     ),
+    ("post", "/v1/quotes"),
+    ("post", "/v1/bookings"),
+    ("get", "/v1/bookings/{booking_id}"),
+    ("get", "/v1/me/bookings"),
+    *(
+        ("post", f"/v1/bookings/{{booking_id}}/{action}")
+        for action in ("confirm", "approve", "decline", "cancel", "extend")
+    ),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
@@ -59,3 +67,13 @@ async def test_docs_are_served(client: AsyncClient) -> None:
     r = await client.get("/docs")
     assert r.status_code == 200
     assert "swagger" in r.text.lower()
+
+
+async def test_booking_posts_document_the_idempotency_key(client: AsyncClient) -> None:
+    schema = (await client.get("/openapi.json")).json()
+    for path, item in schema["paths"].items():
+        if path.startswith("/v1/bookings"):
+            for method, operation in item.items():
+                if method == "post":
+                    names = [p["name"] for p in operation.get("parameters", [])]
+                    assert "Idempotency-Key" in names, path
