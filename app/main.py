@@ -21,6 +21,7 @@ from app.migrations import head_revision
 from app.ops import metrics
 from app.ops.router import router as ops_router
 from app.scheduler import build_scheduler
+from app.search.router import router as search_router
 from app.settings import Settings, get_settings
 from app.spots.router import router as spots_router
 from app.users.router import router as users_router
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.include_router(spots_router)
     app.include_router(availability_router)
     app.include_router(bookings_router)
+    app.include_router(search_router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

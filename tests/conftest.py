@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -180,3 +181,29 @@ def assert_problem(response: Any, status: int, code: str) -> dict[str, Any]:
     assert body["status"] == status
     assert {"type", "title", "detail"} <= body.keys()
     return body
+
+
+NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)  # Monday 09:00 in Berlin
+EVERY_DAY = {
+    "weekdays": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+    "start_time": "00:00",
+    "end_time": "24:00",
+}
+
+
+def at(hours: float, base: datetime = NOW) -> str:
+    return (base + timedelta(hours=hours)).isoformat().replace("+00:00", "Z")
+
+
+class Clock:
+    def __init__(self, app: FastAPI, now: datetime = NOW) -> None:
+        self.now = now
+        app.state.clock = lambda: self.now
+
+    def advance(self, **kwargs: float) -> None:
+        self.now += timedelta(**kwargs)
+
+
+@pytest.fixture
+def clock(app: FastAPI) -> Clock:
+    return Clock(app)

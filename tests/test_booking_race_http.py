@@ -19,7 +19,8 @@ from sqlalchemy import text
 
 from app.db import Database, utcnow
 from app.settings import Settings
-from tests.test_bookings import EVERY_DAY, at
+from tests.conftest import at
+from tests.test_bookings import EVERY_DAY
 from tests.test_spots import spot_body
 
 PARKSHARE = str(Path(sys.executable).with_name("parkshare"))

@@ -11,8 +11,8 @@ from sqlalchemy import func, select, text
 from app.bookings.models import Booking, BookingEvent
 from app.db import Database, utcnow
 from app.scheduler import purge_idempotency_keys, sweep_bookings
-from tests.conftest import Account, assert_problem, make_account
-from tests.test_bookings import Clock, at, book, open_spot
+from tests.conftest import Account, Clock, assert_problem, at, make_account
+from tests.test_bookings import book, open_spot
 
 
 async def test_a_retry_with_the_same_key_returns_the_first_answer(

@@ -1,42 +1,22 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from app.db import Database
-from tests.conftest import Account, assert_problem, make_account
+from tests.conftest import NOW, Account, Clock, assert_problem, at, make_account
 from tests.test_spots import make_spot
 
-NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)  # Monday 09:00 in Berlin
 EVERY_DAY = {
     "weekdays": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
     "start_time": "00:00",
     "end_time": "24:00",
 }
-
-
-def at(hours: float, base: datetime = NOW) -> str:
-    return (base + timedelta(hours=hours)).isoformat().replace("+00:00", "Z")
-
-
-class Clock:
-    def __init__(self, app: FastAPI, now: datetime = NOW) -> None:
-        self.now = now
-        app.state.clock = lambda: self.now
-
-    def advance(self, **kwargs: float) -> None:
-        self.now += timedelta(**kwargs)
-
-
-@pytest.fixture
-def clock(app: FastAPI) -> Clock:
-    return Clock(app)
 
 
 async def open_spot(client: AsyncClient, owner: Account, **rules: Any) -> dict[str, Any]:

@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import AwareDatetime
+from sqlalchemy import select
+
+from app.auth.dependencies import OptionalUser
+from app.clock import Now
+from app.db import DbSession
+from app.errors import Unauthorized, ValidationProblem, problem_openapi
+from app.pagination import PageParams, page_params
+from app.search import service
+from app.search.schemas import SearchItem, SearchPage, SearchQuote
+from app.spots.service import to_out
+from app.users.models import Vehicle
+
+router = APIRouter(tags=["search"])
+
+
+@router.get(
+    "/v1/search",
+    response_model=SearchPage,
+    responses=problem_openapi(401, 422),
+    summary="Spots near a point that are free for the whole interval",
+    description="Only spots free for the whole `[start, end)` under their rules (windows, blackouts, "
+    "bookings with their buffer, granularity, minimum and maximum duration, lead time, horizon) are "
+    "returned, each with its public view, its distance and the price of exactly that interval. "
+    "No sign-in is needed, except to filter by one of your vehicles (`vehicle_id`).",
+)
+async def search(
+    session: DbSession,
+    user: OptionalUser,
+    now: Now,
+    page: Annotated[PageParams, Depends(page_params)],
+    lat: Annotated[float, Query(ge=-90, le=90)],
+    lon: Annotated[float, Query(ge=-180, le=180)],
+    radius_m: Annotated[float, Query(gt=0, le=service.MAX_RADIUS_M, description="At most 10000")],
+    start: Annotated[AwareDatetime, Query(description="RFC 3339 with offset (URL-encode `+` as `%2B`)")],
+    end: Annotated[
+        AwareDatetime, Query(description="RFC 3339 with offset; after start, at most 31 days later")
+    ],
+    ev: Annotated[bool, Query(description="Only spots with an EV charger")] = False,
+    covered: Annotated[bool, Query(description="Only covered spots")] = False,
+    max_total_cents: Annotated[
+        int | None, Query(ge=0, description="Only spots costing at most this for the interval")
+    ] = None,
+    vehicle_id: Annotated[str | None, Query(description="Only spots this vehicle of yours fits")] = None,
+    sort: Annotated[service.Sort, Query(description="distance (default) or price")] = "distance",
+) -> SearchPage:
+    vehicle = None
+    if vehicle_id is not None:
+        if user is None:
+            raise Unauthorized("sign in to search with one of your vehicles")
+        row = await session.scalar(
+            select(Vehicle).where(
+                Vehicle.owner_id == user.id, Vehicle.deleted_at.is_(None), Vehicle.id == _uuid(vehicle_id)
+            )  # type: ignore[union-attr]
+        )
+        if row is None:
+            raise ValidationProblem.field("vehicle_id", "not one of your vehicles")
+        vehicle = (row.length_cm, row.width_cm, row.height_cm)
+    query = service.SearchQuery(
+        lat=lat,
+        lon=lon,
+        radius_m=radius_m,
+        start=start,
+        end=end,
+        ev=ev,
+        covered=covered,
+        max_total_cents=max_total_cents,
+        vehicle=vehicle,
+        sort=sort,
+        limit=page.limit,
+        cursor=page.cursor,
+    )
+    hits, next_cursor = await service.search(session, query, now)
+    return SearchPage(
+        items=[
+            SearchItem(
+                spot=to_out(hit.spot, full=False),
+                distance_m=round(hit.distance_m, 1),
+                quote=SearchQuote(total_cents=hit.total_cents, currency=hit.spot.currency),
+            )
+            for hit in hits
+        ],
+        next_cursor=next_cursor,
+    )
+
+
+def _uuid(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise ValidationProblem.field("vehicle_id", "not one of your vehicles") from None

@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from pydantic import Field
+
+from app.schemas import ResponseModel
+from app.spots.schemas import SpotOut
+
+
+class SearchQuote(ResponseModel):
+    total_cents: int
+    currency: str
+
+
+class SearchItem(ResponseModel):
+    spot: SpotOut = Field(description="The public view of the spot")
+    distance_m: float = Field(description="Metres from the searched point (on the WGS 84 spheroid)")
+    quote: SearchQuote = Field(description="The price of exactly the searched interval")
+
+
+class SearchPage(ResponseModel):
+    items: list[SearchItem]
+    next_cursor: str | None

@@ -1,0 +1,236 @@
+"""Spots near a point that are free for the whole interval, in one SQL query.
+
+The database does all the filtering, so nothing but the page travels to Python:
+
+- distance: `ST_DWithin` on the `geography` column (GiST index `ix_spots_location`);
+- the spot's own rules (duration, lead time, horizon, granularity in the spot's local time);
+- open for the whole interval: one `spot_open_ranges` row contains it (the ranges are merged, so
+  containment in one row is containment in their union; GiST index of the exclusion constraint);
+- no blocking booking within the spot's buffer: an overlap test on the expression of the bookings'
+  exclusion constraint, whose GiST index answers it;
+- the price of exactly that interval, computed like `booking.pricing.price`: each local calendar
+  day rounded up to a cent and capped at the daily cap.
+
+The result must equal what `booking` says spot by spot; `tests/test_search.py` checks that on
+random data.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import BigInteger, DateTime, Float, Integer, TextClause, bindparam, text
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.errors import ValidationProblem
+from app.spots.models import Spot
+
+Sort = Literal["distance", "price"]
+MAX_RADIUS_M = 10_000
+LONGEST = timedelta(days=31)
+
+_SPOT_COLUMNS = [c.name for c in Spot.__table__.columns if c.name != "location"]  # type: ignore[attr-defined]
+
+SEARCH_SQL = """
+with candidates as materialized (
+    select s.*
+    from spots s
+    where st_dwithin(s.location, st_setsrid(st_makepoint(:lon, :lat), 4326)::geography, :radius)
+      and s.deleted_at is null
+      {filters}
+      and :minutes between s.min_duration_min and s.max_duration_min
+      and :start >= :now + make_interval(mins => s.lead_time_min)
+      and :end <= :now + make_interval(hours => s.horizon_days * 24)
+      and mod(extract(minute from (:start at time zone s.timezone))::int, s.granularity_min) = 0
+      and mod(extract(minute from (:end at time zone s.timezone))::int, s.granularity_min) = 0
+      and exists (
+          select 1 from spot_open_ranges o
+          where o.spot_id = s.id and o.during @> tstzrange(:start, :end, '[)')
+      )
+      and not exists (
+          select 1 from bookings b
+          where b.spot_id = s.id
+            and b.status in ('held', 'requested', 'confirmed')
+            and tstzrange(b.start_at, b.end_at, '[)') && tstzrange(
+                :start - make_interval(mins => s.buffer_min), :end + make_interval(mins => s.buffer_min), '[)')
+            and (b.status = 'confirmed'
+                 or (b.status = 'held' and b.hold_expires_at > :now)
+                 or (b.status = 'requested' and b.request_expires_at > :now))
+      )
+), priced as (
+    select c.*,
+           st_distance(c.location, st_setsrid(st_makepoint(:lon, :lat), 4326)::geography) as distance_m,
+           (
+               select sum(least(coalesce(c.daily_cap_cents, 2147483647),
+                                (c.hourly_cents::bigint * day.units * c.granularity_min + 59) / 60))::bigint
+               from (
+                   select (extract(epoch from least(:end, d.day_end) - greatest(:start, d.day_start))::bigint
+                           + c.granularity_min * 60 - 1) / (c.granularity_min * 60) as units
+                   from generate_series((:start at time zone c.timezone)::date,
+                                        ((:end at time zone c.timezone) - interval '1 microsecond')::date,
+                                        interval '1 day') as g(day),
+                        lateral (select (g.day::date::timestamp at time zone c.timezone) as day_start,
+                                        ((g.day::date + 1)::timestamp at time zone c.timezone) as day_end) d
+                   where least(:end, d.day_end) > greatest(:start, d.day_start)
+               ) day
+           ) as total_cents
+    from candidates c
+)
+select {columns}, distance_m, total_cents
+from priced
+where true {price_filter} {after}
+order by {order}
+limit :limit
+"""
+
+ORDER = {"distance": "distance_m, id", "price": "total_cents, distance_m, id"}
+AFTER = {
+    "distance": "and (distance_m, id) > (:after_distance, :after_id)",
+    "price": "and (total_cents, distance_m, id) > (:after_total, :after_distance, :after_id)",
+}
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    lat: float
+    lon: float
+    radius_m: float
+    start: datetime
+    end: datetime
+    ev: bool = False
+    covered: bool = False
+    max_total_cents: int | None = None
+    vehicle: tuple[int | None, int | None, int | None] | None = None  # length, width, height
+    sort: Sort = "distance"
+    limit: int = 20
+    cursor: str | None = None
+
+
+@dataclass(frozen=True)
+class Hit:
+    spot: Spot
+    distance_m: float
+    total_cents: int
+
+
+def _encode(sort: Sort, row: Any) -> str:
+    values = (
+        [sort, row.distance_m, str(row.id)]
+        if sort == "distance"
+        else [sort, row.total_cents, row.distance_m, str(row.id)]
+    )
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str, sort: Sort) -> dict[str, Any]:
+    bad = ValidationProblem.field("cursor", "not a cursor of this search", "cursor_invalid")
+    try:
+        values = json.loads(base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode()))
+        if values[0] != sort:
+            raise bad
+        if sort == "distance":
+            return {"after_distance": float(values[1]), "after_id": uuid.UUID(values[2])}
+        return {
+            "after_total": int(values[1]),
+            "after_distance": float(values[2]),
+            "after_id": uuid.UUID(values[3]),
+        }
+    except (binascii.Error, ValueError, TypeError, IndexError, KeyError):
+        raise bad from None
+
+
+_TYPES: dict[str, Any] = {
+    "lat": Float(),
+    "lon": Float(),
+    "radius": Float(),
+    "start": DateTime(timezone=True),
+    "end": DateTime(timezone=True),
+    "now": DateTime(timezone=True),
+    "minutes": Integer(),
+    "limit": Integer(),
+    "max_total": BigInteger(),
+    "after_distance": Float(),
+    "after_total": BigInteger(),
+    "after_id": PG_UUID(as_uuid=True),
+    "vehicle_length": Integer(),
+    "vehicle_width": Integer(),
+    "vehicle_height": Integer(),
+}
+
+
+def _typed(sql: str, params: dict[str, Any]) -> TextClause:
+    """The statement with typed parameters: asyncpg then sends them with explicit casts, and
+    PostgreSQL need not guess the type of `:start` in `:start at time zone ...`."""
+    return text(sql).bindparams(*(bindparam(name, type_=_TYPES[name]) for name in params))
+
+
+def build(query: SearchQuery, now: datetime) -> tuple[str, dict[str, Any]] | None:
+    """The SQL and its parameters, or None when no spot can match (the interval is off every
+    possible grid: granularities are whole minutes)."""
+    if query.end <= query.start:
+        raise ValidationProblem.field("end", "must be after start")
+    if query.end - query.start > LONGEST:
+        raise ValidationProblem.field("end", "at most 31 days after start")
+    if any(t.second or t.microsecond for t in (query.start, query.end)):
+        return None
+    filters = []
+    params: dict[str, Any] = {
+        "lat": query.lat,
+        "lon": query.lon,
+        "radius": query.radius_m,
+        "start": query.start,
+        "end": query.end,
+        "now": now,
+        "minutes": int((query.end - query.start) / timedelta(minutes=1)),
+        "limit": query.limit + 1,
+    }
+    if query.ev:
+        filters.append("and s.ev_connector is not null")
+    if query.covered:
+        filters.append("and s.covered")
+    if query.vehicle is not None:
+        for name, size in zip(("length", "width", "height"), query.vehicle, strict=True):
+            if size is not None:
+                filters.append(f"and (s.max_{name}_cm is null or s.max_{name}_cm >= :vehicle_{name})")
+                params[f"vehicle_{name}"] = size
+    price_filter = ""
+    if query.max_total_cents is not None:
+        price_filter = "and total_cents <= :max_total"
+        params["max_total"] = query.max_total_cents
+    after = ""
+    if query.cursor is not None:
+        params.update(_decode(query.cursor, query.sort))
+        after = AFTER[query.sort]
+    sql = SEARCH_SQL.format(
+        filters="\n      ".join(filters),
+        columns=", ".join(_SPOT_COLUMNS),
+        price_filter=price_filter,
+        after=after,
+        order=ORDER[query.sort],
+    )
+    return sql, params
+
+
+async def search(session: AsyncSession, query: SearchQuery, now: datetime) -> tuple[list[Hit], str | None]:
+    built = build(query, now)
+    if built is None:
+        return [], None
+    sql, params = built
+    rows = (await session.execute(_typed(sql, params), params)).all()
+    hits = [
+        Hit(
+            spot=Spot(**{name: getattr(row, name) for name in _SPOT_COLUMNS}),
+            distance_m=row.distance_m,
+            total_cents=row.total_cents,
+        )
+        for row in rows[: query.limit]
+    ]
+    next_cursor = _encode(query.sort, rows[query.limit - 1]) if len(rows) > query.limit else None
+    return hits, next_cursor
