@@ -24,6 +24,7 @@ CONTRACT = {
         for kind in ("rules", "windows", "blackouts")
         for method, suffix in (("post", ""), ("get", ""), ("delete", "/{item_id}"))
     ),
+    ("get", "/v1/search"),
     ("post", "/v1/quotes"),
     ("post", "/v1/bookings"),
     ("get", "/v1/bookings/{booking_id}"),

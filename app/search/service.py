@@ -5,7 +5,8 @@ The database does all the filtering, so nothing but the page travels to Python:
 - distance: `ST_DWithin` on the `geography` column (GiST index `ix_spots_location`);
 - the spot's own rules (duration, lead time, horizon, granularity in the spot's local time);
 - open for the whole interval: one `spot_open_ranges` row contains it (the ranges are merged, so
-  containment in one row is containment in their union; GiST index of the exclusion constraint);
+  containment in one row is containment in their union); since they are also disjoint, only the
+  last range starting at or before the interval can, and the primary key's btree finds it;
 - no blocking booking within the spot's buffer: an overlap test on the expression of the bookings'
   exclusion constraint, whose GiST index answers it;
 - the price of exactly that interval, computed like `booking.pricing.price`: each local calendar
@@ -50,10 +51,14 @@ with candidates as materialized (
       and :end <= :now + make_interval(hours => s.horizon_days * 24)
       and mod(extract(minute from (:start at time zone s.timezone))::int, s.granularity_min) = 0
       and mod(extract(minute from (:end at time zone s.timezone))::int, s.granularity_min) = 0
-      and exists (
-          select 1 from spot_open_ranges o
-          where o.spot_id = s.id and o.during @> tstzrange(:start, :end, '[)')
-      )
+      -- The spot's ranges are disjoint: only the last one starting at or before :start can
+      -- contain the interval. A backward step on the primary key's btree finds it.
+      and (
+          select o.during from spot_open_ranges o
+          where o.spot_id = s.id and o.during <= tstzrange(:start, null, '[)')
+          order by o.during desc
+          limit 1
+      ) @> tstzrange(:start, :end, '[)')
       and not exists (
           select 1 from bookings b
           where b.spot_id = s.id

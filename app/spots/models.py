@@ -20,6 +20,7 @@ class Spot(SQLModel, table=True):
         CheckConstraint("hourly_cents > 0", name="hourly_cents"),
         CheckConstraint("daily_cap_cents is null or daily_cap_cents > 0", name="daily_cap_cents"),
         CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency"),
+        CheckConstraint("(ev_connector is null) = (ev_power_kw is null)", name="ev_charger"),
         CheckConstraint(
             "cancellation_policy in ('flexible', 'moderate', 'strict')", name="cancellation_policy"
         ),

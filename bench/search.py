@@ -1,0 +1,172 @@
+"""Search at city scale: latency and requests/s through HTTP (two uvicorn workers) beside the same
+query's time in raw SQL (asyncpg, the exact statement the service sends), in one run.
+
+    .venv/bin/python -m bench.search [--requests 2000] [--concurrency 4] [--reuse] [--explain]
+
+Builds the data set of bench.dataset first (10,000 spots, 1,000,000 bookings) unless --reuse.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import random
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+
+from app.search.service import SearchQuery, _typed, build
+from bench import dataset
+from bench.common import asyncpg_dsn, bench_database_url, client, percentile, served, summary
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def probes(count: int, seed: int = 11) -> list[dict[str, Any]]:
+    """Drivers standing somewhere in the Kreuzviertel asking for the evening, or a few hours of a
+    day, in the next two weeks, within 800 m."""
+    rng = random.Random(seed)
+    today = datetime.now(BERLIN).date()
+    out = []
+    for _ in range(count):
+        day = today + timedelta(days=rng.randint(1, 14))
+        hour = rng.choice([18, 18, 18, 8, 9, 12, 14, 17, 19])
+        start = datetime(day.year, day.month, day.day, hour, tzinfo=BERLIN)
+        end = start + timedelta(hours=5 if hour == 18 else rng.choice([1, 2, 3, 4]))
+        r = 600 * math.sqrt(rng.random())
+        theta = rng.uniform(0, 2 * math.pi)
+        out.append(
+            {
+                "lat": round(dataset.CENTRE[0] + r * math.cos(theta) / 111_320, 6),
+                "lon": round(dataset.CENTRE[1] + r * math.sin(theta) / 68_000, 6),
+                "radius_m": 800,
+                "start": start.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+                "end": end.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+                "sort": "price" if rng.random() < 0.2 else "distance",
+            }
+        )
+    return out
+
+
+def compiled(probe: dict[str, Any], now: datetime) -> tuple[str, list[Any]]:
+    query = SearchQuery(
+        lat=probe["lat"],
+        lon=probe["lon"],
+        radius_m=probe["radius_m"],
+        start=datetime.fromisoformat(probe["start"]),
+        end=datetime.fromisoformat(probe["end"]),
+        sort=probe["sort"],
+    )
+    built = build(query, now)
+    assert built is not None
+    sql, params = built
+    statement = _typed(sql, params).compile(dialect=asyncpg_dialect())
+    return statement.string, [params[name] for name in statement.positiontup or ()]
+
+
+async def raw_sql(
+    dsn: str, queries: list[dict[str, Any]], concurrency: int
+) -> tuple[list[float], float, int]:
+    now = datetime.now(UTC)
+    statements = [compiled(p, now) for p in queries]
+    pool = await asyncpg.create_pool(dsn, min_size=concurrency, max_size=concurrency)
+    assert pool is not None
+    latencies: list[float] = []
+    found = 0
+    it = iter(statements)
+    try:
+
+        async def worker() -> None:
+            nonlocal found
+            async with pool.acquire() as conn:
+                for sql, args in it:
+                    t0 = time.perf_counter()
+                    rows = await conn.fetch(sql, *args)
+                    latencies.append(time.perf_counter() - t0)
+                    found += len(rows)
+
+        for sql, args in statements[:50]:
+            await pool.fetch(sql, *args)  # warm the caches and prepared statements
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return latencies, len(latencies) / (time.perf_counter() - started), found
+    finally:
+        await pool.close()
+
+
+async def http(
+    base_url: str, queries: list[dict[str, Any]], concurrency: int
+) -> tuple[list[float], float, int]:
+    latencies: list[float] = []
+    found = 0
+    async with client(base_url, concurrency + 2) as c:
+        for probe in queries[:50]:
+            (await c.get("/v1/search", params=probe)).raise_for_status()
+        it = iter(queries)
+
+        async def worker() -> None:
+            nonlocal found
+            for probe in it:
+                t0 = time.perf_counter()
+                r = await c.get("/v1/search", params=probe)
+                latencies.append(time.perf_counter() - t0)
+                r.raise_for_status()
+                found += len(r.json()["items"])
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return latencies, len(latencies) / (time.perf_counter() - started), found
+
+
+async def explain(dsn: str) -> str:
+    probe = probes(1, seed=5)[0]
+    sql, args = compiled(probe, datetime.now(UTC))
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch("explain (analyze, buffers, costs off) " + sql, *args)
+    finally:
+        await conn.close()
+    return "\n".join(r[0] for r in rows)
+
+
+async def main(requests: int, concurrency: int, reuse: bool, show_plan: bool) -> None:
+    url = bench_database_url("parkshare_bench_search")
+    if not reuse:
+        await dataset.main(10_000, 1_000_000)
+    dsn = asyncpg_dsn(url)
+    queries = probes(requests)
+    # Latency one request at a time (what one driver waits), throughput with `concurrency` at once.
+    raw_latencies, _, raw_found = await raw_sql(dsn, queries, 1)
+    raw_busy, raw_rate, _ = await raw_sql(dsn, queries, concurrency)
+    with served(url, workers=2) as base_url:
+        http_latencies, _, http_found = await http(base_url, queries, 1)
+        http_busy, http_rate, _ = await http(base_url, queries, concurrency)
+    raw_p50 = percentile(raw_latencies, 50)
+    http_p50 = percentile(http_latencies, 50)
+    print(f"search: {requests} probes within 800 m of the Kreuzviertel, 2 workers")
+    print(
+        f"  one at a time  HTTP GET /v1/search  {summary(http_latencies)}  ({http_found / requests:.1f} spots/answer)"
+    )
+    print(
+        f"                 raw SQL (asyncpg)    {summary(raw_latencies)}  ({raw_found / requests:.1f} rows/query)"
+    )
+    print(f"                 HTTP p50 / raw SQL p50  {http_p50 / raw_p50:5.2f}x")
+    print(f"  {concurrency:2d} at once     HTTP GET /v1/search  {summary(http_busy)}  {http_rate:7.1f} req/s")
+    print(f"                 raw SQL (asyncpg)    {summary(raw_busy)}  {raw_rate:7.1f} q/s")
+    if show_plan:
+        print(await explain(dsn))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--reuse", action="store_true", help="keep the data set of an earlier run")
+    parser.add_argument("--explain", action="store_true", help="print EXPLAIN ANALYZE of one probe")
+    args = parser.parse_args()
+    asyncio.run(main(args.requests, args.concurrency, args.reuse, args.explain))
