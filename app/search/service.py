@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import BigInteger, DateTime, Float, Integer, TextClause, bindparam, text
+from sqlalchemy import BigInteger, DateTime, Float, Integer, Row, TextClause, bindparam, text
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -40,7 +40,9 @@ LONGEST = timedelta(days=31)
 _SPOT_COLUMNS = [c.name for c in Spot.__table__.columns if c.name != "location"]  # type: ignore[attr-defined]
 
 SEARCH_SQL = """
-with candidates as materialized (
+with near as materialized (
+    -- Distance and the spot's own rules first: cheap, and it keeps the index probes below to the
+    -- spots that really lie within the radius.
     select s.*
     from spots s
     where st_dwithin(s.location, st_setsrid(st_makepoint(:lon, :lat), 4326)::geography, :radius)
@@ -51,6 +53,10 @@ with candidates as materialized (
       and :end <= :now + make_interval(hours => s.horizon_days * 24)
       and mod(extract(minute from (:start at time zone s.timezone))::int, s.granularity_min) = 0
       and mod(extract(minute from (:end at time zone s.timezone))::int, s.granularity_min) = 0
+), candidates as materialized (
+    select s.*
+    from near s
+    where true
       -- The spot's ranges are disjoint: only the last one starting at or before :start can
       -- contain the interval. A backward step on the primary key's btree finds it.
       and (
@@ -120,7 +126,7 @@ class SearchQuery:
 
 @dataclass(frozen=True)
 class Hit:
-    spot: Spot
+    spot: Row[Any]  # has the attributes of a Spot
     distance_m: float
     total_cents: int
 
@@ -229,13 +235,10 @@ async def search(session: AsyncSession, query: SearchQuery, now: datetime) -> tu
         return [], None
     sql, params = built
     rows = (await session.execute(_typed(sql, params), params)).all()
+    # The rows carry every column the public view reads; building ORM objects from them would
+    # cost more than the query (pydantic validation of each attribute).
     hits = [
-        Hit(
-            spot=Spot(**{name: getattr(row, name) for name in _SPOT_COLUMNS}),
-            distance_m=row.distance_m,
-            total_cents=row.total_cents,
-        )
-        for row in rows[: query.limit]
+        Hit(spot=row, distance_m=row.distance_m, total_cents=row.total_cents) for row in rows[: query.limit]
     ]
     next_cursor = _encode(query.sort, rows[query.limit - 1]) if len(rows) > query.limit else None
     return hits, next_cursor

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import User
@@ -63,7 +63,7 @@ async def sees_everything(session: AsyncSession, spot: Spot, user: User | None) 
     return booked is not None
 
 
-def to_out(spot: Spot, *, full: bool) -> SpotOut:
+def to_out(spot: Spot | Row[Any], *, full: bool) -> SpotOut:
     doc = document(spot)
     if not full:
         doc["address"]["house_number"] = None
@@ -81,7 +81,7 @@ def to_out(spot: Spot, *, full: bool) -> SpotOut:
     )
 
 
-def document(spot: Spot) -> dict[str, Any]:
+def document(spot: Spot | Row[Any]) -> dict[str, Any]:
     """The spot in the shape of a create request: what a merge patch applies to."""
     return {
         "title": spot.title,
