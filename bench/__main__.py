@@ -1,7 +1,8 @@
-"""`make bench`: every benchmark, one after the other."""
+"""`make bench`: every benchmark, one after the other (about five minutes on two cores)."""
 
 import asyncio
 
-from bench import booking_throughput
+from bench import booking_throughput, search
 
-asyncio.run(booking_throughput.main(requests=3000, concurrency=64, spots=200, drivers=100))
+asyncio.run(booking_throughput.main(requests=3000, concurrency=32, spots=200, drivers=100))
+asyncio.run(search.main(requests=1000, concurrency=8, reuse=False, show_plan=False))
