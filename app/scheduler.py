@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import delete, or_
@@ -66,43 +68,17 @@ async def purge_idempotency_keys(database: Database) -> int:
 
 def build_scheduler(settings: Settings, database: Database) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone="UTC")
-    scheduler.add_job(
-        sweep_bookings,
-        "interval",
-        seconds=settings.sweep_interval_seconds,
-        args=[database],
-        id="sweep_bookings",
-        coalesce=True,
-        max_instances=1,
-        next_run_time=utcnow(),
-    )
-    scheduler.add_job(
-        purge_idempotency_keys,
-        "interval",
-        hours=1,
-        args=[database],
-        id="purge_idempotency_keys",
-        coalesce=True,
-        max_instances=1,
-    )
-    scheduler.add_job(
-        purge_dead_refresh_tokens,
-        "interval",
-        hours=1,
-        args=[database],
-        id="purge_dead_refresh_tokens",
-        coalesce=True,
-        max_instances=1,
-    )
-    # Hourly, though each spot needs it only daily: a spot whose ranges fall short is picked up soon.
-    scheduler.add_job(
-        extend_open_ranges,
-        "interval",
-        hours=1,
-        args=[database],
-        id="extend_open_ranges",
-        coalesce=True,
-        max_instances=1,
-        next_run_time=utcnow(),
-    )
+    jobs: list[tuple[Callable[[Database], Awaitable[object]], dict[str, Any]]] = [
+        (sweep_bookings, {"seconds": settings.sweep_interval_seconds, "next_run_time": utcnow()}),
+        # Hourly, though each spot needs it daily: a spot whose ranges fall short is soon picked up.
+        (extend_open_ranges, {"hours": 1, "next_run_time": utcnow()}),
+        (purge_dead_refresh_tokens, {"hours": 1}),
+        (purge_idempotency_keys, {"hours": 1}),
+    ]
+    for job, timing in jobs:
+        # coalesce and max_instances: a run that falls behind is not queued twice in one process;
+        # across processes the jobs themselves are safe to overlap.
+        scheduler.add_job(
+            job, "interval", args=[database], id=job.__name__, coalesce=True, max_instances=1, **timing
+        )
     return scheduler

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
-from typing import Annotated, Generic, TypeVar
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, ClassVar, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationInfo,
+    field_validator,
+)
 
 from app.errors import NotFound
 
@@ -17,6 +25,24 @@ class RequestModel(BaseModel):
     """Request bodies refuse unknown fields (API.md) instead of silently dropping them."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+class TimeSpan(RequestModel):
+    """A request's `[start, end)`: timezone-aware times, the end after the start."""
+
+    start: AwareDatetime
+    end: AwareDatetime
+    longest: ClassVar[timedelta | None] = None
+
+    @field_validator("end")
+    @classmethod
+    def _after_start(cls, value: datetime, info: ValidationInfo) -> datetime:
+        start = info.data.get("start")
+        if start is not None and value <= start:
+            raise ValueError("end must be after start")
+        if start is not None and cls.longest is not None and value - start > cls.longest:
+            raise ValueError(f"at most {cls.longest.days} days at once")
+        return value
 
 
 class ResponseModel(BaseModel):

@@ -45,8 +45,9 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def served(database_url: str, workers: int = 2) -> Iterator[str]:
-    """`parkshare serve --workers N` on a free loopback port, stopped afterwards."""
+def served(database_url: str, workers: int = 2, **settings: str) -> Iterator[str]:
+    """`parkshare serve --workers N` on a free loopback port until /readyz answers; stopped
+    afterwards. Extra keyword arguments are settings (`LOG_LEVEL="DEBUG"`). The tests use it too."""
     port = _free_port()
     env = {
         **os.environ,
@@ -59,6 +60,7 @@ def served(database_url: str, workers: int = 2) -> Iterator[str]:
         "ARGON2_MEMORY_KIB": "1024",
         "DATABASE_POOL_SIZE": "20",
         "DATABASE_MAX_OVERFLOW": "0",
+        **settings,
     }
     proc = subprocess.Popen(
         [PARKSHARE, "serve", "--port", str(port), "--workers", str(workers), "--no-access-log"],

@@ -4,9 +4,6 @@ hundred drivers sending their booking at the same moment."""
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
-import subprocess
 import sys
 from collections import Counter
 from collections.abc import Iterator
@@ -19,6 +16,7 @@ from sqlalchemy import text
 
 from app.db import Database, utcnow
 from app.settings import Settings
+from bench.common import served
 from tests.conftest import at
 from tests.test_bookings import EVERY_DAY
 from tests.test_spots import spot_body
@@ -26,46 +24,10 @@ from tests.test_spots import spot_body
 PARKSHARE = str(Path(sys.executable).with_name("parkshare"))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def server(settings: Settings, committed_db: Database) -> Iterator[str]:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": settings.database_url,
-        "JWT_SECRET": settings.signing_secret(),
-        "ENVIRONMENT": "test",
-        "LOG_LEVEL": "WARNING",
-        "SCHEDULER_ENABLED": "false",
-        "ARGON2_TIME_COST": "1",
-        "ARGON2_MEMORY_KIB": "1024",
-    }
-    proc = subprocess.Popen(
-        [PARKSHARE, "serve", "--port", str(port), "--workers", "2", "--no-access-log"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(150):
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            proc.poll()
-            assert proc.returncode is None, "the server exited"
-            asyncio.run(asyncio.sleep(0.2))
+    with served(settings.database_url, workers=2) as base:
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
 
 
 async def _account(client: httpx.AsyncClient, name: str) -> dict[str, str]:

@@ -2,10 +2,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -18,6 +16,7 @@ from app.db import Database
 from app.seed import DEMO_PASSWORD, demo_email, seed_demo
 from app.settings import Settings
 from app.spots.models import Spot
+from bench.common import served
 
 PARKSHARE = str(Path(sys.executable).with_name("parkshare"))
 
@@ -95,41 +94,15 @@ async def test_demo_accounts_can_sign_in(settings: Settings, committed_client: h
     assert len(vehicles.json()["items"]) == 1
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_serve_with_two_workers_answers_and_aggregates_metrics(settings: Settings) -> None:
-    port = _free_port()
-    proc = subprocess.Popen(
-        [PARKSHARE, "serve", "--port", str(port), "--workers", "2", "--no-access-log"],
-        env={**_env(settings), "SCHEDULER_ENABLED": "false"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "server did not become ready"
-            time.sleep(0.2)
+    with served(settings.database_url, workers=2) as base:
         for _ in range(20):
             assert httpx.get(f"{base}/healthz", timeout=5).status_code == 200
         metrics = httpx.get(f"{base}/metrics", timeout=5).text
-        line = next(
-            line
-            for line in metrics.splitlines()
-            if line.startswith('parkshare_http_requests_total{method="GET",route="/healthz",status="200"}')
-        )
-        # Whichever worker answers /metrics, it counts the requests both workers served.
-        assert float(line.rsplit(" ", 1)[1]) == 20.0
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
+    line = next(
+        line
+        for line in metrics.splitlines()
+        if line.startswith('parkshare_http_requests_total{method="GET",route="/healthz",status="200"}')
+    )
+    # Whichever worker answers /metrics, it counts the requests both workers served.
+    assert float(line.rsplit(" ", 1)[1]) == 20.0

@@ -6,6 +6,7 @@ from httpx import ASGITransport, AsyncClient
 from app.db import Database
 from app.main import create_app
 from app.migrations import head_revision
+from app.scheduler import build_scheduler
 from app.settings import Settings
 from tests.conftest import assert_problem
 
@@ -61,3 +62,16 @@ async def test_lifespan_builds_and_disposes_its_own_engine(settings: Settings) -
         async with AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as c:
             assert (await c.get("/readyz")).status_code == 200
         assert isinstance(app.state.db, Database)
+
+
+def test_the_scheduler_runs_every_job_on_its_interval(settings: Settings, db: Database) -> None:
+    scheduler = build_scheduler(settings.model_copy(update={"sweep_interval_seconds": 7}), db)
+    jobs = {job.id: job for job in scheduler.get_jobs()}
+    assert set(jobs) == {
+        "sweep_bookings",
+        "extend_open_ranges",
+        "purge_dead_refresh_tokens",
+        "purge_idempotency_keys",
+    }
+    assert jobs["sweep_bookings"].trigger.interval.total_seconds() == 7
+    assert jobs["extend_open_ranges"].trigger.interval.total_seconds() == 3600

@@ -1,12 +1,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
-from app.schemas import RequestModel, ResponseModel, UtcDatetime
+from app.schemas import RequestModel, ResponseModel, TimeSpan, UtcDatetime
 from booking.weekly import parse_clock
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -65,19 +65,8 @@ class RuleOut(ResponseModel):
     created_at: UtcDatetime
 
 
-class _Span(RequestModel):
-    start: AwareDatetime
-    end: AwareDatetime
-
-    @field_validator("end")
-    @classmethod
-    def _after_start(cls, value: datetime, info: ValidationInfo) -> datetime:
-        start = info.data.get("start")
-        if start is not None and value <= start:
-            raise ValueError("end must be after start")
-        if start is not None and value - start > LONGEST:
-            raise ValueError("at most 366 days at once")
-        return value
+class _Span(TimeSpan):
+    longest = LONGEST
 
 
 class WindowCreate(_Span):

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
@@ -112,24 +113,37 @@ async def create_quote(body: QuoteRequest, user: CurrentUser, session: DbSession
     )
 
 
-Operation = Callable[[], Awaitable[Booking]]
+@dataclass
+class BookingWrite:
+    """What every booking-changing route needs, with its Idempotency-Key handling."""
+
+    request: Request
+    user: User
+    session: AsyncSession
+    settings: Settings
+    now: datetime
+    key: str | None
+
+    async def respond(self, status: int, operation: Callable[[], Awaitable[Booking]]) -> JSONResponse:
+        async def run() -> tuple[int, BookingOut]:
+            return status, await booking_out(self.session, await operation())
+
+        ttl = timedelta(seconds=self.settings.idempotency_ttl_seconds)
+        return await idempotency.run(self.session, self.user, self.key, self.request, self.now, ttl, run)
 
 
-async def _respond(
+def booking_write(
     request: Request,
-    user: User,
-    session: AsyncSession,
-    settings: Settings,
-    now: datetime,
-    key: str | None,
-    status: int,
-    operation: Operation,
-) -> JSONResponse:
-    async def run() -> tuple[int, BookingOut]:
-        return status, await booking_out(session, await operation())
+    user: CurrentUser,
+    session: DbSession,
+    settings: SettingsDep,
+    now: Now,
+    key: IdempotencyKeyHeader = None,
+) -> BookingWrite:
+    return BookingWrite(request, user, session, settings, now, key)
 
-    ttl = timedelta(seconds=settings.idempotency_ttl_seconds)
-    return await idempotency.run(session, user, key, request, now, ttl, run)
+
+Write = Annotated[BookingWrite, Depends(booking_write)]
 
 
 @router.post(
@@ -141,25 +155,8 @@ async def _respond(
     description="Instant-book spots answer `held` with `hold_expires_at`: confirm before then. "
     "Request-to-book spots answer `requested` with `request_expires_at`: the owner approves or declines.",
 )
-async def create_booking(
-    body: BookingCreate,
-    request: Request,
-    user: CurrentUser,
-    session: DbSession,
-    settings: SettingsDep,
-    now: Now,
-    key: IdempotencyKeyHeader = None,
-) -> JSONResponse:
-    return await _respond(
-        request,
-        user,
-        session,
-        settings,
-        now,
-        key,
-        201,
-        lambda: service.create(session, settings, user, body, now),
-    )
+async def create_booking(body: BookingCreate, w: Write) -> JSONResponse:
+    return await w.respond(201, lambda: service.create(w.session, w.settings, w.user, body, w.now))
 
 
 @router.post(
@@ -169,25 +166,8 @@ async def create_booking(
     summary="Confirm a held booking (driver; the payment step)",
     description="After `hold_expires_at` the hold is gone: 409 `hold_expired`.",
 )
-async def confirm_booking(
-    booking_id: str,
-    request: Request,
-    user: CurrentUser,
-    session: DbSession,
-    settings: SettingsDep,
-    now: Now,
-    key: IdempotencyKeyHeader = None,
-) -> JSONResponse:
-    return await _respond(
-        request,
-        user,
-        session,
-        settings,
-        now,
-        key,
-        200,
-        lambda: service.change(session, user, booking_id, Action.confirm, now),
-    )
+async def confirm_booking(booking_id: str, w: Write) -> JSONResponse:
+    return await w.respond(200, lambda: service.change(w.session, w.user, booking_id, Action.confirm, w.now))
 
 
 @router.post(
@@ -196,25 +176,8 @@ async def confirm_booking(
     responses=CHANGE_ERRORS,
     summary="Approve a requested booking (owner)",
 )
-async def approve_booking(
-    booking_id: str,
-    request: Request,
-    user: CurrentUser,
-    session: DbSession,
-    settings: SettingsDep,
-    now: Now,
-    key: IdempotencyKeyHeader = None,
-) -> JSONResponse:
-    return await _respond(
-        request,
-        user,
-        session,
-        settings,
-        now,
-        key,
-        200,
-        lambda: service.change(session, user, booking_id, Action.approve, now),
-    )
+async def approve_booking(booking_id: str, w: Write) -> JSONResponse:
+    return await w.respond(200, lambda: service.change(w.session, w.user, booking_id, Action.approve, w.now))
 
 
 @router.post(
@@ -223,25 +186,8 @@ async def approve_booking(
     responses=CHANGE_ERRORS,
     summary="Decline a requested booking (owner)",
 )
-async def decline_booking(
-    booking_id: str,
-    request: Request,
-    user: CurrentUser,
-    session: DbSession,
-    settings: SettingsDep,
-    now: Now,
-    key: IdempotencyKeyHeader = None,
-) -> JSONResponse:
-    return await _respond(
-        request,
-        user,
-        session,
-        settings,
-        now,
-        key,
-        200,
-        lambda: service.change(session, user, booking_id, Action.decline, now),
-    )
+async def decline_booking(booking_id: str, w: Write) -> JSONResponse:
+    return await w.respond(200, lambda: service.change(w.session, w.user, booking_id, Action.decline, w.now))
 
 
 @router.post(
@@ -252,26 +198,10 @@ async def decline_booking(
     description="`refund_cents` follows the spot's cancellation policy for a confirmed booking; an owner's "
     "cancellation refunds in full; a held or requested booking was not paid and refunds 0.",
 )
-async def cancel_booking(
-    booking_id: str,
-    request: Request,
-    user: CurrentUser,
-    session: DbSession,
-    settings: SettingsDep,
-    now: Now,
-    body: CancelRequest | None = None,
-    key: IdempotencyKeyHeader = None,
-) -> JSONResponse:
+async def cancel_booking(booking_id: str, w: Write, body: CancelRequest | None = None) -> JSONResponse:
     reason = body.reason if body else None
-    return await _respond(
-        request,
-        user,
-        session,
-        settings,
-        now,
-        key,
-        200,
-        lambda: service.change(session, user, booking_id, Action.cancel, now, reason=reason),
+    return await w.respond(
+        200, lambda: service.change(w.session, w.user, booking_id, Action.cancel, w.now, reason=reason)
     )
 
 
@@ -281,26 +211,8 @@ async def cancel_booking(
     responses=CHANGE_ERRORS,
     summary="Extend a confirmed booking (driver)",
 )
-async def extend_booking(
-    booking_id: str,
-    body: ExtendRequest,
-    request: Request,
-    user: CurrentUser,
-    session: DbSession,
-    settings: SettingsDep,
-    now: Now,
-    key: IdempotencyKeyHeader = None,
-) -> JSONResponse:
-    return await _respond(
-        request,
-        user,
-        session,
-        settings,
-        now,
-        key,
-        200,
-        lambda: service.extend(session, user, booking_id, body.end, now),
-    )
+async def extend_booking(booking_id: str, body: ExtendRequest, w: Write) -> JSONResponse:
+    return await w.respond(200, lambda: service.extend(w.session, w.user, booking_id, body.end, w.now))
 
 
 @router.get(

@@ -1,29 +1,18 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, Field, ValidationInfo, field_validator
+from pydantic import AwareDatetime, Field
 
-from app.schemas import RequestModel, ResponseModel, UtcDatetime
+from app.schemas import RequestModel, ResponseModel, TimeSpan, UtcDatetime
 
 StatusName = Literal["held", "requested", "confirmed", "declined", "expired", "cancelled", "completed"]
 ReasonName = Literal["invalid_interval", "outside_availability", "slot_unavailable", "own_spot"]
 
 
-class _Interval(RequestModel):
+class _Interval(TimeSpan):
     spot_id: str = Field(description="The spot's id")
-    start: AwareDatetime
-    end: AwareDatetime
-
-    @field_validator("end")
-    @classmethod
-    def _after_start(cls, value: datetime, info: ValidationInfo) -> datetime:
-        start = info.data.get("start")
-        if start is not None and value <= start:
-            raise ValueError("end must be after start")
-        return value
 
 
 class QuoteRequest(_Interval):
