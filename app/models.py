@@ -3,6 +3,7 @@
 from app.auth.models import LoginSession, RefreshToken, User
 from app.availability.models import AvailabilityBlackout, AvailabilityRule, AvailabilityWindow, SpotOpenRange
 from app.bookings.models import Booking, BookingEvent, IdempotencyKey
+from app.ratelimit import RateLimit
 from app.spots.models import Spot
 from app.users.models import Vehicle
 
@@ -14,6 +15,7 @@ __all__ = [
     "BookingEvent",
     "IdempotencyKey",
     "LoginSession",
+    "RateLimit",
     "RefreshToken",
     "Spot",
     "SpotOpenRange",

@@ -10,6 +10,7 @@ from typing import Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import delete, or_
 
+from app import ratelimit
 from app.auth.models import LoginSession, RefreshToken
 from app.availability.materialize import extend_open_ranges
 from app.bookings import idempotency
@@ -66,6 +67,11 @@ async def purge_idempotency_keys(database: Database) -> int:
         return await idempotency.purge_expired(session, utcnow())
 
 
+async def purge_rate_limits(database: Database) -> int:
+    async with database.sessionmaker() as session, session.begin():
+        return await ratelimit.purge(session, utcnow())
+
+
 def build_scheduler(settings: Settings, database: Database) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone="UTC")
     jobs: list[tuple[Callable[[Database], Awaitable[object]], dict[str, Any]]] = [
@@ -74,6 +80,7 @@ def build_scheduler(settings: Settings, database: Database) -> AsyncIOScheduler:
         (extend_open_ranges, {"hours": 1, "next_run_time": utcnow()}),
         (purge_dead_refresh_tokens, {"hours": 1}),
         (purge_idempotency_keys, {"hours": 1}),
+        (purge_rate_limits, {"hours": 1}),
     ]
     for job, timing in jobs:
         # coalesce and max_instances: a run that falls behind is not queued twice in one process;

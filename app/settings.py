@@ -44,6 +44,13 @@ class Settings(BaseSettings):
     argon2_time_cost: Annotated[int, Field(ge=1, le=10)] = 3
     argon2_memory_kib: Annotated[int, Field(ge=1024, le=1_048_576)] = 65_536
 
+    # Sign-in guessing: failed sign-ins per email and attempts per client address, registrations
+    # per client address, each per window.
+    rate_limit_window_seconds: Annotated[int, Field(ge=1, le=86_400)] = 900
+    login_failures_per_email: Annotated[int, Field(ge=1)] = 10
+    login_attempts_per_ip: Annotated[int, Field(ge=1)] = 100
+    registrations_per_ip: Annotated[int, Field(ge=1)] = 20
+
     hold_ttl_seconds: Annotated[int, Field(ge=30, le=86_400)] = 600
     request_ttl_seconds: Annotated[int, Field(ge=300, le=604_800)] = 86_400
     sweep_interval_seconds: Annotated[int, Field(ge=1, le=3600)] = 30

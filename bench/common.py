@@ -60,6 +60,9 @@ def served(database_url: str, workers: int = 2, **settings: str) -> Iterator[str
         "ARGON2_MEMORY_KIB": "1024",
         "DATABASE_POOL_SIZE": "20",
         "DATABASE_MAX_OVERFLOW": "0",
+        # Every simulated driver comes from 127.0.0.1.
+        "LOGIN_ATTEMPTS_PER_IP": "1000000",
+        "REGISTRATIONS_PER_IP": "1000000",
         **settings,
     }
     proc = subprocess.Popen(

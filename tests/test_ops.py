@@ -71,6 +71,7 @@ def test_the_scheduler_runs_every_job_on_its_interval(settings: Settings, db: Da
         "sweep_bookings",
         "extend_open_ranges",
         "purge_dead_refresh_tokens",
+        "purge_rate_limits",
         "purge_idempotency_keys",
     }
     assert jobs["sweep_bookings"].trigger.interval.total_seconds() == 7

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from datetime import timedelta
 
+from fastapi import APIRouter, Request, Response, status
+
+from app import ratelimit
 from app.auth import service
 from app.auth.dependencies import AuthDep
 from app.auth.schemas import (
@@ -12,6 +15,7 @@ from app.auth.schemas import (
     TokenPair,
     UserOut,
 )
+from app.clock import Now
 from app.db import DbSession
 from app.errors import problem_openapi
 
@@ -22,19 +26,56 @@ router = APIRouter(prefix="/v1/auth", tags=["auth"])
     "/register",
     status_code=status.HTTP_201_CREATED,
     response_model=UserOut,
-    responses=problem_openapi(409, 422),
+    responses=problem_openapi(409, 422, 429),
     summary="Create an account",
 )
-async def register(body: RegisterRequest, session: DbSession, auth: AuthDep) -> UserOut:
+async def register(
+    body: RegisterRequest, request: Request, session: DbSession, auth: AuthDep, now: Now
+) -> UserOut:
+    limits = auth.settings
+    window = timedelta(seconds=limits.rate_limit_window_seconds)
+    await ratelimit.hit(
+        session,
+        f"register:{client_address(request)}",
+        limits.registrations_per_ip,
+        window,
+        now,
+        "registrations",
+    )
     user = await service.register(
         session, auth, email=body.email, password=body.password, display_name=body.display_name
     )
     return UserOut.model_validate(user)
 
 
-@router.post("/login", response_model=TokenPair, responses=problem_openapi(401, 422), summary="Sign in")
-async def login(body: LoginRequest, session: DbSession, auth: AuthDep) -> TokenPair:
-    issued = await service.login(session, auth, email=body.email, password=body.password)
+@router.post(
+    "/login",
+    response_model=TokenPair,
+    responses=problem_openapi(401, 422, 429),
+    summary="Sign in",
+    description="After too many failed sign-ins for one email, or too many attempts from one address, "
+    "within `RATE_LIMIT_WINDOW_SECONDS`, the answer is 429 `rate_limited` with `Retry-After`.",
+)
+async def login(
+    body: LoginRequest, request: Request, session: DbSession, auth: AuthDep, now: Now
+) -> TokenPair:
+    limits = auth.settings
+    window = timedelta(seconds=limits.rate_limit_window_seconds)
+    email_key = f"login-email:{body.email.lower()}"
+    await ratelimit.check(session, email_key, limits.login_failures_per_email, window, now, "failed sign-ins")
+    await ratelimit.hit(
+        session,
+        f"login-ip:{client_address(request)}",
+        limits.login_attempts_per_ip,
+        window,
+        now,
+        "sign-in attempts",
+    )
+    try:
+        issued = await service.login(session, auth, email=body.email, password=body.password)
+    except service.InvalidCredentials:
+        await ratelimit.add(session, email_key, window, now)
+        raise
     return TokenPair(
         access_token=issued.access_token,
         refresh_token=issued.refresh_token,
@@ -72,3 +113,9 @@ async def refresh(body: RefreshRequest, session: DbSession, auth: AuthDep) -> To
 async def logout(body: LogoutRequest, session: DbSession) -> Response:
     await service.logout(session, refresh_token=body.refresh_token)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def client_address(request: Request) -> str:
+    # uvicorn's proxy_headers puts the forwarded address here when the proxy is trusted
+    # (FORWARDED_ALLOW_IPS); otherwise it is the peer's.
+    return request.client.host if request.client else "unknown"

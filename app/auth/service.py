@@ -24,6 +24,8 @@ class EmailTaken(Conflict):
 class InvalidCredentials(ProblemError):
     status = 401
     code = "invalid_credentials"
+    # The failed attempt is counted against the email's rate limit: that write must survive.
+    keeps_writes = True
 
 
 class RefreshTokenReused(Unauthorized):
