@@ -54,6 +54,19 @@ class BookingPolicy:
         if self.lead_time_min < 0 or self.buffer_min < 0 or self.horizon_days < 1:
             raise ValueError("lead time and buffer must not be negative, the horizon at least a day")
 
+    @classmethod
+    def of(cls, rules: object, timezone: ZoneInfo) -> BookingPolicy:
+        """From any object with attributes named like the fields (a spot row, a request body)."""
+        names = (
+            "granularity_min",
+            "min_duration_min",
+            "max_duration_min",
+            "lead_time_min",
+            "horizon_days",
+            "buffer_min",
+        )
+        return cls(timezone, **{name: int(getattr(rules, name)) for name in names})
+
     @property
     def buffer(self) -> timedelta:
         return timedelta(minutes=self.buffer_min)

@@ -46,15 +46,7 @@ AHEAD_SLACK = timedelta(days=2)
 
 
 def policy_of(spot: Spot) -> BookingPolicy:
-    return BookingPolicy(
-        ZoneInfo(spot.timezone),
-        granularity_min=spot.granularity_min,
-        min_duration_min=spot.min_duration_min,
-        max_duration_min=spot.max_duration_min,
-        lead_time_min=spot.lead_time_min,
-        horizon_days=spot.horizon_days,
-        buffer_min=spot.buffer_min,
-    )
+    return BookingPolicy.of(spot, ZoneInfo(spot.timezone))
 
 
 def interval_of(during: Range[object]) -> Interval:

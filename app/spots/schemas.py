@@ -96,15 +96,7 @@ class Rules(RequestModel):
     def _consistent(self) -> Rules:
         if self.granularity_min not in GRANULARITIES:
             raise ValueError(f"granularity_min must be one of {', '.join(map(str, GRANULARITIES))}")
-        BookingPolicy(
-            ZoneInfo("UTC"),
-            granularity_min=self.granularity_min,
-            min_duration_min=self.min_duration_min,
-            max_duration_min=self.max_duration_min,
-            lead_time_min=self.lead_time_min,
-            horizon_days=self.horizon_days,
-            buffer_min=self.buffer_min,
-        )
+        BookingPolicy.of(self, ZoneInfo("UTC"))  # raises ValueError for inconsistent rules
         return self
 
 
