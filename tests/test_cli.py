@@ -2,21 +2,25 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from app.auth.models import User
 from app.availability.models import SpotOpenRange
 from app.bookings.models import Booking
-from app.db import Database
+from app.db import Database, utcnow
 from app.seed import DEMO_PASSWORD, demo_email, seed_demo
 from app.settings import Settings
 from app.spots.models import Spot
 from bench.common import served
+from tests.conftest import at, make_account
+from tests.test_bookings import open_spot
 
 PARKSHARE = str(Path(sys.executable).with_name("parkshare"))
 
@@ -106,3 +110,41 @@ def test_serve_with_two_workers_answers_and_aggregates_metrics(settings: Setting
     )
     # Whichever worker answers /metrics, it counts the requests both workers served.
     assert float(line.rsplit(" ", 1)[1]) == 20.0
+
+
+async def test_worker_runs_the_jobs_and_stops_on_sigterm(
+    settings: Settings, committed_client: httpx.AsyncClient, committed_db: Database
+) -> None:
+    owner = await make_account(committed_client, "owner")
+    driver = await make_account(committed_client, "driver")
+    spot = await open_spot(committed_client, owner)
+    start = utcnow().replace(minute=0, second=0, microsecond=0) + timedelta(hours=2)
+    held = (
+        await committed_client.post(
+            "/v1/bookings",
+            headers=driver.headers,
+            json={"spot_id": spot["id"], "start": at(0, start), "end": at(1, start)},
+        )
+    ).json()
+    async with committed_db.sessionmaker() as session, session.begin():
+        await session.execute(text("update bookings set hold_expires_at = now() - interval '1 second'"))
+    proc = await asyncio.create_subprocess_exec(
+        PARKSHARE,
+        "worker",
+        env={**_env(settings), "SWEEP_INTERVAL_SECONDS": "1"},
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        for _ in range(100):
+            async with committed_db.sessionmaker() as session:
+                status = await session.scalar(
+                    text("select status from bookings where id = :id"), {"id": held["id"]}
+                )
+            if status == "expired":
+                break
+            await asyncio.sleep(0.1)
+        assert status == "expired"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(proc.communicate(), timeout=20)
+    assert proc.returncode == 0, err.decode()
