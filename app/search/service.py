@@ -42,8 +42,8 @@ _SPOT_COLUMNS = [c.name for c in Spot.__table__.columns if c.name != "location"]
 SEARCH_SQL = """
 with near as materialized (
     -- Distance and the spot's own rules first: cheap, and it keeps the index probes below to the
-    -- spots that really lie within the radius.
-    select s.*
+    -- spots that really lie within the radius. Only what the later steps need is carried along.
+    select s.id, s.location, s.timezone, s.buffer_min, s.granularity_min, s.hourly_cents, s.daily_cap_cents
     from spots s
     where st_dwithin(s.location, st_setsrid(st_makepoint(:lon, :lat), 4326)::geography, :radius)
       and s.deleted_at is null
@@ -94,11 +94,16 @@ with near as materialized (
            ) as total_cents
     from candidates c
 )
-select {columns}, distance_m, total_cents
-from priced
-where true {price_filter} {after}
-order by {order}
-limit :limit
+select {columns}, page.distance_m, page.total_cents
+from (
+    select id, distance_m, total_cents
+    from priced
+    where true {price_filter} {after}
+    order by {order}
+    limit :limit
+) page
+join spots s on s.id = page.id
+order by {order_page}
 """
 
 ORDER = {"distance": "distance_m, id", "price": "total_cents, distance_m, id"}
@@ -221,7 +226,8 @@ def build(query: SearchQuery, now: datetime) -> tuple[str, dict[str, Any]] | Non
         after = AFTER[query.sort]
     sql = SEARCH_SQL.format(
         filters="\n      ".join(filters),
-        columns=", ".join(_SPOT_COLUMNS),
+        columns=", ".join(f"s.{c}" for c in _SPOT_COLUMNS),
+        order_page=", ".join(f"page.{key.strip()}" for key in ORDER[query.sort].split(",")),
         price_filter=price_filter,
         after=after,
         order=ORDER[query.sort],
