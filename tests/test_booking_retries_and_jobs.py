@@ -12,7 +12,7 @@ from app.bookings.models import Booking, BookingEvent
 from app.db import Database, utcnow
 from app.scheduler import purge_idempotency_keys, sweep_bookings
 from tests.conftest import Account, Clock, assert_problem, at, make_account
-from tests.test_bookings import book, open_spot
+from tests.test_bookings import book, open_spot, scene
 
 
 async def test_a_retry_with_the_same_key_returns_the_first_answer(
@@ -91,14 +91,9 @@ async def test_status_changes_are_idempotent(
 async def test_a_retry_during_the_first_request_is_409(
     committed_client: AsyncClient, committed_db: Database
 ) -> None:
-    owner = await make_account(committed_client, "owner")
-    driver = await make_account(committed_client, "driver")
-    spot = await open_spot(committed_client, owner)
-    body = {
-        "spot_id": spot["id"],
-        "start": at(2, utcnow().replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)),
-        "end": at(4, utcnow().replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)),
-    }
+    world = await scene(committed_client)
+    driver = world.driver
+    body = {"spot_id": world.spot["id"], "start": at(0, world.base), "end": at(2, world.base)}
     # Another process is working on this key right now: it holds the key's advisory lock.
     async with committed_db.engine.connect() as other:
         await other.begin()
@@ -156,25 +151,10 @@ async def test_two_transactions_racing_for_one_slot_one_loses(
 async def test_the_sweeper_expires_and_completes_once(
     committed_client: AsyncClient, committed_db: Database
 ) -> None:
-    owner = await make_account(committed_client, "owner")
-    driver = await make_account(committed_client, "driver")
-    spot = await open_spot(committed_client, owner)
-    base = utcnow().replace(minute=0, second=0, microsecond=0) + timedelta(hours=2)
-    held = (
-        await committed_client.post(
-            "/v1/bookings",
-            headers=driver.headers,
-            json={"spot_id": spot["id"], "start": at(0, base), "end": at(1, base)},
-        )
-    ).json()
-    other = (
-        await committed_client.post(
-            "/v1/bookings",
-            headers=driver.headers,
-            json={"spot_id": spot["id"], "start": at(2, base), "end": at(3, base)},
-        )
-    ).json()
-    await committed_client.post(f"/v1/bookings/{other['id']}/confirm", headers=driver.headers)
+    world = await scene(committed_client)
+    held = await world.book(0, 1)
+    other = await world.book(2, 3)
+    await committed_client.post(f"/v1/bookings/{other['id']}/confirm", headers=world.driver.headers)
     async with committed_db.sessionmaker() as session, session.begin():
         # Time passes: the hold's deadline and the confirmed booking's end lie in the past.
         await session.execute(
@@ -204,14 +184,8 @@ async def test_the_sweeper_expires_and_completes_once(
 async def test_expired_idempotency_keys_are_purged(
     committed_client: AsyncClient, committed_db: Database
 ) -> None:
-    owner = await make_account(committed_client, "owner")
-    driver = await make_account(committed_client, "driver")
-    spot = await open_spot(committed_client, owner)
-    base = utcnow().replace(minute=0, second=0, microsecond=0) + timedelta(hours=2)
-    body = {"spot_id": spot["id"], "start": at(0, base), "end": at(1, base)}
-    await committed_client.post(
-        "/v1/bookings", headers={**driver.headers, "Idempotency-Key": "old"}, json=body
-    )
+    world = await scene(committed_client)
+    await world.book(0, 1, **{"Idempotency-Key": "old"})
     async with committed_db.sessionmaker() as session, session.begin():
         count = await session.scalar(select(func.count()).select_from(text("idempotency_keys")))
         assert count == 1

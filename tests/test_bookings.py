@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -8,7 +9,7 @@ from httpx import AsyncClient
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from app.db import Database
+from app.db import Database, utcnow
 from tests.conftest import NOW, Account, Clock, assert_problem, at, make_account
 from tests.test_spots import make_spot
 
@@ -17,6 +18,34 @@ EVERY_DAY = {
     "start_time": "00:00",
     "end_time": "24:00",
 }
+
+
+@dataclass
+class Scene:
+    """An owner with an always-open spot and a driver, for tests on the real clock."""
+
+    client: AsyncClient
+    owner: Account
+    driver: Account
+    spot: dict[str, Any]
+    base: datetime  # a whole hour, two hours ahead
+
+    async def book(self, start: float, end: float, **headers: str) -> dict[str, Any]:
+        r = await self.client.post(
+            "/v1/bookings",
+            headers={**self.driver.headers, **headers},
+            json={"spot_id": self.spot["id"], "start": at(start, self.base), "end": at(end, self.base)},
+        )
+        assert r.status_code == 201, r.text
+        return dict(r.json())
+
+
+async def scene(client: AsyncClient, **rules: Any) -> Scene:
+    owner = await make_account(client, "owner")
+    driver = await make_account(client, "driver")
+    spot = await open_spot(client, owner, **rules)
+    base = utcnow().replace(minute=0, second=0, microsecond=0) + timedelta(hours=2)
+    return Scene(client, owner, driver, spot, base)
 
 
 async def open_spot(client: AsyncClient, owner: Account, **rules: Any) -> dict[str, Any]:

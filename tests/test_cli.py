@@ -5,7 +5,6 @@ import os
 import signal
 import subprocess
 import sys
-from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -14,13 +13,12 @@ from sqlalchemy import func, select, text
 from app.auth.models import User
 from app.availability.models import SpotOpenRange
 from app.bookings.models import Booking
-from app.db import Database, utcnow
+from app.db import Database
 from app.seed import DEMO_PASSWORD, demo_email, seed_demo
 from app.settings import Settings
 from app.spots.models import Spot
 from bench.common import served
-from tests.conftest import at, make_account
-from tests.test_bookings import open_spot
+from tests.test_bookings import scene
 
 PARKSHARE = str(Path(sys.executable).with_name("parkshare"))
 
@@ -115,17 +113,7 @@ def test_serve_with_two_workers_answers_and_aggregates_metrics(settings: Setting
 async def test_worker_runs_the_jobs_and_stops_on_sigterm(
     settings: Settings, committed_client: httpx.AsyncClient, committed_db: Database
 ) -> None:
-    owner = await make_account(committed_client, "owner")
-    driver = await make_account(committed_client, "driver")
-    spot = await open_spot(committed_client, owner)
-    start = utcnow().replace(minute=0, second=0, microsecond=0) + timedelta(hours=2)
-    held = (
-        await committed_client.post(
-            "/v1/bookings",
-            headers=driver.headers,
-            json={"spot_id": spot["id"], "start": at(0, start), "end": at(1, start)},
-        )
-    ).json()
+    held = await (await scene(committed_client)).book(0, 1)
     async with committed_db.sessionmaker() as session, session.begin():
         await session.execute(text("update bookings set hold_expires_at = now() - interval '1 second'"))
     proc = await asyncio.create_subprocess_exec(
