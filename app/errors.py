@@ -48,6 +48,22 @@ class ValidationProblem(ProblemError):
     code = "validation_error"
 
     @classmethod
+    def from_errors(
+        cls, errors: Sequence[Mapping[str, Any]], *, where: Sequence[str] = ()
+    ) -> ValidationProblem:
+        """From pydantic's error list; `where` prefixes locations (FastAPI's already start with
+        "body", "query", ...). `field` is the location without that first part."""
+        out = []
+        for err in errors:
+            loc = [*where, *(str(part) for part in err.get("loc", ()))]
+            field = ".".join(loc[1:]) if len(loc) > 1 else ".".join(loc)
+            out.append(
+                {"loc": loc, "field": field, "message": err.get("msg", ""), "type": err.get("type", "")}
+            )
+        detail = "; ".join(f"{e['field'] or 'request'}: {e['message']}" for e in out[:5])
+        return cls(detail or "invalid request", errors=out)
+
+    @classmethod
     def field(cls, field: str, message: str, type_: str = "value_error") -> ValidationProblem:
         return cls(
             f"{field}: {message}",
@@ -133,16 +149,6 @@ def problem_response(
     return JSONResponse(body, status_code=status, headers=dict(headers or {}), media_type=PROBLEM_MEDIA_TYPE)
 
 
-def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
-    out = []
-    for err in exc.errors():
-        loc = [str(part) for part in err.get("loc", ())]
-        # "body.email" reads better than "body.email" with the model name FastAPI sometimes adds.
-        field = ".".join(loc[1:]) if len(loc) > 1 else ".".join(loc)
-        out.append({"loc": loc, "field": field, "message": err.get("msg", ""), "type": err.get("type", "")})
-    return out
-
-
 async def _on_problem(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ProblemError)
     return problem_response(exc.status, exc.code, exc.detail, errors=exc.errors, headers=exc.headers)
@@ -150,9 +156,8 @@ async def _on_problem(_: Request, exc: Exception) -> JSONResponse:
 
 async def _on_validation(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = _field_errors(exc)
-    detail = "; ".join(f"{e['field'] or 'request'}: {e['message']}" for e in errors[:5])
-    return problem_response(422, "validation_error", detail or "invalid request", errors=errors)
+    problem = ValidationProblem.from_errors(exc.errors())
+    return problem_response(problem.status, problem.code, problem.detail, errors=problem.errors)
 
 
 async def _on_http(_: Request, exc: Exception) -> JSONResponse:

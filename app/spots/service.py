@@ -196,18 +196,7 @@ async def patch(
     try:
         data = SpotCreate.model_validate(merge_patch(before, patch_body))
     except ValidationError as exc:
-        raise ValidationProblem(
-            "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5]),
-            errors=[
-                {
-                    "loc": ["body", *map(str, e["loc"])],
-                    "field": ".".join(map(str, e["loc"])),
-                    "message": e["msg"],
-                    "type": e["type"],
-                }
-                for e in exc.errors()
-            ],
-        ) from None
+        raise ValidationProblem.from_errors(exc.errors(), where=["body"]) from None
     _apply(spot, data)
     after = document(spot)
     if after != before:
