@@ -21,12 +21,13 @@ from app.auth.models import User
 from app.availability.materialize import load_calendar
 from app.bookings.models import Booking, BookingEvent
 from app.bookings.schemas import BookingCreate
-from app.errors import Conflict, Forbidden, NotFound, ProblemError, ValidationProblem
+from app.errors import Conflict, Forbidden, NotFound, ProblemError
 from app.pagination import PageParams, paginate
 from app.schemas import parse_id
 from app.settings import Settings
 from app.spots.models import Spot
 from app.users.models import Vehicle
+from app.users.service import own_vehicle
 from booking import Interval, ReasonCode
 from booking.availability import check_extension
 from booking.pricing import CancellationPolicy, Quote, RefundStep, Tariff, price, refund, refund_schedule
@@ -190,21 +191,7 @@ async def _visible_spot(session: AsyncSession, spot_id: uuid.UUID) -> Spot:
 async def _vehicle(session: AsyncSession, user: User, vehicle_id: str | None, spot: Spot) -> Vehicle | None:
     if vehicle_id is None:
         return None
-    try:
-        parsed = uuid.UUID(vehicle_id)
-    except ValueError:
-        parsed = None
-    vehicle = (
-        await session.scalar(
-            select(Vehicle).where(
-                Vehicle.id == parsed, Vehicle.owner_id == user.id, Vehicle.deleted_at.is_(None)
-            )  # type: ignore[union-attr]
-        )
-        if parsed
-        else None
-    )
-    if vehicle is None:
-        raise ValidationProblem.field("vehicle_id", "not one of your vehicles")
+    vehicle = await own_vehicle(session, user, vehicle_id)
     too_big = [
         name
         for name, size, limit in (

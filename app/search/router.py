@@ -1,21 +1,19 @@
 from __future__ import annotations
 
-import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import AwareDatetime
-from sqlalchemy import select
 
 from app.auth.dependencies import OptionalUser
 from app.clock import Now
 from app.db import DbSession
-from app.errors import Unauthorized, ValidationProblem, problem_openapi
+from app.errors import Unauthorized, problem_openapi
 from app.pagination import PageParams, page_params
 from app.search import service
 from app.search.schemas import SearchItem, SearchPage, SearchQuote
 from app.spots.service import to_out
-from app.users.models import Vehicle
+from app.users.service import own_vehicle
 
 router = APIRouter(tags=["search"])
 
@@ -54,13 +52,7 @@ async def search(
     if vehicle_id is not None:
         if user is None:
             raise Unauthorized("sign in to search with one of your vehicles")
-        row = await session.scalar(
-            select(Vehicle).where(
-                Vehicle.owner_id == user.id, Vehicle.deleted_at.is_(None), Vehicle.id == _uuid(vehicle_id)
-            )  # type: ignore[union-attr]
-        )
-        if row is None:
-            raise ValidationProblem.field("vehicle_id", "not one of your vehicles")
+        row = await own_vehicle(session, user, vehicle_id)
         vehicle = (row.length_cm, row.width_cm, row.height_cm)
     query = service.SearchQuery(
         lat=lat,
@@ -88,10 +80,3 @@ async def search(
         ],
         next_cursor=next_cursor,
     )
-
-
-def _uuid(value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise ValidationProblem.field("vehicle_id", "not one of your vehicles") from None

@@ -57,3 +57,23 @@ async def remove_vehicle(session: AsyncSession, user: User, vehicle_id: uuid.UUI
     # Kept as a row, so bookings made with it still say which car it was.
     vehicle.deleted_at = utcnow()
     await session.flush()
+
+
+async def own_vehicle(session: AsyncSession, user: User, vehicle_id: str) -> Vehicle:
+    """One of the user's current vehicles named in a request field `vehicle_id`, else a 422."""
+    try:
+        parsed = uuid.UUID(vehicle_id)
+    except ValueError:
+        parsed = None
+    vehicle = None
+    if parsed is not None:
+        vehicle = await session.scalar(
+            select(Vehicle).where(
+                Vehicle.id == parsed,
+                Vehicle.owner_id == user.id,
+                Vehicle.deleted_at.is_(None),  # type: ignore[union-attr]
+            )
+        )
+    if vehicle is None:
+        raise ValidationProblem.field("vehicle_id", "not one of your vehicles")
+    return vehicle
