@@ -14,7 +14,7 @@ from app.db import utcnow
 Clock = Callable[[], datetime]
 
 
-def request_now(request: Request) -> datetime:
+async def request_now(request: Request) -> datetime:
     clock: Clock = getattr(request.app.state, "clock", utcnow)
     return clock()
 

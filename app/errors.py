@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any, ClassVar
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -188,9 +189,14 @@ def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _on_http)
     app.add_exception_handler(OperationalError, _on_database_down)
     app.add_exception_handler(InterfaceError, _on_database_down)
-    # asyncpg raises these unwrapped when it cannot even connect.
+    # asyncpg raises these unwrapped when it cannot even connect, and on the statements the hot
+    # path sends on the driver connection (app.db.driver_connection).
     app.add_exception_handler(OSError, _on_database_down)
     app.add_exception_handler(TimeoutError, _on_database_down)
+    app.add_exception_handler(asyncpg.InterfaceError, _on_database_down)
+    app.add_exception_handler(asyncpg.PostgresConnectionError, _on_database_down)
+    # Statement timeout, admin shutdown, a server that is starting or stopping.
+    app.add_exception_handler(asyncpg.exceptions.OperatorInterventionError, _on_database_down)
     app.add_exception_handler(DBAPIError, _on_unexpected)
     app.add_exception_handler(Exception, _on_unexpected)
 

@@ -380,6 +380,6 @@ async def test_search_agrees_with_the_engine_on_random_data(
 
 
 def spots_tariff(spot: Spot) -> Any:
-    from app.bookings.service import tariff_of
+    from app.bookings.service import SpotTerms
 
-    return tariff_of(spot)
+    return SpotTerms.of(spot.model_dump()).tariff

@@ -13,7 +13,7 @@ from app.errors import Unauthorized
 _bearer = HTTPBearer(auto_error=False, description="Access token from /v1/auth/login or /v1/auth/refresh.")
 
 
-def get_auth(request: Request) -> service.Auth:
+async def get_auth(request: Request) -> service.Auth:
     auth: service.Auth = request.app.state.auth
     return auth
 

@@ -11,31 +11,19 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
-    ColumnElement,
-    Date,
-    SmallInteger,
-    and_,
-    cast,
     delete,
     func,
     insert,
-    literal,
-    null,
-    or_,
     select,
-    type_coerce,
-    union_all,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, TSTZRANGE, Range
+from sqlalchemy.dialects.postgresql import Range
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.availability.models import AvailabilityBlackout, AvailabilityRule, AvailabilityWindow, SpotOpenRange
-from app.bookings.models import Booking
-from app.db import Database, utcnow
+from app.availability.models import SpotOpenRange
+from app.db import Database, driver_connection, utcnow
 from app.spots.models import Spot
 from booking import BookingPolicy, Calendar, Interval, WeeklyRule
 
@@ -57,18 +45,79 @@ def range_of(interval: Interval) -> Range[object]:
     return Range(interval.start, interval.end, bounds="[)")
 
 
-def blocking(now: datetime) -> ColumnElement[bool]:
-    """Bookings that hold their interval at `now`: a hold or request past its deadline never
-    blocks, even before the sweeper has marked it expired."""
-    return or_(
-        Booking.status == "confirmed",
-        and_(Booking.status == "held", Booking.hold_expires_at > now),  # type: ignore[operator]
-        and_(Booking.status == "requested", Booking.request_expires_at > now),  # type: ignore[operator]
+# Everything deciding a spot's availability within [$2, $3), in one round trip: its rules, the
+# windows and blackouts meeting the bounds and, with a time $4, the active bookings within reach
+# [$5, $6) (the bounds widened by the buffer) except $7, each saying whether it blocks at $4: a
+# hold or request past its deadline never blocks, even before it has been marked expired.
+_CALENDAR = """
+select 'rule' as kind, weekdays, start_minute, end_minute, valid_from, valid_until,
+       null::timestamptz as lower, null::timestamptz as upper, null::boolean as blocks
+from availability_rules where spot_id = $1
+union all
+select 'window', null, null, null, null, null, lower(during), upper(during), null
+from availability_windows where spot_id = $1 and during && tstzrange($2, $3, '[)')
+union all
+select 'blackout', null, null, null, null, null, lower(during), upper(during), null
+from availability_blackouts where spot_id = $1 and during && tstzrange($2, $3, '[)')
+"""
+_CALENDAR_BOOKINGS = """
+union all
+select 'booking', null, null, null, null, null, start_at, end_at,
+       status = 'confirmed'
+       or (status = 'held' and hold_expires_at > $4)
+       or (status = 'requested' and request_expires_at > $4)
+from bookings
+where spot_id = $1 and status in ('held', 'requested', 'confirmed')
+  and start_at < $6 and end_at > $5 and id is distinct from $7
+"""
+
+
+async def read_calendar(
+    session: AsyncSession,
+    spot_id: uuid.UUID,
+    policy: BookingPolicy,
+    bounds: Interval,
+    *,
+    now: datetime | None = None,
+    exclude: uuid.UUID | None = None,
+) -> tuple[Calendar, bool]:
+    """The spot's calendar within `bounds` (with `now`, the bookings blocking then, those within
+    the buffer of `bounds` too, except `exclude`), and whether a hold or request past its deadline
+    but not yet marked expired lies in reach: a write there must expire it first, since the
+    exclusion constraint still counts it."""
+    conn = await driver_connection(session)
+    if now is None:
+        rows = await conn.fetch(_CALENDAR, spot_id, bounds.start, bounds.end)
+    else:
+        reach = bounds.widened(policy.buffer)
+        rows = await conn.fetch(
+            _CALENDAR + _CALENDAR_BOOKINGS,
+            spot_id,
+            bounds.start,
+            bounds.end,
+            now,
+            reach.start,
+            reach.end,
+            exclude,
+        )
+    rules: list[WeeklyRule] = []
+    found: dict[str, list[Interval]] = {"window": [], "blackout": [], "booking": []}
+    stale = False
+    for kind, weekdays, start_minute, end_minute, valid_from, valid_until, lower, upper, blocks in rows:
+        if kind == "rule":
+            rules.append(WeeklyRule(frozenset(weekdays), start_minute, end_minute, valid_from, valid_until))
+        elif kind == "booking" and not blocks:
+            stale = True
+        else:
+            found[kind].append(Interval(lower, upper))
+    calendar = Calendar(
+        policy=policy,
+        rules=tuple(rules),
+        windows=tuple(found["window"]),
+        blackouts=tuple(found["blackout"]),
+        bookings=tuple(found["booking"]),
     )
-
-
-def _nulls(*types: Any) -> list[Any]:
-    return [cast(null(), t) for t in types]
+    return calendar, stale
 
 
 async def load_calendar(
@@ -79,59 +128,9 @@ async def load_calendar(
     now: datetime | None = None,
     exclude: uuid.UUID | None = None,
 ) -> Calendar:
-    """Everything deciding the spot's availability within `bounds`, in one round trip: its rules,
-    the windows and blackouts meeting `bounds`, and with `now` the bookings blocking then (those
-    within the buffer of `bounds` too), except `exclude`."""
-    during = func.tstzrange(bounds.start, bounds.end, "[)")
-    rule_columns = (ARRAY(SmallInteger), SmallInteger, SmallInteger, Date, Date)
-    parts = [
-        select(
-            literal("rule").label("kind"),
-            AvailabilityRule.weekdays,
-            AvailabilityRule.start_minute,
-            AvailabilityRule.end_minute,
-            AvailabilityRule.valid_from,
-            AvailabilityRule.valid_until,
-            cast(null(), TSTZRANGE).label("during"),
-        ).where(AvailabilityRule.spot_id == spot.id)
-    ]
-    for kind, model in (("window", AvailabilityWindow), ("blackout", AvailabilityBlackout)):
-        parts.append(
-            select(literal(kind), *_nulls(*rule_columns), model.during).where(
-                model.spot_id == spot.id, model.during.op("&&")(during)
-            )
-        )
-    if now is not None:
-        reach = bounds.widened(timedelta(minutes=spot.buffer_min))
-        booked = select(
-            literal("booking"),
-            *_nulls(*rule_columns),
-            type_coerce(func.tstzrange(Booking.start_at, Booking.end_at, "[)"), TSTZRANGE),
-        ).where(
-            Booking.spot_id == spot.id,
-            blocking(now),
-            Booking.start_at < reach.end,
-            Booking.end_at > reach.start,
-        )
-        if exclude is not None:
-            booked = booked.where(Booking.id != exclude)
-        parts.append(booked)
-    rows = (await session.execute(union_all(*parts))).all()
-    found: dict[str, list[Any]] = {"rule": [], "window": [], "blackout": [], "booking": []}
-    for kind, weekdays, start_minute, end_minute, valid_from, valid_until, span in rows:
-        if kind == "rule":
-            found[kind].append(
-                WeeklyRule(frozenset(weekdays), start_minute, end_minute, valid_from, valid_until)
-            )
-        else:
-            found[kind].append(interval_of(span))
-    return Calendar(
-        policy=policy_of(spot),
-        rules=tuple(found["rule"]),
-        windows=tuple(found["window"]),
-        blackouts=tuple(found["blackout"]),
-        bookings=tuple(found["booking"]),
-    )
+    """`read_calendar` for a spot row, for readers."""
+    calendar, _ = await read_calendar(session, spot.id, policy_of(spot), bounds, now=now, exclude=exclude)
+    return calendar
 
 
 async def refresh_open_ranges(session: AsyncSession, spot: Spot, now: datetime) -> int:

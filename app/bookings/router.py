@@ -47,7 +47,7 @@ IdempotencyKeyHeader = Annotated[
 CHANGE_ERRORS = problem_openapi(401, 403, 404, 409, 422)
 
 
-def settings_of(request: Request) -> Settings:
+async def settings_of(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -124,15 +124,23 @@ class BookingWrite:
     now: datetime
     key: str | None
 
-    async def respond(self, status: int, operation: Callable[[], Awaitable[Booking]]) -> JSONResponse:
+    async def respond(self, status: int, operation: Callable[[], Awaitable[BookingOut]]) -> JSONResponse:
         async def run() -> tuple[int, BookingOut]:
-            return status, await booking_out(self.session, await operation())
+            return status, await operation()
 
         ttl = timedelta(seconds=self.settings.idempotency_ttl_seconds)
         return await idempotency.run(self.session, self.user, self.key, self.request, self.now, ttl, run)
 
+    async def respond_changed(self, change: Callable[[], Awaitable[Booking]]) -> JSONResponse:
+        """A status change answers 200 with the booking and all its events, read back."""
 
-def booking_write(
+        async def operation() -> BookingOut:
+            return await booking_out(self.session, await change())
+
+        return await self.respond(200, operation)
+
+
+async def booking_write(
     request: Request,
     user: CurrentUser,
     session: DbSession,
@@ -156,7 +164,12 @@ Write = Annotated[BookingWrite, Depends(booking_write)]
     "Request-to-book spots answer `requested` with `request_expires_at`: the owner approves or declines.",
 )
 async def create_booking(body: BookingCreate, w: Write) -> JSONResponse:
-    return await w.respond(201, lambda: service.create(w.session, w.settings, w.user, body, w.now))
+    async def create() -> BookingOut:
+        # A new booking has exactly the event written with it: nothing to read back.
+        booking, event = await service.create(w.session, w.settings, w.user, body, w.now)
+        return _out(booking, [event])
+
+    return await w.respond(201, create)
 
 
 @router.post(
@@ -167,7 +180,9 @@ async def create_booking(body: BookingCreate, w: Write) -> JSONResponse:
     description="After `hold_expires_at` the hold is gone: 409 `hold_expired`.",
 )
 async def confirm_booking(booking_id: str, w: Write) -> JSONResponse:
-    return await w.respond(200, lambda: service.change(w.session, w.user, booking_id, Action.confirm, w.now))
+    return await w.respond_changed(
+        lambda: service.change(w.session, w.user, booking_id, Action.confirm, w.now)
+    )
 
 
 @router.post(
@@ -177,7 +192,9 @@ async def confirm_booking(booking_id: str, w: Write) -> JSONResponse:
     summary="Approve a requested booking (owner)",
 )
 async def approve_booking(booking_id: str, w: Write) -> JSONResponse:
-    return await w.respond(200, lambda: service.change(w.session, w.user, booking_id, Action.approve, w.now))
+    return await w.respond_changed(
+        lambda: service.change(w.session, w.user, booking_id, Action.approve, w.now)
+    )
 
 
 @router.post(
@@ -187,7 +204,9 @@ async def approve_booking(booking_id: str, w: Write) -> JSONResponse:
     summary="Decline a requested booking (owner)",
 )
 async def decline_booking(booking_id: str, w: Write) -> JSONResponse:
-    return await w.respond(200, lambda: service.change(w.session, w.user, booking_id, Action.decline, w.now))
+    return await w.respond_changed(
+        lambda: service.change(w.session, w.user, booking_id, Action.decline, w.now)
+    )
 
 
 @router.post(
@@ -200,8 +219,8 @@ async def decline_booking(booking_id: str, w: Write) -> JSONResponse:
 )
 async def cancel_booking(booking_id: str, w: Write, body: CancelRequest | None = None) -> JSONResponse:
     reason = body.reason if body else None
-    return await w.respond(
-        200, lambda: service.change(w.session, w.user, booking_id, Action.cancel, w.now, reason=reason)
+    return await w.respond_changed(
+        lambda: service.change(w.session, w.user, booking_id, Action.cancel, w.now, reason=reason)
     )
 
 
@@ -212,7 +231,7 @@ async def cancel_booking(booking_id: str, w: Write, body: CancelRequest | None =
     summary="Extend a confirmed booking (driver)",
 )
 async def extend_booking(booking_id: str, body: ExtendRequest, w: Write) -> JSONResponse:
-    return await w.respond(200, lambda: service.extend(w.session, w.user, booking_id, body.end, w.now))
+    return await w.respond_changed(lambda: service.extend(w.session, w.user, booking_id, body.end, w.now))
 
 
 @router.get(

@@ -4,23 +4,31 @@ Every change to a spot's bookings happens with the spot row locked (FOR NO KEY U
 availability and buffer check and the insert or update it allows are one step for that spot; the
 exclusion constraint on `bookings` backs this up in the database. Status changes lock the booking
 row. Lock order is always spot, then booking, so no two transactions wait on each other in a circle.
+
+Booking is the hot path: its three statements (lock the spot, read the calendar, insert the
+booking with its event) go to the driver connection (`app.db.driver_connection`), and the lock is
+a statement of its own, so that the calendar is read with a snapshot taken after the lock.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+import asyncpg
 from sqlalchemy import Select, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import User
-from app.availability.materialize import load_calendar
+from app.availability.materialize import read_calendar
 from app.bookings.models import Booking, BookingEvent
 from app.bookings.schemas import BookingCreate
+from app.db import driver_connection
 from app.errors import Conflict, Forbidden, NotFound, ProblemError
 from app.pagination import PageParams, paginate
 from app.schemas import parse_id
@@ -28,7 +36,7 @@ from app.settings import Settings
 from app.spots.models import Spot
 from app.users.models import Vehicle
 from app.users.service import own_vehicle
-from booking import Interval, ReasonCode
+from booking import BookingPolicy, Calendar, Interval, ReasonCode
 from booking.availability import check_extension
 from booking.pricing import CancellationPolicy, Quote, RefundStep, Tariff, price, refund, refund_schedule
 from booking.states import ACTIVE, Action, Actor, NotAllowed, Status, TransitionError, next_status
@@ -87,14 +95,67 @@ REASON_TEXT = {
 EXCLUSION = "ex_bookings_spot_id_during"
 
 
-def tariff_of(spot: Spot) -> Tariff:
-    return Tariff(
-        hourly_cents=spot.hourly_cents,
-        granularity_min=spot.granularity_min,
-        timezone=ZoneInfo(spot.timezone),
-        daily_cap_cents=spot.daily_cap_cents,
-        currency=spot.currency,
-    )
+@dataclass(frozen=True)
+class SpotTerms:
+    """What booking a spot depends on: its owner, booking rules, tariff and size limits."""
+
+    id: uuid.UUID
+    owner_id: uuid.UUID
+    instant_book: bool
+    policy: BookingPolicy
+    tariff: Tariff
+    cancellation_policy: CancellationPolicy
+    max_length_cm: int | None
+    max_width_cm: int | None
+    max_height_cm: int | None
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any]) -> SpotTerms:
+        """From a spot's columns: a driver row, or a spot's `model_dump()`."""
+        timezone = ZoneInfo(row["timezone"])
+        return cls(
+            id=row["id"],
+            owner_id=row["owner_id"],
+            instant_book=row["instant_book"],
+            policy=BookingPolicy(
+                timezone,
+                granularity_min=row["granularity_min"],
+                min_duration_min=row["min_duration_min"],
+                max_duration_min=row["max_duration_min"],
+                lead_time_min=row["lead_time_min"],
+                horizon_days=row["horizon_days"],
+                buffer_min=row["buffer_min"],
+            ),
+            tariff=Tariff(
+                hourly_cents=row["hourly_cents"],
+                granularity_min=row["granularity_min"],
+                timezone=timezone,
+                daily_cap_cents=row["daily_cap_cents"],
+                currency=row["currency"],
+            ),
+            cancellation_policy=CancellationPolicy(row["cancellation_policy"]),
+            max_length_cm=row["max_length_cm"],
+            max_width_cm=row["max_width_cm"],
+            max_height_cm=row["max_height_cm"],
+        )
+
+
+_SPOT_TERMS = """
+select id, owner_id, instant_book, timezone, hourly_cents, daily_cap_cents, currency, granularity_min,
+       min_duration_min, max_duration_min, lead_time_min, horizon_days, buffer_min, cancellation_policy,
+       max_length_cm, max_width_cm, max_height_cm
+from spots where id = $1 and deleted_at is null
+"""
+
+
+async def _spot_terms(session: AsyncSession, spot_id: uuid.UUID, *, lock: bool) -> SpotTerms:
+    """A spot's terms; with `lock`, the spot's bookings are this transaction's to change until it
+    ends. FOR NO KEY UPDATE leaves foreign-key checks of other tables on the spot unblocked."""
+    conn = await driver_connection(session)
+    row = await conn.fetchrow(_SPOT_TERMS + ("for no key update" if lock else ""), spot_id)
+    if row is None:
+        raise NotFound("no such spot")
+    return SpotTerms.of(row)
 
 
 # The sweeper and lazy expiry are one statement each: select the due rows with a lock, change them
@@ -147,6 +208,20 @@ async def complete_due(session: AsyncSession, now: datetime, *, batch: int = 100
     return await _sweep(session, _COMPLETION_DUE, Status.completed, now, None, batch)
 
 
+def _event(
+    booking: Booking, kind: str, from_status: str | None, actor: Actor, user: User | None, now: datetime
+) -> BookingEvent:
+    return BookingEvent(
+        booking_id=booking.id,
+        at=now,
+        kind=kind,
+        from_status=from_status,
+        to_status=booking.status,
+        actor=actor.value,
+        by_user_id=user.id if user else None,
+    )
+
+
 def _record(
     session: AsyncSession,
     booking: Booking,
@@ -156,39 +231,12 @@ def _record(
     user: User | None,
     now: datetime,
 ) -> None:
-    session.add(
-        BookingEvent(
-            booking_id=booking.id,
-            at=now,
-            kind=kind,
-            from_status=from_status,
-            to_status=booking.status,
-            actor=actor.value,
-            by_user_id=user.id if user else None,
-        )
-    )
+    session.add(_event(booking, kind, from_status, actor, user, now))
 
 
-async def _locked_spot(session: AsyncSession, spot_id: uuid.UUID) -> Spot:
-    spot = await session.scalar(
-        select(Spot)
-        .where(Spot.id == spot_id, Spot.deleted_at.is_(None))  # type: ignore[union-attr]
-        .with_for_update(key_share=True)
-        .execution_options(populate_existing=True)
-    )
-    if spot is None:
-        raise NotFound("no such spot")
-    return spot
-
-
-async def _visible_spot(session: AsyncSession, spot_id: uuid.UUID) -> Spot:
-    spot = await session.scalar(select(Spot).where(Spot.id == spot_id, Spot.deleted_at.is_(None)))  # type: ignore[union-attr]
-    if spot is None:
-        raise NotFound("no such spot")
-    return spot
-
-
-async def _vehicle(session: AsyncSession, user: User, vehicle_id: str | None, spot: Spot) -> Vehicle | None:
+async def _vehicle(
+    session: AsyncSession, user: User, vehicle_id: str | None, spot: SpotTerms
+) -> Vehicle | None:
     if vehicle_id is None:
         return None
     vehicle = await own_vehicle(session, user, vehicle_id)
@@ -211,37 +259,67 @@ def _refusal(reason: ReasonCode) -> ProblemError:
     return REFUSALS[reason](REASON_TEXT[reason])
 
 
+async def _calendar_for_write(
+    session: AsyncSession,
+    spot: SpotTerms,
+    bounds: Interval,
+    now: datetime,
+    *,
+    exclude: uuid.UUID | None = None,
+) -> Calendar:
+    """The calendar a booking write decides on, the spot locked. A hold or request past its
+    deadline in reach does not block, but the exclusion constraint still counts it until it is
+    marked expired: then the spot's stale ones are expired first. Most writes find none and skip
+    that statement; the sweeper takes the rest."""
+    calendar, stale = await read_calendar(session, spot.id, spot.policy, bounds, now=now, exclude=exclude)
+    if stale:
+        await expire_due(session, now, spot_id=spot.id)
+    return calendar
+
+
 async def quote(
     session: AsyncSession, user: User, spot_id: str, start: datetime, end: datetime, now: datetime
 ) -> tuple[ReasonCode | Literal["own_spot"] | None, Quote, str, tuple[RefundStep, ...]]:
-    spot = await _visible_spot(session, parse_id(spot_id, "spot"))
+    spot = await _spot_terms(session, parse_id(spot_id, "spot"), lock=False)
     wanted = Interval(start, end)
-    calendar = await load_calendar(session, spot, wanted, now=now)
+    calendar, _ = await read_calendar(session, spot.id, spot.policy, wanted, now=now)
     reason: ReasonCode | Literal["own_spot"] | None = (
         "own_spot" if spot.owner_id == user.id else calendar.check(wanted, now)
     )
-    amount = price(wanted, tariff_of(spot))
-    policy = CancellationPolicy(spot.cancellation_policy)
+    amount = price(wanted, spot.tariff)
+    policy = spot.cancellation_policy
     steps = tuple(s for s in refund_schedule(policy, amount.total_cents, wanted.start) if s.until > now)
     return reason, amount, policy.value, steps
 
 
+# The booking and its first event in one round trip. The event's foreign key is checked at the
+# end of the statement, when the booking is there.
+_INSERT = """
+with booking as (
+    insert into bookings (id, spot_id, driver_id, vehicle_id, start_at, end_at, status, total_cents,
+                          currency, hold_expires_at, request_expires_at, created_at, updated_at)
+    values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)
+)
+insert into booking_events (booking_id, at, kind, to_status, actor, by_user_id)
+values ($1, $12, $13, $7, $14, $15)
+"""
+
+
 async def create(
     session: AsyncSession, settings: Settings, user: User, data: BookingCreate, now: datetime
-) -> Booking:
-    spot = await _locked_spot(session, parse_id(data.spot_id, "spot"))
+) -> tuple[Booking, BookingEvent]:
+    spot = await _spot_terms(session, parse_id(data.spot_id, "spot"), lock=True)
     if spot.owner_id == user.id:
         raise OwnSpot("you cannot book your own spot")
     vehicle = await _vehicle(session, user, data.vehicle_id, spot)
-    await expire_due(session, now, spot_id=spot.id)
     wanted = Interval(data.start, data.end)
-    calendar = await load_calendar(session, spot, wanted, now=now)
-    reason = calendar.check(wanted, now)
+    reason = (await _calendar_for_write(session, spot, wanted, now)).check(wanted, now)
     if reason is not None:
         raise _refusal(reason)
-    amount = price(wanted, tariff_of(spot))
+    amount = price(wanted, spot.tariff)
     instant = spot.instant_book
     booking = Booking(
+        id=uuid.uuid4(),
         spot_id=spot.id,
         driver_id=user.id,
         vehicle_id=vehicle.id if vehicle else None,
@@ -257,11 +335,33 @@ async def create(
         created_at=now,
         updated_at=now,
     )
-    session.add(booking)
-    await _flush_guarded(session)
-    _record(session, booking, f"booking.{booking.status}", None, Actor.driver, user, now)
-    await session.flush()
-    return booking
+    event = _event(booking, f"booking.{booking.status}", None, Actor.driver, user, now)
+    conn = await driver_connection(session)
+    try:
+        await conn.execute(
+            _INSERT,
+            booking.id,
+            booking.spot_id,
+            booking.driver_id,
+            booking.vehicle_id,
+            booking.start_at,
+            booking.end_at,
+            booking.status,
+            booking.total_cents,
+            booking.currency,
+            booking.hold_expires_at,
+            booking.request_expires_at,
+            now,
+            event.kind,
+            event.actor,
+            event.by_user_id,
+        )
+    except asyncpg.ExclusionViolationError as exc:
+        # Unreachable while the spot lock is taken first; the constraint is the last word.
+        if exc.constraint_name == EXCLUSION:
+            raise SlotUnavailable(REASON_TEXT[ReasonCode.slot_unavailable]) from exc
+        raise
+    return booking, event
 
 
 async def _flush_guarded(session: AsyncSession) -> None:
@@ -381,25 +481,24 @@ async def extend(
     session: AsyncSession, user: User, booking_id: str, new_end: datetime, now: datetime
 ) -> Booking:
     booking, actor = await get(session, user, booking_id)
-    spot = await _locked_spot(session, booking.spot_id)
+    spot = await _spot_terms(session, booking.spot_id, lock=True)
     booking, actor = await get(session, user, booking_id, for_update=True)
     _transition(booking, Action.extend, actor)
     if booking.end_at <= now:
         raise InvalidTransition("the booking is over")
-    await expire_due(session, now, spot_id=spot.id)
     current = Interval(booking.start_at, booking.end_at)
-    calendar = await load_calendar(
+    calendar = await _calendar_for_write(
         session,
         spot,
         Interval(booking.start_at, max(new_end, booking.end_at + timedelta(minutes=1))),
-        now=now,
+        now,
         exclude=booking.id,
     )
     reason = check_extension(calendar, current, new_end, now)
     if reason is not None:
         raise _refusal(reason)
     booking.end_at = new_end
-    booking.total_cents = price(Interval(booking.start_at, new_end), tariff_of(spot)).total_cents
+    booking.total_cents = price(Interval(booking.start_at, new_end), spot.tariff).total_cents
     booking.updated_at = now
     await _flush_guarded(session)
     _record(session, booking, "booking.extended", booking.status, actor, user, now)
