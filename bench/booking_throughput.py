@@ -1,7 +1,11 @@
 """Booking throughput through HTTP (two uvicorn workers, many drivers and spots) beside the raw
 insert rate of the same `bookings` table through asyncpg, measured in the same run.
 
-    .venv/bin/python -m bench.booking_throughput [--requests 3000] [--concurrency 64]
+    .venv/bin/python -m bench.booking_throughput [--requests 6000] [--concurrency 32]
+
+The load comes from lean keep-alive connections (bench.common.KeepAlive), so that the load
+generator takes little of the CPU it shares with the server; the CPU each process group spent per
+booking is printed beside the rates.
 """
 
 from __future__ import annotations
@@ -9,14 +13,27 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import os
 import random
 import time
 import uuid
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from bench.common import account, asyncpg_dsn, bench_database_url, client, fresh_database, served, summary
+from bench.common import (
+    CpuMeter,
+    KeepAlive,
+    Server,
+    account,
+    asyncpg_dsn,
+    bench_database_url,
+    client,
+    fresh_database,
+    served,
+    summary,
+)
 
 EVERY_DAY = {
     "weekdays": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
@@ -48,9 +65,11 @@ def _slots(spots: list[str], base: datetime) -> itertools.cycle[tuple[str, datet
 
 
 async def http_rate(
-    base_url: str, requests: int, concurrency: int, spots: int, drivers: int
-) -> tuple[float, list[float], int]:
-    async with client(base_url, concurrency + 8) as c:
+    server: Server, requests: int, concurrency: int, spots: int, drivers: int
+) -> tuple[float, list[float], Counter[int], CpuMeter]:
+    """Bookings/s through HTTP with `concurrency` keep-alive connections, their latencies, the
+    answers by status, and the CPU each process group spent on them."""
+    async with client(server.url, 16) as c:
         owner = await account(c, "owner@bench.example.org")
         spot_ids = []
         for n in range(spots):
@@ -60,46 +79,42 @@ async def http_rate(
         driver_headers = await asyncio.gather(
             *(account(c, f"driver{n}@bench.example.org") for n in range(drivers))
         )
-        base = (datetime.now(UTC) + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-        slots = _slots(spot_ids, base)
-        jobs = [(driver_headers[i % drivers], *next(slots)) for i in range(requests)]
-        queue: asyncio.Queue[tuple[dict[str, str], str, datetime]] = asyncio.Queue()
-        for job in jobs:
-            queue.put_nowait(job)
-        latencies: list[float] = []
-        failures = 0
+    base = (datetime.now(UTC) + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    slots = _slots(spot_ids, base)
+    warmup_each = max(1, min(200, requests // 10) // concurrency)
+    jobs = iter(
+        [(driver_headers[i % drivers], *next(slots)) for i in range(warmup_each * concurrency + requests)]
+    )
+    latencies: list[float] = []
+    statuses: Counter[int] = Counter()
 
-        async def worker() -> None:
-            nonlocal failures
-            while not queue.empty():
-                headers, spot_id, start = queue.get_nowait()
-                body = {
-                    "spot_id": spot_id,
-                    "start": start.isoformat(),
-                    "end": (start + timedelta(hours=1)).isoformat(),
-                }
-                t0 = time.perf_counter()
-                r = await c.post("/v1/bookings", headers=headers, json=body)
-                latencies.append(time.perf_counter() - t0)
-                if r.status_code != 201:
-                    failures += 1
+    async def worker(connection: KeepAlive, count: int | None) -> None:
+        for headers, spot_id, start in itertools.islice(jobs, count):
+            body = {
+                "spot_id": spot_id,
+                "start": start.isoformat(),
+                "end": (start + timedelta(hours=1)).isoformat(),
+            }
+            t0 = time.perf_counter()
+            status, _ = await connection.post_json("/v1/bookings", body, headers)
+            latencies.append(time.perf_counter() - t0)
+            statuses[status] += 1
 
-        # Warm up the connections and the workers' caches before measuring.
-        warm = [queue.get_nowait() for _ in range(min(100, requests // 10))]
-        for headers, spot_id, start in warm:
-            await c.post(
-                "/v1/bookings",
-                headers=headers,
-                json={
-                    "spot_id": spot_id,
-                    "start": start.isoformat(),
-                    "end": (start + timedelta(hours=1)).isoformat(),
-                },
-            )
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
-        return len(latencies) / elapsed, latencies, failures
+    connections = [await KeepAlive.open(server.url) for _ in range(concurrency)]
+    try:
+        # Warm up every connection, the workers' pools and statement caches before measuring.
+        await asyncio.gather(*(worker(conn, warmup_each) for conn in connections))
+        latencies.clear()
+        statuses.clear()
+        meter = CpuMeter(server.pid)
+        with meter.measure():
+            started = time.perf_counter()
+            await asyncio.gather(*(worker(conn, None) for conn in connections))
+            elapsed = time.perf_counter() - started
+    finally:
+        for conn in connections:
+            await conn.close()
+    return len(latencies) / elapsed, latencies, statuses, meter
 
 
 async def raw_rate(dsn: str, inserts: int, concurrency: int) -> tuple[float, float]:
@@ -158,23 +173,29 @@ async def raw_rate(dsn: str, inserts: int, concurrency: int) -> tuple[float, flo
 async def main(requests: int, concurrency: int, spots: int, drivers: int) -> None:
     url = bench_database_url("parkshare_bench_booking")
     await fresh_database(url)
-    with served(url, workers=2) as base_url:
-        rate, latencies, failures = await http_rate(base_url, requests, concurrency, spots, drivers)
+    with served(url, workers=2) as server:
+        rate, latencies, statuses, meter = await http_rate(server, requests, concurrency, spots, drivers)
     raw, raw_with_event = await raw_rate(asyncpg_dsn(url), max(requests, 4000), 16)
+    booked = statuses[201]
     print(
-        f"booking throughput: {requests} POST /v1/bookings, {concurrency} concurrent, {spots} spots, {drivers} drivers, 2 workers"
+        f"booking throughput: {len(latencies)} POST /v1/bookings, {concurrency} keep-alive connections, "
+        f"{spots} spots, {drivers} drivers, 2 workers, {os.cpu_count()} cores"
     )
-    print(f"  HTTP API          {rate:9.1f} bookings/s  {summary(latencies)}  failures {failures}")
+    print(f"  HTTP API          {rate:9.1f} bookings/s  {summary(latencies)}  answers {dict(statuses)}")
     print(f"  raw insert        {raw:9.1f} rows/s      (asyncpg, 16 connections, one row per transaction)")
     print(f"  raw insert+event  {raw_with_event:9.1f} rows/s      (booking and its event in one transaction)")
     print(f"  ratio API / raw insert        {rate / raw:6.1%}")
     print(f"  ratio API / raw insert+event  {rate / raw_with_event:6.1%}")
+    print(
+        f"  CPU ms per booking: {meter.per(max(booked, 1))}  (machine {meter.busy:.0%} busy: "
+        "bookings/s is about the cores divided by the sum)"
+    )
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--requests", type=int, default=3000)
-    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--requests", type=int, default=6000)
+    parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--spots", type=int, default=200)
     parser.add_argument("--drivers", type=int, default=100)
     args = parser.parse_args()

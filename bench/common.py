@@ -1,17 +1,21 @@
-"""What the benchmarks share: a scratch database, a served API with two workers, and statistics."""
+"""What the benchmarks share: a scratch database, a served API with two workers, a lean HTTP client
+for load, CPU accounting per process group, and statistics."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import socket
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 from sqlalchemy.engine import make_url
@@ -44,8 +48,14 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@dataclass(frozen=True)
+class Server:
+    url: str
+    pid: int
+
+
 @contextlib.contextmanager
-def served(database_url: str, workers: int = 2, **settings: str) -> Iterator[str]:
+def served(database_url: str, workers: int = 2, **settings: str) -> Iterator[Server]:
     """`parkshare serve --workers N` on a free loopback port until /readyz answers; stopped
     afterwards. Extra keyword arguments are settings (`LOG_LEVEL="DEBUG"`). The tests use it too."""
     port = _free_port()
@@ -83,7 +93,7 @@ def served(database_url: str, workers: int = 2, **settings: str) -> Iterator[str
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("the server did not start")
             time.sleep(0.2)
-        yield base
+        yield Server(url=base, pid=proc.pid)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -118,3 +128,118 @@ def summary(latencies_s: list[float]) -> str:
         f"p50 {percentile(ms, 50):7.2f} ms  p99 {percentile(ms, 99):7.2f} ms  "
         f"mean {statistics.fmean(ms) if ms else float('nan'):7.2f} ms"
     )
+
+
+class KeepAlive:
+    """HTTP/1.1 on one keep-alive loopback connection, just enough for a load phase.
+
+    The load generator shares the machine with the server it measures: httpx spends about 1 ms of
+    CPU per request, more than half of what a booking costs the server; this spends about 0.1 ms,
+    like the asyncpg client of the raw-SQL baselines."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._host = host
+
+    @classmethod
+    async def open(cls, base_url: str) -> KeepAlive:
+        host, port = base_url.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        return cls(reader, writer, f"{host}:{port}")
+
+    async def post_json(self, path: str, body: Any, headers: Mapping[str, str]) -> tuple[int, bytes]:
+        data = json.dumps(body).encode()
+        head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        self._writer.write(
+            f"POST {path} HTTP/1.1\r\nhost: {self._host}\r\ncontent-type: application/json\r\n"
+            f"content-length: {len(data)}\r\n{head}\r\n".encode()
+            + data
+        )
+        status = int((await self._reader.readline()).split()[1])
+        length = None
+        while (line := await self._reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        if length is None:
+            raise RuntimeError("the answer has no content-length")
+        return status, await self._reader.readexactly(length)
+
+    async def close(self) -> None:
+        self._writer.close()
+        await self._writer.wait_closed()
+
+
+def _proc_stat(pid: int) -> list[str] | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            # The command name may hold spaces; the fields after it do not.
+            return f.read().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return None
+
+
+def _all_pids() -> list[int]:
+    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+
+
+def process_tree(root: int) -> list[int]:
+    parents = {pid: int(stat[1]) for pid in _all_pids() if (stat := _proc_stat(pid)) is not None}
+    tree, frontier = [root], [root]
+    while frontier:
+        frontier = [pid for pid, parent in parents.items() if parent in frontier]
+        tree += frontier
+    return tree
+
+
+def postgres_pids() -> list[int]:
+    pids = []
+    for pid in _all_pids():
+        with contextlib.suppress(OSError), open(f"/proc/{pid}/comm") as f:
+            if f.read().strip() == "postgres":
+                pids.append(pid)
+    return pids
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    ticks = 0
+    for pid in pids:
+        if (stat := _proc_stat(pid)) is not None:
+            ticks += int(stat[11]) + int(stat[12])  # utime + stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _machine_ticks() -> tuple[int, int]:
+    with open("/proc/stat") as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    return sum(values), values[3] + values[4]  # all, idle + iowait
+
+
+@dataclass
+class CpuMeter:
+    """CPU seconds spent by the server's processes, PostgreSQL's and this one over a measured
+    span, and how busy the whole machine was (Linux /proc)."""
+
+    server_pid: int
+    spent: dict[str, float] = field(default_factory=dict)
+    busy: float = 0.0
+
+    def _sample(self) -> dict[str, float]:
+        return {
+            "server": cpu_seconds(process_tree(self.server_pid)),
+            "postgres": cpu_seconds(postgres_pids()),
+            "load generator": time.process_time(),
+        }
+
+    @contextlib.contextmanager
+    def measure(self) -> Iterator[None]:
+        before, machine_before = self._sample(), _machine_ticks()
+        yield
+        after, machine_after = self._sample(), _machine_ticks()
+        self.spent = {name: after[name] - before[name] for name in before}
+        total, idle = (a - b for a, b in zip(machine_after, machine_before, strict=True))
+        self.busy = 1 - idle / total if total else float("nan")
+
+    def per(self, count: int) -> str:
+        return "  ".join(f"{name} {1000 * s / count:5.2f}" for name, s in self.spent.items())

@@ -143,7 +143,8 @@ async def main(requests: int, concurrency: int, reuse: bool, show_plan: bool) ->
     # Latency one request at a time (what one driver waits), throughput with `concurrency` at once.
     raw_latencies, _, raw_found = await raw_sql(dsn, queries, 1)
     raw_busy, raw_rate, _ = await raw_sql(dsn, queries, concurrency)
-    with served(url, workers=2) as base_url:
+    with served(url, workers=2) as server:
+        base_url = server.url
         http_latencies, _, http_found = await http(base_url, queries, 1)
         http_busy, http_rate, _ = await http(base_url, queries, concurrency)
     raw_p50 = percentile(raw_latencies, 50)

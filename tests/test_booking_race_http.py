@@ -26,8 +26,8 @@ PARKSHARE = str(Path(sys.executable).with_name("parkshare"))
 
 @pytest.fixture
 def server(settings: Settings, committed_db: Database) -> Iterator[str]:
-    with served(settings.database_url, workers=2) as base:
-        yield base
+    with served(settings.database_url, workers=2) as served_api:
+        yield served_api.url
 
 
 async def _account(client: httpx.AsyncClient, name: str) -> dict[str, str]:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -10,6 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from app.db import Database, utcnow
+from booking import Calendar
 from tests.conftest import NOW, Account, Clock, assert_problem, at, make_account
 from tests.test_spots import make_spot
 
@@ -244,6 +245,37 @@ async def test_an_expired_hold_frees_its_slot_at_once(
         409,
         "invalid_transition",
     )
+
+
+async def test_a_stale_hold_within_the_buffer_neither_blocks_nor_stays(
+    client: AsyncClient, clock: Clock, alice: Account, bob: Account
+) -> None:
+    spot = await open_spot(client, alice, buffer_min=15)
+    carol = await make_account(client, "carol")
+    held = (await book(client, carol, spot, 4, 5)).json()
+    assert_problem(await book(client, bob, spot, 5, 6), 409, "slot_unavailable")  # inside the buffer
+    clock.advance(minutes=10)
+    r = await book(client, bob, spot, 5, 6)
+    assert r.status_code == 201, r.text
+    # Within the new booking's reach, so it was marked expired on the way, with its event.
+    stale = (await client.get(f"/v1/bookings/{held['id']}", headers=carol.headers)).json()
+    assert (stale["status"], stale["events"][-1]["by"]) == ("expired", "system")
+
+
+async def test_an_extension_over_a_stale_hold_expires_it(
+    client: AsyncClient, clock: Clock, alice: Account, bob: Account
+) -> None:
+    spot = await open_spot(client, alice)
+    carol = await make_account(client, "carol")
+    confirmed = await booked(client, bob, spot, 2, 4)
+    held = (await book(client, carol, spot, 4, 5)).json()
+    clock.advance(minutes=10)
+    # The exclusion constraint still counts the stale hold until it is marked expired.
+    r = await client.post(f"/v1/bookings/{confirmed['id']}/extend", headers=bob.headers, json={"end": at(5)})
+    assert r.status_code == 200, r.text
+    assert r.json()["end"] == at(5)
+    stale = (await client.get(f"/v1/bookings/{held['id']}", headers=carol.headers)).json()
+    assert stale["status"] == "expired"
 
 
 async def test_confirming_too_late_is_hold_expired_and_expires_it(
@@ -568,3 +600,25 @@ async def test_the_database_refuses_overlapping_active_bookings(
                 await session.execute(insert, {**params, "status": "confirmed"})
         await session.execute(insert, {**params, "start": NOW + timedelta(hours=4), "status": "confirmed"})
     assert first["status"] == "confirmed"
+
+
+async def test_an_overlap_past_the_check_is_still_slot_unavailable(
+    client: AsyncClient, alice: Account, bob: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.bookings import service
+
+    spot = await open_spot(client, alice)
+    first = await booked(client, bob, spot, 2, 4)
+    read = service.read_calendar
+
+    async def blind(*args: Any, **kwargs: Any) -> tuple[Calendar, bool]:
+        calendar, stale = await read(*args, **kwargs)
+        return replace(calendar, bookings=()), stale
+
+    # As if the check had missed the first booking: the exclusion constraint has the last word,
+    # and its refusal is the same answer, never a 500.
+    monkeypatch.setattr(service, "read_calendar", blind)
+    assert_problem(await book(client, bob, spot, 3, 5), 409, "slot_unavailable")
+    monkeypatch.undo()
+    mine = (await client.get("/v1/me/bookings", headers=bob.headers)).json()["items"]
+    assert [b["id"] for b in mine] == [first["id"]]

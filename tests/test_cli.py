@@ -97,7 +97,8 @@ async def test_demo_accounts_can_sign_in(settings: Settings, committed_client: h
 
 
 def test_serve_with_two_workers_answers_and_aggregates_metrics(settings: Settings) -> None:
-    with served(settings.database_url, workers=2) as base:
+    with served(settings.database_url, workers=2) as server:
+        base = server.url
         for _ in range(20):
             assert httpx.get(f"{base}/healthz", timeout=5).status_code == 200
         metrics = httpx.get(f"{base}/metrics", timeout=5).text

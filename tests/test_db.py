@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import asyncpg
 from sqlalchemy import text
 
-from app.db import Database
+from app.db import Database, driver_connection
 from app.settings import Settings
 
 
@@ -28,4 +29,30 @@ async def test_a_pooled_connection_the_server_closed_is_replaced(settings: Setti
             second = await session.scalar(text("select pg_backend_pid()"))
         assert second != first
     finally:
+        await database.dispose()
+
+
+async def test_the_driver_connection_shares_the_session_transaction(settings: Settings) -> None:
+    database = Database.from_settings(settings)
+    insert = (
+        "insert into users (id, email, password_hash, display_name, role, created_at, updated_at)"
+        " values ($1, $2, 'x', 'Driver test', 'user', now(), now())"
+    )
+    user_id, email = uuid.uuid4(), f"driver-{uuid.uuid4().hex}@example.org"
+    count = text("select count(*) from users where id = :id")
+    try:
+        for outcome in ("rollback", "commit"):
+            async with database.sessionmaker() as session:
+                # The session's first statement: the transaction must begin here, not autocommit.
+                conn = await driver_connection(session)
+                assert conn.is_in_transaction()
+                await conn.execute(insert, user_id, email)
+                assert await session.scalar(count, {"id": user_id}) == 1  # one transaction
+                await (session.rollback() if outcome == "rollback" else session.commit())
+            async with database.sessionmaker() as session:
+                assert await session.scalar(count, {"id": user_id}) == (outcome == "commit")
+    finally:
+        async with database.sessionmaker() as session:
+            await session.execute(text("delete from users where id = :id"), {"id": user_id})
+            await session.commit()
         await database.dispose()

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
+import asyncpg
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 
@@ -45,3 +48,30 @@ async def test_unexpected_errors_are_a_500_problem_without_internals(app: FastAP
     body = assert_problem(r, 500, "internal_error")
     assert "secret" not in r.text
     assert body["detail"] == "an unexpected error occurred"
+
+
+async def test_a_lost_database_connection_is_a_503_problem(app: FastAPI) -> None:
+    # The booking hot path talks to asyncpg directly (app.db.driver_connection): its connection
+    # errors are answered like SQLAlchemy's, as a passing unavailability.
+    errors = {
+        "/closed": asyncpg.InterfaceError("connection is closed"),
+        "/gone": asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed in the middle"),
+        "/shutdown": asyncpg.exceptions.AdminShutdownError("terminating connection"),
+        "/timeout": asyncpg.exceptions.QueryCanceledError("canceling statement due to statement timeout"),
+    }
+
+    def failing(error: Exception) -> Callable[[], Awaitable[None]]:
+        async def fail() -> None:
+            raise error
+
+        return fail
+
+    for path, error in errors.items():
+        app.add_api_route(path, failing(error))
+    async with AsyncClient(
+        transport=ASGITransport(app=app, raise_app_exceptions=False), base_url="http://t"
+    ) as c:
+        for path in errors:
+            r = await c.get(path)
+            assert_problem(r, 503, "unavailable")
+            assert r.headers["retry-after"] == "5"

@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import bindparam, exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -115,21 +115,23 @@ async def logout(session: AsyncSession, *, refresh_token: str) -> None:
         await _revoke(session, session_id, utcnow(), "logout")
 
 
+# Access tokens die with their sign-in: a logout or a detected theft ends them at once. Built once:
+# every authenticated request runs it, and building the expression costs more than running it.
+_SIGNED_IN_USER = select(User).where(
+    User.id == bindparam("user_id"),
+    exists().where(
+        LoginSession.id == bindparam("session_id"),
+        LoginSession.user_id == User.id,
+        LoginSession.revoked_at.is_(None),  # type: ignore[union-attr]
+    ),
+)
+
+
 async def authenticate(session: AsyncSession, auth: Auth, access_token: str) -> User:
     claims = auth.tokens.decode(access_token)
     if claims is None:
         raise Unauthorized("invalid or expired access token")
-    # Access tokens die with their sign-in: a logout or a detected theft ends them at once.
-    user = await session.scalar(
-        select(User).where(
-            User.id == claims.user_id,
-            exists().where(
-                LoginSession.id == claims.session_id,
-                LoginSession.user_id == User.id,
-                LoginSession.revoked_at.is_(None),  # type: ignore[union-attr]
-            ),
-        )
-    )
+    user = await session.scalar(_SIGNED_IN_USER, {"user_id": claims.user_id, "session_id": claims.session_id})
     if user is None:
         raise Unauthorized("this session has ended")
     return user

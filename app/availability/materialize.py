@@ -13,6 +13,7 @@ import uuid
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import asyncpg
 from sqlalchemy import (
     delete,
     func,
@@ -73,7 +74,7 @@ where spot_id = $1 and status in ('held', 'requested', 'confirmed')
 
 
 async def read_calendar(
-    session: AsyncSession,
+    conn: asyncpg.Connection,
     spot_id: uuid.UUID,
     policy: BookingPolicy,
     bounds: Interval,
@@ -84,8 +85,7 @@ async def read_calendar(
     """The spot's calendar within `bounds` (with `now`, the bookings blocking then, those within
     the buffer of `bounds` too, except `exclude`), and whether a hold or request past its deadline
     but not yet marked expired lies in reach: a write there must expire it first, since the
-    exclusion constraint still counts it."""
-    conn = await driver_connection(session)
+    exclusion constraint still counts it. `conn` is the request's (`app.db.driver_connection`)."""
     if now is None:
         rows = await conn.fetch(_CALENDAR, spot_id, bounds.start, bounds.end)
     else:
@@ -129,7 +129,8 @@ async def load_calendar(
     exclude: uuid.UUID | None = None,
 ) -> Calendar:
     """`read_calendar` for a spot row, for readers."""
-    calendar, _ = await read_calendar(session, spot.id, policy_of(spot), bounds, now=now, exclude=exclude)
+    conn = await driver_connection(session)
+    calendar, _ = await read_calendar(conn, spot.id, policy_of(spot), bounds, now=now, exclude=exclude)
     return calendar
 
 

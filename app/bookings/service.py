@@ -148,10 +148,9 @@ from spots where id = $1 and deleted_at is null
 """
 
 
-async def _spot_terms(session: AsyncSession, spot_id: uuid.UUID, *, lock: bool) -> SpotTerms:
+async def _spot_terms(conn: asyncpg.Connection, spot_id: uuid.UUID, *, lock: bool) -> SpotTerms:
     """A spot's terms; with `lock`, the spot's bookings are this transaction's to change until it
     ends. FOR NO KEY UPDATE leaves foreign-key checks of other tables on the spot unblocked."""
-    conn = await driver_connection(session)
     row = await conn.fetchrow(_SPOT_TERMS + ("for no key update" if lock else ""), spot_id)
     if row is None:
         raise NotFound("no such spot")
@@ -261,6 +260,7 @@ def _refusal(reason: ReasonCode) -> ProblemError:
 
 async def _calendar_for_write(
     session: AsyncSession,
+    conn: asyncpg.Connection,
     spot: SpotTerms,
     bounds: Interval,
     now: datetime,
@@ -271,7 +271,7 @@ async def _calendar_for_write(
     deadline in reach does not block, but the exclusion constraint still counts it until it is
     marked expired: then the spot's stale ones are expired first. Most writes find none and skip
     that statement; the sweeper takes the rest."""
-    calendar, stale = await read_calendar(session, spot.id, spot.policy, bounds, now=now, exclude=exclude)
+    calendar, stale = await read_calendar(conn, spot.id, spot.policy, bounds, now=now, exclude=exclude)
     if stale:
         await expire_due(session, now, spot_id=spot.id)
     return calendar
@@ -280,9 +280,10 @@ async def _calendar_for_write(
 async def quote(
     session: AsyncSession, user: User, spot_id: str, start: datetime, end: datetime, now: datetime
 ) -> tuple[ReasonCode | Literal["own_spot"] | None, Quote, str, tuple[RefundStep, ...]]:
-    spot = await _spot_terms(session, parse_id(spot_id, "spot"), lock=False)
+    conn = await driver_connection(session)
+    spot = await _spot_terms(conn, parse_id(spot_id, "spot"), lock=False)
     wanted = Interval(start, end)
-    calendar, _ = await read_calendar(session, spot.id, spot.policy, wanted, now=now)
+    calendar, _ = await read_calendar(conn, spot.id, spot.policy, wanted, now=now)
     reason: ReasonCode | Literal["own_spot"] | None = (
         "own_spot" if spot.owner_id == user.id else calendar.check(wanted, now)
     )
@@ -308,12 +309,13 @@ values ($1, $12, $13, $7, $14, $15)
 async def create(
     session: AsyncSession, settings: Settings, user: User, data: BookingCreate, now: datetime
 ) -> tuple[Booking, BookingEvent]:
-    spot = await _spot_terms(session, parse_id(data.spot_id, "spot"), lock=True)
+    conn = await driver_connection(session)
+    spot = await _spot_terms(conn, parse_id(data.spot_id, "spot"), lock=True)
     if spot.owner_id == user.id:
         raise OwnSpot("you cannot book your own spot")
     vehicle = await _vehicle(session, user, data.vehicle_id, spot)
     wanted = Interval(data.start, data.end)
-    reason = (await _calendar_for_write(session, spot, wanted, now)).check(wanted, now)
+    reason = (await _calendar_for_write(session, conn, spot, wanted, now)).check(wanted, now)
     if reason is not None:
         raise _refusal(reason)
     amount = price(wanted, spot.tariff)
@@ -336,7 +338,6 @@ async def create(
         updated_at=now,
     )
     event = _event(booking, f"booking.{booking.status}", None, Actor.driver, user, now)
-    conn = await driver_connection(session)
     try:
         await conn.execute(
             _INSERT,
@@ -481,7 +482,8 @@ async def extend(
     session: AsyncSession, user: User, booking_id: str, new_end: datetime, now: datetime
 ) -> Booking:
     booking, actor = await get(session, user, booking_id)
-    spot = await _spot_terms(session, booking.spot_id, lock=True)
+    conn = await driver_connection(session)
+    spot = await _spot_terms(conn, booking.spot_id, lock=True)
     booking, actor = await get(session, user, booking_id, for_update=True)
     _transition(booking, Action.extend, actor)
     if booking.end_at <= now:
@@ -489,6 +491,7 @@ async def extend(
     current = Interval(booking.start_at, booking.end_at)
     calendar = await _calendar_for_write(
         session,
+        conn,
         spot,
         Interval(booking.start_at, max(new_end, booking.end_at + timedelta(minutes=1))),
         now,
