@@ -117,7 +117,9 @@ async def http_rate(
     return len(latencies) / elapsed, latencies, statuses, meter
 
 
-async def raw_rate(dsn: str, inserts: int, concurrency: int) -> tuple[float, float]:
+async def raw_rate(
+    dsn: str, inserts: int, concurrency: int
+) -> tuple[tuple[float, CpuMeter], tuple[float, CpuMeter]]:
     """Single-row inserts into `bookings` (exclusion constraint, indexes and all), one transaction
     each, and the same with its event row: what the API's writes cost without the API."""
     setup = await asyncpg.connect(dsn)
@@ -129,7 +131,7 @@ async def raw_rate(dsn: str, inserts: int, concurrency: int) -> tuple[float, flo
     base = datetime(2030, 1, 1, tzinfo=UTC)
     counter = itertools.count()
 
-    async def run(with_event: bool) -> float:
+    async def run(with_event: bool) -> tuple[float, CpuMeter]:
         pool = await asyncpg.create_pool(dsn, min_size=concurrency, max_size=concurrency)
         assert pool is not None
         per_worker = inserts // concurrency
@@ -161,9 +163,12 @@ async def raw_rate(dsn: str, inserts: int, concurrency: int) -> tuple[float, flo
                             )
 
         try:
-            started = time.perf_counter()
-            await asyncio.gather(*(worker() for _ in range(concurrency)))
-            return per_worker * concurrency / (time.perf_counter() - started)
+            meter = CpuMeter()
+            with meter.measure():
+                started = time.perf_counter()
+                await asyncio.gather(*(worker() for _ in range(concurrency)))
+                elapsed = time.perf_counter() - started
+            return per_worker * concurrency / elapsed, meter
         finally:
             await pool.close()
 
@@ -175,7 +180,8 @@ async def main(requests: int, concurrency: int, spots: int, drivers: int) -> Non
     await fresh_database(url)
     with served(url, workers=2) as server:
         rate, latencies, statuses, meter = await http_rate(server, requests, concurrency, spots, drivers)
-    raw, raw_with_event = await raw_rate(asyncpg_dsn(url), max(requests, 4000), 16)
+    inserts = max(requests, 4000) // 16 * 16
+    (raw, raw_meter), (raw_with_event, event_meter) = await raw_rate(asyncpg_dsn(url), inserts, 16)
     booked = statuses[201]
     print(
         f"booking throughput: {len(latencies)} POST /v1/bookings, {concurrency} keep-alive connections, "
@@ -187,9 +193,11 @@ async def main(requests: int, concurrency: int, spots: int, drivers: int) -> Non
     print(f"  ratio API / raw insert        {rate / raw:6.1%}")
     print(f"  ratio API / raw insert+event  {rate / raw_with_event:6.1%}")
     print(
-        f"  CPU ms per booking: {meter.per(max(booked, 1))}  (machine {meter.busy:.0%} busy: "
-        "bookings/s is about the cores divided by the sum)"
+        "  CPU ms per booking or row (on a saturated machine the rate is about the cores divided by the sum):"
     )
+    print(f"    HTTP API          {meter.per(max(booked, 1))}  (machine {meter.busy:.0%} busy)")
+    print(f"    raw insert        {raw_meter.per(inserts)}  (machine {raw_meter.busy:.0%} busy)")
+    print(f"    raw insert+event  {event_meter.per(inserts)}  (machine {event_meter.busy:.0%} busy)")
 
 
 if __name__ == "__main__":

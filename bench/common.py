@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 from sqlalchemy.engine import make_url
@@ -148,14 +149,23 @@ class KeepAlive:
         reader, writer = await asyncio.open_connection(host, int(port))
         return cls(reader, writer, f"{host}:{port}")
 
+    async def get(self, path: str, params: Mapping[str, Any]) -> tuple[int, bytes]:
+        return await self._request("GET", f"{path}?{urlencode(params)}", {}, b"")
+
     async def post_json(self, path: str, body: Any, headers: Mapping[str, str]) -> tuple[int, bytes]:
         data = json.dumps(body).encode()
-        head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
-        self._writer.write(
-            f"POST {path} HTTP/1.1\r\nhost: {self._host}\r\ncontent-type: application/json\r\n"
-            f"content-length: {len(data)}\r\n{head}\r\n".encode()
-            + data
+        return await self._request(
+            "POST",
+            path,
+            {"content-type": "application/json", "content-length": str(len(data)), **headers},
+            data,
         )
+
+    async def _request(
+        self, method: str, target: str, headers: Mapping[str, str], data: bytes
+    ) -> tuple[int, bytes]:
+        head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        self._writer.write(f"{method} {target} HTTP/1.1\r\nhost: {self._host}\r\n{head}\r\n".encode() + data)
         status = int((await self._reader.readline()).split()[1])
         length = None
         while (line := await self._reader.readline()) not in (b"\r\n", b""):
@@ -218,19 +228,16 @@ def _machine_ticks() -> tuple[int, int]:
 
 @dataclass
 class CpuMeter:
-    """CPU seconds spent by the server's processes, PostgreSQL's and this one over a measured
-    span, and how busy the whole machine was (Linux /proc)."""
+    """CPU seconds spent by the server's processes (if any), PostgreSQL's and this one over a
+    measured span, and how busy the whole machine was (Linux /proc)."""
 
-    server_pid: int
+    server_pid: int | None = None
     spent: dict[str, float] = field(default_factory=dict)
     busy: float = 0.0
 
     def _sample(self) -> dict[str, float]:
-        return {
-            "server": cpu_seconds(process_tree(self.server_pid)),
-            "postgres": cpu_seconds(postgres_pids()),
-            "load generator": time.process_time(),
-        }
+        server = {} if self.server_pid is None else {"server": cpu_seconds(process_tree(self.server_pid))}
+        return {**server, "postgres": cpu_seconds(postgres_pids()), "load generator": time.process_time()}
 
     @contextlib.contextmanager
     def measure(self) -> Iterator[None]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import math
 import random
 import time
@@ -22,7 +23,7 @@ from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 
 from app.search.service import SearchQuery, _typed, build
 from bench import dataset
-from bench.common import asyncpg_dsn, bench_database_url, client, percentile, served, summary
+from bench.common import KeepAlive, asyncpg_dsn, bench_database_url, percentile, served, summary
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -104,23 +105,28 @@ async def http(
 ) -> tuple[list[float], float, int]:
     latencies: list[float] = []
     found = 0
-    async with client(base_url, concurrency + 2) as c:
+    connections = [await KeepAlive.open(base_url) for _ in range(concurrency)]
+    try:
         for probe in queries[:50]:
-            (await c.get("/v1/search", params=probe)).raise_for_status()
+            status, _ = await connections[0].get("/v1/search", probe)
+            assert status == 200, status
         it = iter(queries)
 
-        async def worker() -> None:
+        async def worker(connection: KeepAlive) -> None:
             nonlocal found
             for probe in it:
                 t0 = time.perf_counter()
-                r = await c.get("/v1/search", params=probe)
+                status, body = await connection.get("/v1/search", probe)
                 latencies.append(time.perf_counter() - t0)
-                r.raise_for_status()
-                found += len(r.json()["items"])
+                assert status == 200, body
+                found += len(json.loads(body)["items"])
 
         started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        await asyncio.gather(*(worker(connection) for connection in connections))
         return latencies, len(latencies) / (time.perf_counter() - started), found
+    finally:
+        for connection in connections:
+            await connection.close()
 
 
 async def explain(dsn: str) -> str:
