@@ -4,5 +4,5 @@ import asyncio
 
 from bench import booking_throughput, search
 
-asyncio.run(booking_throughput.main(requests=3000, concurrency=32, spots=200, drivers=100))
+asyncio.run(booking_throughput.main(requests=6000, concurrency=32, spots=200, drivers=100))
 asyncio.run(search.main(requests=1000, concurrency=8, reuse=False, show_plan=False))
