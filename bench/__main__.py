@@ -1,4 +1,4 @@
-"""`make bench`: every benchmark, one after the other (about five minutes on two cores)."""
+"""`make bench`: every benchmark, one after the other (about three minutes on two cores)."""
 
 import asyncio
 
