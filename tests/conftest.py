@@ -17,7 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from app.db import Database, make_sessionmaker, metadata
+from app.db import Database, make_sessionmaker, metadata, utcnow
 from app.main import create_app
 from app.migrations import drop_database, ensure_database, upgrade
 from app.settings import Environment, Settings
@@ -66,7 +66,7 @@ async def database_url() -> AsyncIterator[str]:
 
 @pytest.fixture(scope="session")
 def settings(database_url: str) -> Settings:
-    return Settings(
+    settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
         environment=Environment.test,
         database_url=database_url,
@@ -80,6 +80,9 @@ def settings(database_url: str) -> Settings:
         login_attempts_per_ip=100_000,
         registrations_per_ip=100_000,
     )
+    # Tokens are judged on the fake clock, which tests move by days and months; a year's token
+    # outlives those moves (past the setting's production bound, hence no validation).
+    return settings.model_copy(update={"access_token_ttl_seconds": 400 * 86400})
 
 
 @pytest.fixture(scope="session")
@@ -118,8 +121,8 @@ def _client(app: FastAPI) -> AsyncClient:
 
 
 @pytest.fixture
-async def app(settings: Settings, db: Database) -> FastAPI:
-    return create_app(settings, database=db)
+async def app(settings: Settings, db: Database, request: pytest.FixtureRequest) -> FastAPI:
+    return with_clock(create_app(settings, database=db), request)
 
 
 @pytest.fixture
@@ -129,8 +132,10 @@ async def client(app: FastAPI) -> AsyncIterator[AsyncClient]:
 
 
 @pytest.fixture
-async def committed_client(settings: Settings, committed_db: Database) -> AsyncIterator[AsyncClient]:
-    async with _client(create_app(settings, database=committed_db)) as client:
+async def committed_client(
+    settings: Settings, committed_db: Database, request: pytest.FixtureRequest
+) -> AsyncIterator[AsyncClient]:
+    async with _client(with_clock(create_app(settings, database=committed_db), request)) as client:
         yield client
 
 
@@ -187,7 +192,9 @@ def assert_problem(response: Any, status: int, code: str) -> dict[str, Any]:
     return body
 
 
-NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)  # Monday 09:00 in Berlin
+# Where the fake clock starts: a Monday, 09:00 in Berlin. API tests run on the fake clock, so what
+# they book is always ahead of the app's "now", whatever day the suite runs on.
+START = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 EVERY_DAY = {
     "weekdays": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
     "start_time": "00:00",
@@ -195,19 +202,54 @@ EVERY_DAY = {
 }
 
 
-def at(hours: float, base: datetime = NOW) -> str:
+def at(hours: float, base: datetime) -> str:
+    """`base` plus `hours`, written as the API writes times."""
     return (base + timedelta(hours=hours)).isoformat().replace("+00:00", "Z")
 
 
 class Clock:
-    def __init__(self, app: FastAPI, now: datetime = NOW) -> None:
-        self.now = now
-        app.state.clock = lambda: self.now
+    """The app's clock in API tests: it stands still until a test moves it."""
+
+    def __init__(self, start: datetime = START) -> None:
+        self.start = start
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
 
     def advance(self, **kwargs: float) -> None:
         self.now += timedelta(**kwargs)
 
+    def set(self, when: datetime) -> None:
+        """Starts again at `when`; `at()` counts from there."""
+        self.start = self.now = when
+
+    def at(self, hours: float) -> str:
+        """The clock's start plus `hours`, as the API writes times."""
+        return at(hours, self.start)
+
+
+def real_clock(request: pytest.FixtureRequest) -> bool:
+    """A test marked `real_clock` talks to something that reads the system clock itself (a
+    subprocess, the scheduler's jobs), so its app must read it too."""
+    return request.node.get_closest_marker("real_clock") is not None
+
+
+def with_clock(app: FastAPI, request: pytest.FixtureRequest) -> FastAPI:
+    if not real_clock(request):
+        app.state.clock = Clock()
+    return app
+
 
 @pytest.fixture
 def clock(app: FastAPI) -> Clock:
-    return Clock(app)
+    fake = app.state.clock
+    assert isinstance(fake, Clock), "a test marked real_clock has no fake clock"
+    return fake
+
+
+@pytest.fixture
+def now(request: pytest.FixtureRequest) -> datetime:
+    """The instant a test's times count from: the fake clock's start, or the real time for a test
+    marked `real_clock`."""
+    return utcnow() if real_clock(request) else START

@@ -12,9 +12,9 @@ from sqlalchemy import select, update
 
 from app.auth.models import LoginSession, RefreshToken
 from app.auth.security import TokenCodec
-from app.db import Database, utcnow
+from app.db import Database
 from app.settings import Settings
-from tests.conftest import PASSWORD, Account, assert_problem, make_account
+from tests.conftest import PASSWORD, Account, Clock, assert_problem, make_account
 
 
 async def test_register_returns_the_user_without_secrets(client: AsyncClient) -> None:
@@ -172,7 +172,7 @@ async def test_two_sign_ins_are_separate_families(client: AsyncClient, alice: Ac
 
 
 async def test_refresh_refuses_unknown_and_expired_tokens(
-    client: AsyncClient, alice: Account, db: Database
+    client: AsyncClient, alice: Account, db: Database, clock: Clock
 ) -> None:
     assert_problem(
         await client.post("/v1/auth/refresh", json={"refresh_token": "made-up"}),
@@ -180,8 +180,9 @@ async def test_refresh_refuses_unknown_and_expired_tokens(
         "unauthorized",
     )
     async with db.sessionmaker() as session:
-        await session.execute(update(RefreshToken).values(expires_at=utcnow() - timedelta(seconds=1)))
+        await session.execute(update(RefreshToken).values(expires_at=clock.now + timedelta(seconds=1)))
         await session.commit()
+    clock.advance(seconds=1)
     r = await client.post("/v1/auth/refresh", json={"refresh_token": alice.tokens["refresh_token"]})
     assert_problem(r, 401, "unauthorized")
 
@@ -284,17 +285,26 @@ async def test_tampered_tokens_are_refused(client: AsyncClient, alice: Account, 
 
 
 async def test_expired_access_token_is_refused(
-    client: AsyncClient, alice: Account, settings: Settings
+    client: AsyncClient, alice: Account, settings: Settings, clock: Clock
 ) -> None:
+    # Expiry is judged on the app's clock, the one the token was issued on.
+    ttl = settings.access_token_ttl_seconds
+    clock.advance(seconds=ttl - 1)
+    assert (await client.get("/v1/me", headers=alice.headers)).status_code == 200
+    clock.advance(seconds=1)
+    assert_problem(await client.get("/v1/me", headers=alice.headers), 401, "unauthorized")
+
     claims = jwt.get_unverified_claims(alice.tokens["access_token"])
     codec = TokenCodec(settings)
-    stale = codec.issue(uuid.UUID(claims["sub"]), uuid.UUID(claims["sid"]), utcnow() - timedelta(hours=1))
+    stale = codec.issue(
+        uuid.UUID(claims["sub"]), uuid.UUID(claims["sid"]), clock.now - timedelta(seconds=ttl)
+    )
     assert_problem(
         await client.get("/v1/me", headers={"Authorization": f"Bearer {stale}"}),
         401,
         "unauthorized",
     )
-    fresh = codec.issue(uuid.UUID(claims["sub"]), uuid.UUID(claims["sid"]), utcnow())
+    fresh = codec.issue(uuid.UUID(claims["sub"]), uuid.UUID(claims["sid"]), clock.now)
     assert (await client.get("/v1/me", headers={"Authorization": f"Bearer {fresh}"})).status_code == 200
 
 

@@ -24,7 +24,7 @@ def spans(*pairs: tuple[str, str]) -> list[dict[str, str]]:
 
 
 def set_clock(app: FastAPI, when: datetime) -> None:
-    app.state.clock = lambda: when
+    app.state.clock.set(when)
 
 
 async def free(client: AsyncClient, spot_id: str, start: str, end: str) -> list[dict[str, str]]:
@@ -309,10 +309,10 @@ async def test_owner_only_with_403_and_401(client: AsyncClient, alice: Account, 
         404,
         "not_found",
     )
-    # Reading the free intervals needs no sign-in.
-    assert (
-        await client.get(base, params={"from": "2026-12-01T00:00:00Z", "to": "2026-12-02T00:00:00Z"})
-    ).status_code == 200
+    # Reading the free intervals needs no sign-in: Monday 30 November, 08:00 to 18:00 in Berlin.
+    r = await client.get(base, params={"from": "2026-11-30T00:00:00Z", "to": "2026-12-01T00:00:00Z"})
+    assert r.status_code == 200, r.text
+    assert r.json()["free"] == [{"start": "2026-11-30T07:00:00Z", "end": "2026-11-30T17:00:00Z"}]
 
 
 async def test_bad_rules_are_refused(client: AsyncClient, alice: Account) -> None:
@@ -345,15 +345,18 @@ async def test_bad_windows_and_blackouts_are_refused(
     spot = await make_spot(client, alice)
     for kind in ("windows", "blackouts"):
         url = f"/v1/spots/{spot['id']}/availability/{kind}"
-        for body in (
-            {"start": "2026-12-01T10:00:00", "end": "2026-12-01T12:00:00Z"},  # naive
-            {"start": "2026-12-01T12:00:00Z", "end": "2026-12-01T10:00:00Z"},  # reversed
-            {"start": "2026-12-01T12:00:00Z", "end": "2026-12-01T12:00:00Z"},  # empty
-            {"start": "2026-12-01T12:00:00Z", "end": "2028-12-01T12:00:00Z"},  # too long
-            {"start": "2026-11-01T10:00:00Z", "end": "2026-11-02T10:00:00Z"},  # over
-            {"start": "tomorrow", "end": "2026-12-01T12:00:00Z"},
+        for body, field in (
+            ({"start": "2026-12-01T10:00:00", "end": "2026-12-01T12:00:00Z"}, "start"),  # naive
+            ({"start": "2026-12-01T12:00:00Z", "end": "2026-12-01T10:00:00Z"}, "end"),  # reversed
+            ({"start": "2026-12-01T12:00:00Z", "end": "2026-12-01T12:00:00Z"}, "end"),  # empty
+            ({"start": "2026-12-01T12:00:00Z", "end": "2028-12-01T12:00:00Z"}, "end"),  # too long
+            ({"start": "2026-11-01T10:00:00Z", "end": "2026-11-02T10:00:00Z"}, "end"),  # over
+            ({"start": "tomorrow", "end": "2026-12-01T12:00:00Z"}, "start"),
         ):
-            assert_problem(await client.post(url, headers=alice.headers, json=body), 422, "validation_error")
+            problem = assert_problem(
+                await client.post(url, headers=alice.headers, json=body), 422, "validation_error"
+            )
+            assert problem["errors"][0]["field"] == field, (body, problem)
         assert (await client.get(url, headers=alice.headers)).json()["items"] == []
     long_reason = {"start": "2026-12-01T10:00:00Z", "end": "2026-12-01T12:00:00Z", "reason": "x" * 201}
     assert_problem(

@@ -7,14 +7,14 @@ import asyncio
 import sys
 from collections import Counter
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import text
 
-from app.db import Database, utcnow
+from app.db import Database
 from app.settings import Settings
 from bench.common import served
 from tests.conftest import at
@@ -40,7 +40,10 @@ async def _account(client: httpx.AsyncClient, name: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
-async def test_two_hundred_drivers_race_over_two_workers(server: str, committed_db: Database) -> None:
+@pytest.mark.real_clock
+async def test_two_hundred_drivers_race_over_two_workers(
+    server: str, committed_db: Database, now: datetime
+) -> None:
     limits = httpx.Limits(max_connections=250, max_keepalive_connections=250)
     async with httpx.AsyncClient(base_url=server, timeout=60, limits=limits) as client:
         owner = await _account(client, "owner")
@@ -55,7 +58,7 @@ async def test_two_hundred_drivers_race_over_two_workers(server: str, committed_
 
         drivers = await asyncio.gather(*(driver(n) for n in range(200)))
 
-        base = utcnow().replace(minute=0, second=0, microsecond=0) + timedelta(hours=3)
+        base = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=3)
         # Two contested groups: within each, every pair conflicts (same slot, overlap, or closer
         # than the 15-minute buffer), so exactly one booking per group can win.
         wanted = (

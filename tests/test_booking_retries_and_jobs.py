@@ -5,22 +5,22 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from httpx import AsyncClient
 from sqlalchemy import func, select, text
 
 from app.bookings.models import Booking, BookingEvent
-from app.db import Database, utcnow
+from app.db import Database
 from app.scheduler import purge_idempotency_keys, sweep_bookings
-from tests.conftest import Account, Clock, assert_problem, at, make_account
+from tests.conftest import START, Account, assert_problem, at, make_account
 from tests.test_bookings import book, open_spot, scene
 
 
 async def test_a_retry_with_the_same_key_returns_the_first_answer(
     client: AsyncClient, app: object, alice: Account, bob: Account
 ) -> None:
-    Clock(app)  # type: ignore[arg-type]
     spot = await open_spot(client, alice)
-    body = {"spot_id": spot["id"], "start": at(2), "end": at(4)}
+    body = {"spot_id": spot["id"], "start": at(2, START), "end": at(4, START)}
     headers = {**bob.headers, "Idempotency-Key": "booking-1"}
     first = await client.post("/v1/bookings", headers=headers, json=body)
     again = await client.post("/v1/bookings", headers=headers, json=dict(reversed(body.items())))
@@ -30,7 +30,7 @@ async def test_a_retry_with_the_same_key_returns_the_first_answer(
     assert "idempotent-replayed" not in first.headers
     assert len((await client.get("/v1/me/bookings", headers=bob.headers)).json()["items"]) == 1
 
-    other = await client.post("/v1/bookings", headers=headers, json={**body, "end": at(5)})
+    other = await client.post("/v1/bookings", headers=headers, json={**body, "end": at(5, START)})
     assert_problem(other, 422, "idempotency_key_reused")
     # Keys belong to their user: the same key from someone else is a new request.
     carol = await make_account(client, "carol")
@@ -46,12 +46,11 @@ async def test_a_retry_with_the_same_key_returns_the_first_answer(
 async def test_a_refusal_is_replayed_too(
     client: AsyncClient, app: object, alice: Account, bob: Account
 ) -> None:
-    Clock(app)  # type: ignore[arg-type]
     spot = await open_spot(client, alice)
     carol = await make_account(client, "carol")
     await book(client, carol, spot, 2, 4)
     headers = {**bob.headers, "Idempotency-Key": "try-1"}
-    body = {"spot_id": spot["id"], "start": at(2), "end": at(4)}
+    body = {"spot_id": spot["id"], "start": at(2, START), "end": at(4, START)}
     first = assert_problem(
         await client.post("/v1/bookings", headers=headers, json=body), 409, "slot_unavailable"
     )
@@ -63,7 +62,6 @@ async def test_a_refusal_is_replayed_too(
 async def test_status_changes_are_idempotent(
     client: AsyncClient, app: object, alice: Account, bob: Account
 ) -> None:
-    Clock(app)  # type: ignore[arg-type]
     spot = await open_spot(client, alice)
     held = (await book(client, bob, spot, 2, 4)).json()
     headers = {**bob.headers, "Idempotency-Key": "confirm-1"}
@@ -81,7 +79,7 @@ async def test_status_changes_are_idempotent(
         await client.post(
             "/v1/bookings",
             headers={**bob.headers, "Idempotency-Key": "x" * 256},
-            json={"spot_id": spot["id"], "start": at(6), "end": at(8)},
+            json={"spot_id": spot["id"], "start": at(6, START), "end": at(8, START)},
         ),
         422,
         "validation_error",
@@ -89,9 +87,9 @@ async def test_status_changes_are_idempotent(
 
 
 async def test_a_retry_during_the_first_request_is_409(
-    committed_client: AsyncClient, committed_db: Database
+    committed_client: AsyncClient, committed_db: Database, now: datetime
 ) -> None:
-    world = await scene(committed_client)
+    world = await scene(committed_client, now)
     driver = world.driver
     body = {"spot_id": world.spot["id"], "start": at(0, world.base), "end": at(2, world.base)}
     # Another process is working on this key right now: it holds the key's advisory lock.
@@ -113,12 +111,12 @@ async def test_a_retry_during_the_first_request_is_409(
 
 
 async def test_two_transactions_racing_for_one_slot_one_loses(
-    committed_client: AsyncClient, committed_db: Database
+    committed_client: AsyncClient, committed_db: Database, now: datetime
 ) -> None:
     owner = await make_account(committed_client, "owner")
     drivers = [await make_account(committed_client, f"driver{n}") for n in range(6)]
     spot = await open_spot(committed_client, owner, buffer_min=15)
-    start = utcnow().replace(minute=0, second=0, microsecond=0) + timedelta(hours=3)
+    start = now + timedelta(hours=3)
     # Same slot, partly overlapping slots, and a neighbour inside the buffer: one may win.
     wanted = [(0, 2), (0, 2), (1, 3), (-1, 1), (2, 3), (-1, 0)]
     results = await asyncio.gather(
@@ -148,10 +146,11 @@ async def test_two_transactions_racing_for_one_slot_one_loses(
     assert statuses.count(201) <= 2
 
 
+@pytest.mark.real_clock
 async def test_the_sweeper_expires_and_completes_once(
-    committed_client: AsyncClient, committed_db: Database
+    committed_client: AsyncClient, committed_db: Database, now: datetime
 ) -> None:
-    world = await scene(committed_client)
+    world = await scene(committed_client, now)
     held = await world.book(0, 1)
     other = await world.book(2, 3)
     await committed_client.post(f"/v1/bookings/{other['id']}/confirm", headers=world.driver.headers)
@@ -181,10 +180,11 @@ async def test_the_sweeper_expires_and_completes_once(
     assert sorted(events) == [("booking.completed", "system"), ("booking.expired", "system")]
 
 
+@pytest.mark.real_clock
 async def test_expired_idempotency_keys_are_purged(
-    committed_client: AsyncClient, committed_db: Database
+    committed_client: AsyncClient, committed_db: Database, now: datetime
 ) -> None:
-    world = await scene(committed_client)
+    world = await scene(committed_client, now)
     await world.book(0, 1, **{"Idempotency-Key": "old"})
     async with committed_db.sessionmaker() as session, session.begin():
         count = await session.scalar(select(func.count()).select_from(text("idempotency_keys")))

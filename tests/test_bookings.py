@@ -9,9 +9,9 @@ from httpx import AsyncClient
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from app.db import Database, utcnow
+from app.db import Database
 from booking import Calendar
-from tests.conftest import NOW, Account, Clock, assert_problem, at, make_account
+from tests.conftest import START, Account, Clock, assert_problem, at, make_account
 from tests.test_spots import make_spot
 
 EVERY_DAY = {
@@ -23,7 +23,7 @@ EVERY_DAY = {
 
 @dataclass
 class Scene:
-    """An owner with an always-open spot and a driver, for tests on the real clock."""
+    """An owner with an always-open spot and a driver, booking from `base` on."""
 
     client: AsyncClient
     owner: Account
@@ -41,11 +41,12 @@ class Scene:
         return dict(r.json())
 
 
-async def scene(client: AsyncClient, **rules: Any) -> Scene:
+async def scene(client: AsyncClient, now: datetime, **rules: Any) -> Scene:
+    """`now` is the clock the app reads (the `now` fixture)."""
     owner = await make_account(client, "owner")
     driver = await make_account(client, "driver")
     spot = await open_spot(client, owner, **rules)
-    base = utcnow().replace(minute=0, second=0, microsecond=0) + timedelta(hours=2)
+    base = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=2)
     return Scene(client, owner, driver, spot, base)
 
 
@@ -62,7 +63,7 @@ async def book(
     return await client.post(
         "/v1/bookings",
         headers=driver.headers,
-        json={"spot_id": spot["id"], "start": at(start), "end": at(end), **extra},
+        json={"spot_id": spot["id"], "start": at(start, START), "end": at(end, START), **extra},
     )
 
 
@@ -91,12 +92,12 @@ async def test_instant_book_holds_then_confirms(
     assert r.status_code == 201, r.text
     held = r.json()
     assert held["status"] == "held"
-    assert held["hold_expires_at"] == at(10 / 60)
+    assert held["hold_expires_at"] == at(10 / 60, START)
     assert held["request_expires_at"] is None
-    assert (held["start"], held["end"]) == (at(2), at(4))
+    assert (held["start"], held["end"]) == (at(2, START), at(4, START))
     assert (held["total_cents"], held["currency"], held["refund_cents"]) == (500, "EUR", None)
     assert held["driver_id"] == bob.id
-    assert held["events"] == [{"at": at(0), "status": "held", "by": bob.id}]
+    assert held["events"] == [{"at": at(0, START), "status": "held", "by": bob.id}]
 
     clock.advance(minutes=5)
     r = await client.post(f"/v1/bookings/{held['id']}/confirm", headers=bob.headers)
@@ -104,7 +105,7 @@ async def test_instant_book_holds_then_confirms(
     confirmed = r.json()
     assert confirmed["status"] == "confirmed"
     assert [e["status"] for e in confirmed["events"]] == ["held", "confirmed"]
-    assert confirmed["events"][1]["at"] == at(5 / 60)
+    assert confirmed["events"][1]["at"] == at(5 / 60, START)
     assert (await client.get(f"/v1/bookings/{held['id']}", headers=alice.headers)).json() == confirmed
 
 
@@ -114,9 +115,9 @@ async def test_request_to_book_waits_for_the_owner(
     spot = await open_spot(client, alice, instant_book=False)
     far = (await book(client, bob, spot, 48, 50)).json()
     assert far["status"] == "requested"
-    assert far["request_expires_at"] == at(24)
+    assert far["request_expires_at"] == at(24, START)
     near = (await book(client, bob, spot, 3, 5)).json()
-    assert near["request_expires_at"] == at(3)  # never after the start
+    assert near["request_expires_at"] == at(3, START)  # never after the start
     assert_problem(
         await client.post(f"/v1/bookings/{far['id']}/approve", headers=bob.headers), 403, "forbidden"
     )
@@ -151,9 +152,14 @@ async def test_the_buffer_keeps_bookings_apart(
     assert_problem(await book(client, bob, spot, 1, 1.75), 409, "slot_unavailable")
     assert (await book(client, bob, spot, 4.5, 5)).status_code == 201
     free = (
-        await client.get(f"/v1/spots/{spot['id']}/availability", params={"from": at(0), "to": at(8)})
+        await client.get(
+            f"/v1/spots/{spot['id']}/availability", params={"from": at(0, START), "to": at(8, START)}
+        )
     ).json()["free"]
-    assert free == [{"start": at(0), "end": at(1.5)}, {"start": at(5.5), "end": at(8)}]
+    assert free == [
+        {"start": at(0, START), "end": at(1.5, START)},
+        {"start": at(5.5, START), "end": at(8, START)},
+    ]
 
 
 async def test_refusals(client: AsyncClient, clock: Clock, alice: Account, bob: Account) -> None:
@@ -182,7 +188,7 @@ async def test_refusals(client: AsyncClient, clock: Clock, alice: Account, bob: 
         ((24 * 31, 24 * 31 + 2), "invalid_interval"),  # past the horizon
     ):
         assert_problem(await book(client, bob, spot, start, end), 422, code)
-    blackout = {"start": at(24), "end": at(30)}
+    blackout = {"start": at(24, START), "end": at(30, START)}
     await client.post(f"/v1/spots/{spot['id']}/availability/blackouts", headers=alice.headers, json=blackout)
     assert_problem(await book(client, bob, spot, 25, 27), 422, "outside_availability")
     problem = assert_problem(
@@ -203,21 +209,25 @@ async def test_refusals(client: AsyncClient, clock: Clock, alice: Account, bob: 
     assert_problem(await book(client, alice, spot, 2, 4), 409, "own_spot")
     assert_problem(
         await client.post(
-            "/v1/bookings", headers=bob.headers, json={"spot_id": "nope", "start": at(2), "end": at(4)}
+            "/v1/bookings",
+            headers=bob.headers,
+            json={"spot_id": "nope", "start": at(2, START), "end": at(4, START)},
         ),
         404,
         "not_found",
     )
-    naive = {"spot_id": spot["id"], "start": "2026-11-23T12:00:00", "end": at(6)}
+    naive = {"spot_id": spot["id"], "start": "2026-11-23T12:00:00", "end": at(6, START)}
     assert_problem(
         await client.post("/v1/bookings", headers=bob.headers, json=naive), 422, "validation_error"
     )
-    reversed_ = {"spot_id": spot["id"], "start": at(6), "end": at(4)}
+    reversed_ = {"spot_id": spot["id"], "start": at(6, START), "end": at(4, START)}
     assert_problem(
         await client.post("/v1/bookings", headers=bob.headers, json=reversed_), 422, "validation_error"
     )
     assert_problem(
-        await client.post("/v1/bookings", json={"spot_id": spot["id"], "start": at(2), "end": at(4)}),
+        await client.post(
+            "/v1/bookings", json={"spot_id": spot["id"], "start": at(2, START), "end": at(4, START)}
+        ),
         401,
         "unauthorized",
     )
@@ -239,7 +249,7 @@ async def test_an_expired_hold_frees_its_slot_at_once(
     assert r.status_code == 201, r.text
     stale = (await client.get(f"/v1/bookings/{held['id']}", headers=bob.headers)).json()
     assert stale["status"] == "expired"
-    assert stale["events"][-1] == {"at": at(10 / 60), "status": "expired", "by": "system"}
+    assert stale["events"][-1] == {"at": at(10 / 60, START), "status": "expired", "by": "system"}
     assert_problem(
         await client.post(f"/v1/bookings/{held['id']}/confirm", headers=bob.headers),
         409,
@@ -271,9 +281,11 @@ async def test_an_extension_over_a_stale_hold_expires_it(
     held = (await book(client, carol, spot, 4, 5)).json()
     clock.advance(minutes=10)
     # The exclusion constraint still counts the stale hold until it is marked expired.
-    r = await client.post(f"/v1/bookings/{confirmed['id']}/extend", headers=bob.headers, json={"end": at(5)})
+    r = await client.post(
+        f"/v1/bookings/{confirmed['id']}/extend", headers=bob.headers, json={"end": at(5, START)}
+    )
     assert r.status_code == 200, r.text
-    assert r.json()["end"] == at(5)
+    assert r.json()["end"] == at(5, START)
     stale = (await client.get(f"/v1/bookings/{held['id']}", headers=carol.headers)).json()
     assert stale["status"] == "expired"
 
@@ -285,9 +297,13 @@ async def test_confirming_too_late_is_hold_expired_and_expires_it(
     held = (await book(client, bob, spot, 2, 4)).json()
     clock.advance(minutes=11)
     free = (
-        await client.get(f"/v1/spots/{spot['id']}/availability", params={"from": at(0), "to": at(6)})
+        await client.get(
+            f"/v1/spots/{spot['id']}/availability", params={"from": at(0, START), "to": at(6, START)}
+        )
     ).json()["free"]
-    assert free == [{"start": at(0.25), "end": at(6)}]  # the stale hold no longer shows as taken
+    assert free == [
+        {"start": at(0.25, START), "end": at(6, START)}
+    ]  # the stale hold no longer shows as taken
     assert_problem(
         await client.post(f"/v1/bookings/{held['id']}/confirm", headers=bob.headers), 409, "hold_expired"
     )
@@ -331,7 +347,7 @@ async def test_cancellation_refunds_follow_the_policy(
 ) -> None:
     spot = await open_spot(client, alice, cancellation_policy=policy)
     confirmed = await booked(client, bob, spot, 48, 50)
-    clock.now = NOW + timedelta(hours=48 - hours_before)
+    clock.now = START + timedelta(hours=48 - hours_before)
     r = await client.post(
         f"/v1/bookings/{confirmed['id']}/cancel", headers=bob.headers, json={"reason": "plans changed"}
     )
@@ -365,30 +381,36 @@ async def test_extend_a_confirmed_booking(
     carol = await make_account(client, "carol")
     confirmed = await booked(client, bob, spot, 2, 4)
     await booked(client, carol, spot, 7, 8)
-    r = await client.post(f"/v1/bookings/{confirmed['id']}/extend", headers=bob.headers, json={"end": at(5)})
+    r = await client.post(
+        f"/v1/bookings/{confirmed['id']}/extend", headers=bob.headers, json={"end": at(5, START)}
+    )
     assert r.status_code == 200, r.text
-    assert (r.json()["end"], r.json()["total_cents"], r.json()["status"]) == (at(5), 750, "confirmed")
+    assert (r.json()["end"], r.json()["total_cents"], r.json()["status"]) == (at(5, START), 750, "confirmed")
     assert [e["status"] for e in r.json()["events"]] == ["held", "confirmed", "confirmed"]
     assert_problem(
-        await client.post(f"/v1/bookings/{confirmed['id']}/extend", headers=bob.headers, json={"end": at(7)}),
+        await client.post(
+            f"/v1/bookings/{confirmed['id']}/extend", headers=bob.headers, json={"end": at(7, START)}
+        ),
         409,
         "slot_unavailable",
     )
     assert_problem(
-        await client.post(f"/v1/bookings/{confirmed['id']}/extend", headers=bob.headers, json={"end": at(4)}),
-        422,
-        "invalid_interval",
-    )
-    assert_problem(
         await client.post(
-            f"/v1/bookings/{confirmed['id']}/extend", headers=bob.headers, json={"end": at(5.1)}
+            f"/v1/bookings/{confirmed['id']}/extend", headers=bob.headers, json={"end": at(4, START)}
         ),
         422,
         "invalid_interval",
     )
     assert_problem(
         await client.post(
-            f"/v1/bookings/{confirmed['id']}/extend", headers=alice.headers, json={"end": at(6)}
+            f"/v1/bookings/{confirmed['id']}/extend", headers=bob.headers, json={"end": at(5.1, START)}
+        ),
+        422,
+        "invalid_interval",
+    )
+    assert_problem(
+        await client.post(
+            f"/v1/bookings/{confirmed['id']}/extend", headers=alice.headers, json={"end": at(6, START)}
         ),
         403,
         "forbidden",
@@ -396,23 +418,27 @@ async def test_extend_a_confirmed_booking(
     await client.post(
         f"/v1/spots/{spot['id']}/availability/blackouts",
         headers=alice.headers,
-        json={"start": at(5.5), "end": at(6)},
+        json={"start": at(5.5, START), "end": at(6, START)},
     )
     assert_problem(
-        await client.post(f"/v1/bookings/{confirmed['id']}/extend", headers=bob.headers, json={"end": at(6)}),
+        await client.post(
+            f"/v1/bookings/{confirmed['id']}/extend", headers=bob.headers, json={"end": at(6, START)}
+        ),
         422,
         "outside_availability",
     )
     held = (await book(client, bob, spot, 10, 11)).json()
     assert_problem(
-        await client.post(f"/v1/bookings/{held['id']}/extend", headers=bob.headers, json={"end": at(12)}),
+        await client.post(
+            f"/v1/bookings/{held['id']}/extend", headers=bob.headers, json={"end": at(12, START)}
+        ),
         409,
         "invalid_transition",
     )
     clock.advance(hours=6)
     assert_problem(
         await client.post(
-            f"/v1/bookings/{confirmed['id']}/extend", headers=bob.headers, json={"end": at(6.5)}
+            f"/v1/bookings/{confirmed['id']}/extend", headers=bob.headers, json={"end": at(6.5, START)}
         ),
         409,
         "invalid_transition",
@@ -470,7 +496,9 @@ async def test_my_bookings_by_role_status_and_time(
     both = (await client.get("/v1/me/bookings?status=held,confirmed", headers=bob.headers)).json()
     assert len(both["items"]) == 3
     window = (
-        await client.get("/v1/me/bookings", headers=bob.headers, params={"from": at(3), "to": at(27)})
+        await client.get(
+            "/v1/me/bookings", headers=bob.headers, params={"from": at(3, START), "to": at(27, START)}
+        )
     ).json()
     assert ids(window) == [first["id"], second["id"]]
     page1 = (await client.get("/v1/me/bookings", headers=bob.headers, params={"limit": 2})).json()
@@ -497,7 +525,9 @@ async def test_quote_prices_and_explains(
 ) -> None:
     spot = await open_spot(client, alice, cancellation_policy="moderate")
     r = await client.post(
-        "/v1/quotes", headers=bob.headers, json={"spot_id": spot["id"], "start": at(48), "end": at(50.5)}
+        "/v1/quotes",
+        headers=bob.headers,
+        json={"spot_id": spot["id"], "start": at(48, START), "end": at(50.5, START)},
     )
     assert r.status_code == 200, r.text
     quote = r.json()
@@ -507,7 +537,10 @@ async def test_quote_prices_and_explains(
     assert sum(line["amount_cents"] for line in quote["breakdown"]) == 625
     assert quote["cancellation"] == {
         "policy": "moderate",
-        "refunds": [{"until": at(24), "refund_cents": 625}, {"until": at(48), "refund_cents": 312}],
+        "refunds": [
+            {"until": at(24, START), "refund_cents": 625},
+            {"until": at(48, START), "refund_cents": 312},
+        ],
     }
     # The day cap: 30 hours cost two capped days.
     long = (
@@ -520,25 +553,31 @@ async def test_quote_prices_and_explains(
     assert long["total_cents"] == 1500 + 1500
     await booked(client, bob, spot, 2, 4)
     for body, reason in (
-        ({"start": at(3), "end": at(5)}, "slot_unavailable"),
-        ({"start": at(3.1), "end": at(5)}, "invalid_interval"),
+        ({"start": at(3, START), "end": at(5, START)}, "slot_unavailable"),
+        ({"start": at(3.1, START), "end": at(5, START)}, "invalid_interval"),
     ):
         r = await client.post("/v1/quotes", headers=bob.headers, json={"spot_id": spot["id"], **body})
         assert (r.json()["bookable"], r.json()["reason_code"]) == (False, reason)
     own = (
         await client.post(
-            "/v1/quotes", headers=alice.headers, json={"spot_id": spot["id"], "start": at(6), "end": at(8)}
+            "/v1/quotes",
+            headers=alice.headers,
+            json={"spot_id": spot["id"], "start": at(6, START), "end": at(8, START)},
         )
     ).json()
     assert own["reason_code"] == "own_spot"
     assert_problem(
-        await client.post("/v1/quotes", json={"spot_id": spot["id"], "start": at(6), "end": at(8)}),
+        await client.post(
+            "/v1/quotes", json={"spot_id": spot["id"], "start": at(6, START), "end": at(8, START)}
+        ),
         401,
         "unauthorized",
     )
     assert_problem(
         await client.post(
-            "/v1/quotes", headers=bob.headers, json={"spot_id": spot["id"], "start": at(8), "end": at(6)}
+            "/v1/quotes",
+            headers=bob.headers,
+            json={"spot_id": spot["id"], "start": at(8, START), "end": at(6, START)},
         ),
         422,
         "validation_error",
@@ -589,8 +628,8 @@ async def test_the_database_refuses_overlapping_active_bookings(
     params = {
         "spot": spot["id"],
         "driver": bob.id,
-        "start": NOW + timedelta(hours=3),
-        "end": NOW + timedelta(hours=5),
+        "start": START + timedelta(hours=3),
+        "end": START + timedelta(hours=5),
     }
     async with db.sessionmaker() as session:
         # An inactive booking may overlap; an active one may not, whatever the service does.
@@ -598,7 +637,7 @@ async def test_the_database_refuses_overlapping_active_bookings(
         with pytest.raises(IntegrityError, match="ex_bookings_spot_id_during"):
             async with session.begin_nested():
                 await session.execute(insert, {**params, "status": "confirmed"})
-        await session.execute(insert, {**params, "start": NOW + timedelta(hours=4), "status": "confirmed"})
+        await session.execute(insert, {**params, "start": START + timedelta(hours=4), "status": "confirmed"})
     assert first["status"] == "confirmed"
 
 

@@ -5,9 +5,11 @@ import os
 import signal
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import func, select, text
 
 from app.auth.models import User
@@ -111,10 +113,11 @@ def test_serve_with_two_workers_answers_and_aggregates_metrics(settings: Setting
     assert float(line.rsplit(" ", 1)[1]) == 20.0
 
 
+@pytest.mark.real_clock
 async def test_worker_runs_the_jobs_and_stops_on_sigterm(
-    settings: Settings, committed_client: httpx.AsyncClient, committed_db: Database
+    settings: Settings, committed_client: httpx.AsyncClient, committed_db: Database, now: datetime
 ) -> None:
-    held = await (await scene(committed_client)).book(0, 1)
+    held = await (await scene(committed_client, now)).book(0, 1)
     async with committed_db.sessionmaker() as session, session.begin():
         await session.execute(text("update bookings set hold_expires_at = now() - interval '1 second'"))
     proc = await asyncio.create_subprocess_exec(

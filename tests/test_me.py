@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from httpx import AsyncClient
 
-from tests.conftest import Account, assert_problem
+from tests.conftest import Account, Clock, assert_problem, at, make_account
+from tests.test_spots import make_spot
 
 
 async def test_me_shows_the_signed_in_account(client: AsyncClient, alice: Account) -> None:
@@ -49,7 +50,9 @@ async def test_me_needs_sign_in(client: AsyncClient) -> None:
     )
 
 
-async def test_vehicles_are_added_listed_and_removed(client: AsyncClient, alice: Account) -> None:
+async def test_vehicles_are_added_listed_and_removed(
+    client: AsyncClient, alice: Account, clock: Clock
+) -> None:
     r = await client.post(
         "/v1/me/vehicles",
         headers=alice.headers,
@@ -71,6 +74,7 @@ async def test_vehicles_are_added_listed_and_removed(client: AsyncClient, alice:
         vehicle["electric"],
     ) == (450, 180, 150, True)
 
+    clock.advance(seconds=1)  # listed in order of registration
     minimal = await client.post("/v1/me/vehicles", headers=alice.headers, json={"license_plate": "B AB 12"})
     assert minimal.status_code == 201
     assert minimal.json()["electric"] is False
@@ -94,9 +98,10 @@ async def test_vehicles_are_added_listed_and_removed(client: AsyncClient, alice:
     assert again.status_code == 201
 
 
-async def test_vehicle_list_pages_with_a_cursor(client: AsyncClient, alice: Account) -> None:
+async def test_vehicle_list_pages_with_a_cursor(client: AsyncClient, alice: Account, clock: Clock) -> None:
     ids = []
     for n in range(5):
+        clock.advance(seconds=1)  # pages are in order of registration
         r = await client.post(
             "/v1/me/vehicles", headers=alice.headers, json={"license_plate": f"DO A {n + 1}"}
         )
@@ -155,3 +160,29 @@ async def test_vehicle_validation(client: AsyncClient, alice: Account) -> None:
         problem = assert_problem(r, 422, "validation_error")
         assert problem["errors"][0]["field"] == field, problem
     assert len((await client.get("/v1/me/vehicles", headers=alice.headers)).json()["items"]) == 1
+
+
+async def test_every_timestamp_comes_from_the_app_clock(client: AsyncClient, clock: Clock) -> None:
+    """The app reads `now` from the request's clock only: what it stamps follows the fake clock,
+    not the day the suite runs."""
+    alice = await make_account(client, "stamped")
+    assert alice.user["created_at"] == alice.user["updated_at"] == at(0, clock.start)
+    clock.advance(hours=1)
+    me = (await client.patch("/v1/me", headers=alice.headers, json={"display_name": "Later"})).json()
+    assert (me["created_at"], me["updated_at"]) == (at(0, clock.start), at(1, clock.start))
+    vehicle = (
+        await client.post("/v1/me/vehicles", headers=alice.headers, json={"license_plate": "DO T 1"})
+    ).json()
+    assert vehicle["created_at"] == at(1, clock.start)
+    clock.advance(hours=1)
+    spot = await make_spot(client, alice)
+    assert spot["created_at"] == spot["updated_at"] == at(2, clock.start)
+    clock.advance(hours=1)
+    rule = (
+        await client.post(
+            f"/v1/spots/{spot['id']}/availability/rules",
+            headers=alice.headers,
+            json={"weekdays": ["mon"], "start_time": "08:00", "end_time": "18:00"},
+        )
+    ).json()
+    assert rule["created_at"] == at(3, clock.start)

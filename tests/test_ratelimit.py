@@ -25,7 +25,7 @@ def limited_app(settings: Settings, db: Database) -> FastAPI:
 
 async def test_failed_sign_ins_per_email_are_limited(settings: Settings, db: Database) -> None:
     app = limited_app(settings, db)
-    clock = Clock(app, datetime(2026, 11, 23, 8, 5, tzinfo=UTC))
+    clock = app.state.clock = Clock(datetime(2026, 11, 23, 8, 5, tzinfo=UTC))
     async with _client(app) as client:
         await client.post(
             "/v1/auth/register",
@@ -59,7 +59,7 @@ async def test_failed_sign_ins_per_email_are_limited(settings: Settings, db: Dat
 
 async def test_successful_sign_ins_do_not_count_against_the_email(settings: Settings, db: Database) -> None:
     app = limited_app(settings, db)
-    Clock(app)
+    app.state.clock = Clock()
     async with _client(app) as client:
         await client.post(
             "/v1/auth/register",
@@ -72,7 +72,7 @@ async def test_successful_sign_ins_do_not_count_against_the_email(settings: Sett
 
 async def test_attempts_per_address_and_registrations_are_limited(settings: Settings, db: Database) -> None:
     app = limited_app(settings, db)
-    Clock(app)
+    app.state.clock = Clock()
     async with _client(app) as client:
         for n in range(4):
             r = await client.post(

@@ -22,7 +22,7 @@ from app.spots.models import Spot
 from app.spots.schemas import SpotCreate
 from booking import Interval
 from booking.pricing import price
-from tests.conftest import NOW, Account, Clock, assert_problem, at
+from tests.conftest import START, Account, Clock, assert_problem, at
 from tests.test_bookings import EVERY_DAY, booked, open_spot
 from tests.test_spots import spot_body
 
@@ -44,7 +44,7 @@ async def test_search_returns_free_spots_with_public_view_distance_and_price(
     client: AsyncClient, clock: Clock, alice: Account, bob: Account
 ) -> None:
     spot = await open_spot(client, alice)
-    r = await search(client, at(2), at(5))
+    r = await search(client, at(2, START), at(5, START))
     assert ids(r) == [spot["id"]]
     item = r["items"][0]
     assert item["spot"]["view"] == "public"
@@ -54,8 +54,10 @@ async def test_search_returns_free_spots_with_public_view_distance_and_price(
     assert item["quote"] == {"total_cents": 750, "currency": "EUR"}
     assert r["next_cursor"] is None
     await booked(client, bob, spot, 3, 4)
-    assert ids(await search(client, at(2), at(5))) == []
-    assert ids(await search(client, at(4), at(6))) == [spot["id"]]  # ends exactly where it starts
+    assert ids(await search(client, at(2, START), at(5, START))) == []
+    assert ids(await search(client, at(4, START), at(6, START))) == [
+        spot["id"]
+    ]  # ends exactly where it starts
 
 
 async def test_buffer_blackout_rules_and_expired_holds(
@@ -65,26 +67,28 @@ async def test_buffer_blackout_rules_and_expired_holds(
         client, alice, buffer_min=30, lead_time_min=60, min_duration_min=60, horizon_days=7
     )
     await booked(client, bob, spot, 3, 4)
-    assert ids(await search(client, at(4), at(6))) == []  # inside the buffer
-    assert ids(await search(client, at(4.5), at(6))) == [spot["id"]]
-    assert ids(await search(client, at(0.5), at(2))) == []  # lead time
-    assert ids(await search(client, at(6), at(6.5))) == []  # too short
-    assert ids(await search(client, at(6.1), at(7.5))) == []  # off the grid
-    assert ids(await search(client, at(24 * 7), at(24 * 7 + 2))) == []  # past the horizon
+    assert ids(await search(client, at(4, START), at(6, START))) == []  # inside the buffer
+    assert ids(await search(client, at(4.5, START), at(6, START))) == [spot["id"]]
+    assert ids(await search(client, at(0.5, START), at(2, START))) == []  # lead time
+    assert ids(await search(client, at(6, START), at(6.5, START))) == []  # too short
+    assert ids(await search(client, at(6.1, START), at(7.5, START))) == []  # off the grid
+    assert ids(await search(client, at(24 * 7, START), at(24 * 7 + 2, START))) == []  # past the horizon
     await client.post(
         f"/v1/spots/{spot['id']}/availability/blackouts",
         headers=alice.headers,
-        json={"start": at(10), "end": at(11)},
+        json={"start": at(10, START), "end": at(11, START)},
     )
-    assert ids(await search(client, at(9), at(12))) == []
+    assert ids(await search(client, at(9, START), at(12, START))) == []
     held = await client.post(
-        "/v1/bookings", headers=bob.headers, json={"spot_id": spot["id"], "start": at(20), "end": at(22)}
+        "/v1/bookings",
+        headers=bob.headers,
+        json={"spot_id": spot["id"], "start": at(20, START), "end": at(22, START)},
     )
-    assert ids(await search(client, at(20), at(22))) == []
+    assert ids(await search(client, at(20, START), at(22, START))) == []
     clock.advance(minutes=10)
     # The hold has expired: the spot shows up again at once.
     assert held.status_code == 201
-    assert ids(await search(client, at(20), at(22))) == [spot["id"]]
+    assert ids(await search(client, at(20, START), at(22, START))) == [spot["id"]]
 
 
 async def test_filters_and_sorting(client: AsyncClient, clock: Clock, alice: Account, bob: Account) -> None:
@@ -117,7 +121,7 @@ async def test_filters_and_sorting(client: AsyncClient, clock: Clock, alice: Acc
         max_vehicle={"length_cm": 400, "width_cm": 200, "height_cm": 180},
     )
     await spot_at(0.02, 100)  # 2.2 km away
-    window = (at(2), at(4))
+    window = (at(2, START), at(4, START))
     assert ids(await search(client, *window)) == [near, middle, far]
     assert ids(await search(client, *window, sort="price")) == [middle, far, near]
     assert ids(await search(client, *window, ev="true")) == [middle]
@@ -166,12 +170,14 @@ async def test_radius_boundary(client: AsyncClient, clock: Clock, alice: Account
         )
     assert distance is not None
     assert 780 < distance < 800
-    assert ids(await search(client, at(2), at(4), radius_m=round(distance + 1))) == [inside["id"]]
-    assert ids(await search(client, at(2), at(4), radius_m=int(distance) - 1)) == []
+    assert ids(await search(client, at(2, START), at(4, START), radius_m=round(distance + 1))) == [
+        inside["id"]
+    ]
+    assert ids(await search(client, at(2, START), at(4, START), radius_m=int(distance) - 1)) == []
 
 
 async def test_the_dst_night(app: FastAPI, client: AsyncClient, alice: Account) -> None:
-    Clock(app, datetime(2027, 10, 20, tzinfo=UTC))
+    app.state.clock.set(datetime(2027, 10, 20, tzinfo=UTC))
     spot = await make_night_spot(client, alice)
     # Saturday 22:00 to Sunday 06:00 on the night the clocks go back is nine real hours.
     night = ("2027-10-30T20:00:00Z", "2027-10-31T05:00:00Z")
@@ -196,14 +202,14 @@ async def make_night_spot(client: AsyncClient, owner: Account) -> str:
 
 
 async def test_bad_input(client: AsyncClient, clock: Clock, bob: Account) -> None:
-    base = {"lat": CENTRE[0], "lon": CENTRE[1], "radius_m": 800, "start": at(2), "end": at(4)}
+    base = {"lat": CENTRE[0], "lon": CENTRE[1], "radius_m": 800, "start": at(2, START), "end": at(4, START)}
     for change, field in (
         ({"radius_m": 10001}, "radius_m"),
         ({"radius_m": 0}, "radius_m"),
         ({"lat": 91}, "lat"),
-        ({"end": at(1)}, "end"),
-        ({"end": at(2)}, "end"),
-        ({"end": at(24 * 32)}, "end"),
+        ({"end": at(1, START)}, "end"),
+        ({"end": at(2, START)}, "end"),
+        ({"end": at(24 * 32, START)}, "end"),
         ({"start": "2026-11-23T10:00:00"}, "start"),
         ({"sort": "rating"}, "sort"),
         ({"max_total_cents": -1}, "max_total_cents"),
@@ -327,11 +333,10 @@ async def test_search_agrees_with_the_engine_on_random_data(
     app: FastAPI, client: AsyncClient, db: Database, seed: int
 ) -> None:
     rng = random.Random(seed)
-    Clock(app, NOW)
-    world = await _random_world(db, rng, NOW)
+    world = await _random_world(db, rng, START)
     checked = returned = 0
     for _ in range(25):
-        start = NOW + timedelta(minutes=15 * rng.randint(-2, 4 * 60))
+        start = START + timedelta(minutes=15 * rng.randint(-2, 4 * 60))
         end = start + timedelta(minutes=15 * rng.randint(1, 40))
         radius = rng.choice([300, 800, 1500])
         sort = rng.choice(["distance", "price"])
@@ -362,9 +367,9 @@ async def test_search_agrees_with_the_engine_on_random_data(
                 ).all()
             )
             for spot in world:
-                calendar = await load_calendar(session, spot, wanted, now=NOW)
-                bookable = calendar.check(wanted, NOW) is None and distances[str(spot.id)] <= radius
-                assert (str(spot.id) in got) == bookable, (spot.id, wanted, calendar.check(wanted, NOW))
+                calendar = await load_calendar(session, spot, wanted, now=START)
+                bookable = calendar.check(wanted, START) is None and distances[str(spot.id)] <= radius
+                assert (str(spot.id) in got) == bookable, (spot.id, wanted, calendar.check(wanted, START))
                 checked += 1
                 if bookable:
                     returned += 1

@@ -8,7 +8,7 @@ from sqlalchemy import select, text
 
 from app.db import Database
 from app.spots.models import Spot
-from tests.conftest import Account, assert_problem
+from tests.conftest import Account, Clock, assert_problem
 
 SPOT: dict[str, Any] = {
     "title": "Hofeinfahrt Kreuzstraße",
@@ -231,9 +231,12 @@ async def test_delete_withdraws_the_spot(client: AsyncClient, alice: Account, db
 
 
 async def test_my_spots_lists_only_mine_with_paging(
-    client: AsyncClient, alice: Account, bob: Account
+    client: AsyncClient, alice: Account, bob: Account, clock: Clock
 ) -> None:
-    mine = [(await make_spot(client, alice, title=f"Spot {n}"))["id"] for n in range(3)]
+    mine = []
+    for n in range(3):
+        clock.advance(seconds=1)  # pages are in order of creation
+        mine.append((await make_spot(client, alice, title=f"Spot {n}"))["id"])
     await make_spot(client, bob)
     first = (await client.get("/v1/me/spots", params={"limit": 2}, headers=alice.headers)).json()
     second = (

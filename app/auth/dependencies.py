@@ -7,6 +7,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.auth import service
 from app.auth.models import User
+from app.clock import Now
 from app.db import DbSession
 from app.errors import Unauthorized
 
@@ -25,10 +26,11 @@ async def current_user(
     session: DbSession,
     auth: AuthDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    now: Now,
 ) -> User:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("sign in first: send Authorization: Bearer <access token>")
-    return await service.authenticate(session, auth, credentials.credentials)
+    return await service.authenticate(session, auth, credentials.credentials, now)
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
@@ -38,11 +40,12 @@ async def optional_user(
     session: DbSession,
     auth: AuthDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    now: Now,
 ) -> User | None:
     """Routes open to everyone that show more to some: no token is anonymous, a bad one is a 401."""
     if credentials is None:
         return None
-    return await current_user(session, auth, credentials)
+    return await current_user(session, auth, credentials, now)
 
 
 OptionalUser = Annotated[User | None, Depends(optional_user)]

@@ -43,7 +43,7 @@ async def register(
         "registrations",
     )
     user = await service.register(
-        session, auth, email=body.email, password=body.password, display_name=body.display_name
+        session, auth, now, email=body.email, password=body.password, display_name=body.display_name
     )
     return UserOut.model_validate(user)
 
@@ -72,7 +72,7 @@ async def login(
         "sign-in attempts",
     )
     try:
-        issued = await service.login(session, auth, email=body.email, password=body.password)
+        issued = await service.login(session, auth, now, email=body.email, password=body.password)
     except service.InvalidCredentials:
         await ratelimit.add(session, email_key, window, now)
         raise
@@ -91,8 +91,8 @@ async def login(
     description="Refresh tokens rotate: each works once. Presenting a used one ends the whole sign-in "
     "(every token of its family, and the access tokens issued with them).",
 )
-async def refresh(body: RefreshRequest, session: DbSession, auth: AuthDep) -> TokenPair:
-    issued = await service.refresh(session, auth, refresh_token=body.refresh_token)
+async def refresh(body: RefreshRequest, session: DbSession, auth: AuthDep, now: Now) -> TokenPair:
+    issued = await service.refresh(session, auth, now, refresh_token=body.refresh_token)
     return TokenPair(
         access_token=issued.access_token,
         refresh_token=issued.refresh_token,
@@ -110,8 +110,8 @@ async def refresh(body: RefreshRequest, session: DbSession, auth: AuthDep) -> To
     "token is the credential here, so an expired access token does not stand in the way; an unknown or "
     "already dead token answers 204 too.",
 )
-async def logout(body: LogoutRequest, session: DbSession) -> Response:
-    await service.logout(session, refresh_token=body.refresh_token)
+async def logout(body: LogoutRequest, session: DbSession, now: Now) -> Response:
+    await service.logout(session, now, refresh_token=body.refresh_token)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

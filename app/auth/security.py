@@ -73,8 +73,11 @@ class TokenCodec:
         }
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
 
-    def decode(self, token: str) -> AccessClaims | None:
-        """The claims of a valid token, or None for anything else (expired, tampered, wrong alg)."""
+    def decode(self, token: str, now: datetime) -> AccessClaims | None:
+        """The claims of a valid token, or None for anything else (expired, tampered, wrong alg).
+
+        Expiry is judged against `now`, the request's clock, not the library's reading of the
+        system clock: a token is issued and checked on the same clock."""
         try:
             # The library checks the algorithm too; checking the header first refuses `none` and
             # public-key algorithms before any key handling happens.
@@ -86,16 +89,19 @@ class TokenCodec:
                 algorithms=[ALGORITHM],
                 audience=self._audience,
                 issuer=self._issuer,
+                # `exp` is required and checked below: python-jose's `require_exp` would switch its
+                # own check against the system clock back on.
                 options={
-                    "require_exp": True,
                     "require_iat": True,
                     "require_sub": True,
                     "require_jti": True,
                     "require_iss": True,
                     "require_aud": True,
-                    "leeway": 0,
+                    "verify_exp": False,
                 },
             )
+            if int(claims["exp"]) <= now.timestamp():
+                return None
             return AccessClaims(user_id=uuid.UUID(claims["sub"]), session_id=uuid.UUID(claims["sid"]))
         except (JWTError, KeyError, ValueError, TypeError, AttributeError):
             return None

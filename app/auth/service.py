@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import LoginSession, RefreshToken, User
 from app.auth.security import PasswordHashing, TokenCodec, hash_refresh_token, new_refresh_token
-from app.db import utcnow
 from app.errors import Conflict, ProblemError, Unauthorized
 from app.settings import Settings
 
@@ -54,12 +53,18 @@ class IssuedTokens:
 
 
 async def register(
-    session: AsyncSession, auth: Auth, *, email: str, password: str, display_name: str
+    session: AsyncSession, auth: Auth, now: datetime, *, email: str, password: str, display_name: str
 ) -> User:
     email = email.lower()
     if await session.scalar(select(exists().where(User.email == email))):
         raise EmailTaken("an account with this email exists")
-    user = User(email=email, password_hash=await auth.passwords.hash(password), display_name=display_name)
+    user = User(
+        email=email,
+        password_hash=await auth.passwords.hash(password),
+        display_name=display_name,
+        created_at=now,
+        updated_at=now,
+    )
     session.add(user)
     try:
         # Two registrations racing past the check above meet the unique constraint here.
@@ -69,20 +74,21 @@ async def register(
     return user
 
 
-async def login(session: AsyncSession, auth: Auth, *, email: str, password: str) -> IssuedTokens:
+async def login(
+    session: AsyncSession, auth: Auth, now: datetime, *, email: str, password: str
+) -> IssuedTokens:
     user = await session.scalar(select(User).where(User.email == email.lower()))
     if not await auth.passwords.verify(user.password_hash if user else None, password) or user is None:
         raise InvalidCredentials("wrong email or password")
     if auth.passwords.needs_rehash(user.password_hash):
         user.password_hash = await auth.passwords.hash(password)
-    login_session = LoginSession(user_id=user.id)
+    login_session = LoginSession(user_id=user.id, created_at=now)
     session.add(login_session)
     await session.flush()
-    return await _issue(session, auth, user.id, login_session.id)
+    return await _issue(session, auth, user.id, login_session.id, now)
 
 
-async def refresh(session: AsyncSession, auth: Auth, *, refresh_token: str) -> IssuedTokens:
-    now = utcnow()
+async def refresh(session: AsyncSession, auth: Auth, now: datetime, *, refresh_token: str) -> IssuedTokens:
     # The row lock makes two refreshes with one token take turns: the second sees it used.
     row = (
         await session.execute(
@@ -106,13 +112,13 @@ async def refresh(session: AsyncSession, auth: Auth, *, refresh_token: str) -> I
     return await _issue(session, auth, login_session.user_id, login_session.id, now)
 
 
-async def logout(session: AsyncSession, *, refresh_token: str) -> None:
+async def logout(session: AsyncSession, now: datetime, *, refresh_token: str) -> None:
     """Ends the sign-in the token belongs to; an unknown or dead token is not an error."""
     session_id = await session.scalar(
         select(RefreshToken.session_id).where(RefreshToken.token_hash == hash_refresh_token(refresh_token))
     )
     if session_id is not None:
-        await _revoke(session, session_id, utcnow(), "logout")
+        await _revoke(session, session_id, now, "logout")
 
 
 # Access tokens die with their sign-in: a logout or a detected theft ends them at once. Built once:
@@ -127,8 +133,8 @@ _SIGNED_IN_USER = select(User).where(
 )
 
 
-async def authenticate(session: AsyncSession, auth: Auth, access_token: str) -> User:
-    claims = auth.tokens.decode(access_token)
+async def authenticate(session: AsyncSession, auth: Auth, access_token: str, now: datetime) -> User:
+    claims = auth.tokens.decode(access_token, now)
     if claims is None:
         raise Unauthorized("invalid or expired access token")
     user = await session.scalar(_SIGNED_IN_USER, {"user_id": claims.user_id, "session_id": claims.session_id})
@@ -142,14 +148,14 @@ async def _issue(
     auth: Auth,
     user_id: uuid.UUID,
     session_id: uuid.UUID,
-    now: datetime | None = None,
+    now: datetime,
 ) -> IssuedTokens:
-    now = now or utcnow()
     token, token_hash = new_refresh_token()
     session.add(
         RefreshToken(
             session_id=session_id,
             token_hash=token_hash,
+            created_at=now,
             expires_at=now + timedelta(seconds=auth.settings.refresh_token_ttl_seconds),
         )
     )

@@ -153,14 +153,14 @@ async def clear_open_ranges(session: AsyncSession, spot: Spot) -> None:
     spot.open_ranges_until = None
 
 
-async def extend_open_ranges(database: Database, *, batch: int = 200) -> int:
+async def extend_open_ranges(database: Database, *, batch: int = 200, now: datetime | None = None) -> int:
     """Recomputes the spots whose ranges no longer reach a day past their horizon.
 
     Batches lock their spots with SKIP LOCKED, so several processes share the work and a spot
     being edited right now is left to the edit, which recomputes it anyway.
     """
     done = 0
-    now = utcnow()
+    now = now or utcnow()
     while True:
         async with database.sessionmaker() as session, session.begin():
             threshold = now + func.make_interval(0, 0, 0, Spot.horizon_days + 1)

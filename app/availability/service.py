@@ -41,6 +41,7 @@ async def add_rule(session: AsyncSession, spot: Spot, data: RuleCreate, now: dat
         end_minute=parsed.end_minute,
         valid_from=parsed.valid_from,
         valid_until=parsed.valid_until,
+        created_at=now,
     )
     session.add(rule)
     await session.flush()
@@ -62,7 +63,7 @@ async def add_span(
             "start", f"a spot has at most {MAX_SPANS} upcoming entries here", "too_many"
         )
     extra = {"reason": data.reason} if isinstance(data, BlackoutCreate) else {}
-    row = model(spot_id=spot.id, during=range_of(Interval(data.start, data.end)), **extra)
+    row = model(spot_id=spot.id, during=range_of(Interval(data.start, data.end)), created_at=now, **extra)
     session.add(row)
     await session.flush()
     await refresh_open_ranges(session, spot, now)

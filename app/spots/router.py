@@ -98,7 +98,7 @@ async def delete_spot(
     ] = False,
 ) -> Response:
     await bookings.release_spot(session, spot, user, now, cancel_bookings=cancel_bookings)
-    await service.delete(session, spot)
+    await service.delete(session, spot, now)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

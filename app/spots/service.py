@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.models import User
 from app.availability import materialize
 from app.bookings.models import Booking
-from app.db import utcnow
 from app.errors import Forbidden, NotFound, PreconditionFailed, ValidationProblem
 from app.pagination import PageParams, paginate
 from app.spots.models import Spot
@@ -162,6 +161,8 @@ async def create(session: AsyncSession, owner: User, data: SpotCreate, now: date
         hourly_cents=data.pricing.hourly_cents,
         lat=data.location.lat,
         lon=data.location.lon,
+        created_at=now,
+        updated_at=now,
     )
     _apply(spot, data)
     session.add(spot)
@@ -201,7 +202,7 @@ async def patch(
     after = document(spot)
     if after != before:
         spot.version += 1
-        spot.updated_at = utcnow()
+        spot.updated_at = now
         await session.flush()
         await session.refresh(spot)
         if _availability_inputs(before) != _availability_inputs(after):
@@ -213,9 +214,9 @@ def _availability_inputs(doc: Mapping[str, Any]) -> tuple[Any, ...]:
     return doc["timezone"], doc["rules"]["horizon_days"]
 
 
-async def delete(session: AsyncSession, spot: Spot) -> None:
+async def delete(session: AsyncSession, spot: Spot, now: datetime) -> None:
     # Soft: bookings and their history keep pointing at the row.
-    spot.deleted_at = utcnow()
+    spot.deleted_at = now
     await materialize.clear_open_ranges(session, spot)
     await session.flush()
 

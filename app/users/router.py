@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Response, status
 
 from app.auth.dependencies import CurrentUser
 from app.auth.schemas import UserOut
+from app.clock import Now
 from app.db import DbSession
 from app.errors import problem_openapi
 from app.pagination import PageParams, page_params
@@ -22,8 +23,8 @@ async def get_me(user: CurrentUser) -> UserOut:
 
 
 @router.patch("", response_model=UserOut, responses=problem_openapi(422), summary="Change name or phone")
-async def patch_me(body: MePatch, user: CurrentUser, session: DbSession) -> UserOut:
-    return UserOut.model_validate(await service.update_me(session, user, body))
+async def patch_me(body: MePatch, user: CurrentUser, session: DbSession, now: Now) -> UserOut:
+    return UserOut.model_validate(await service.update_me(session, user, body, now))
 
 
 @router.post(
@@ -33,8 +34,8 @@ async def patch_me(body: MePatch, user: CurrentUser, session: DbSession) -> User
     responses=problem_openapi(422),
     summary="Register a vehicle",
 )
-async def add_vehicle(body: VehicleCreate, user: CurrentUser, session: DbSession) -> VehicleOut:
-    return VehicleOut.model_validate(await service.add_vehicle(session, user, body))
+async def add_vehicle(body: VehicleCreate, user: CurrentUser, session: DbSession, now: Now) -> VehicleOut:
+    return VehicleOut.model_validate(await service.add_vehicle(session, user, body, now))
 
 
 @router.get(
@@ -57,6 +58,6 @@ async def list_vehicles(
     responses=problem_openapi(404),
     summary="Remove a vehicle",
 )
-async def remove_vehicle(vehicle_id: str, user: CurrentUser, session: DbSession) -> Response:
-    await service.remove_vehicle(session, user, parse_id(vehicle_id, "vehicle"))
+async def remove_vehicle(vehicle_id: str, user: CurrentUser, session: DbSession, now: Now) -> Response:
+    await service.remove_vehicle(session, user, parse_id(vehicle_id, "vehicle"), now)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

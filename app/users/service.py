@@ -1,33 +1,33 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import User
-from app.db import utcnow
 from app.errors import NotFound, ValidationProblem
 from app.pagination import PageParams, paginate
 from app.users.models import Vehicle
 from app.users.schemas import MePatch, VehicleCreate
 
 
-async def update_me(session: AsyncSession, user: User, patch: MePatch) -> User:
+async def update_me(session: AsyncSession, user: User, patch: MePatch, now: datetime) -> User:
     changes = patch.model_dump(exclude_unset=True)
     if changes.get("display_name", "") is None:
         raise ValidationProblem.field("display_name", "cannot be null")
     for name, value in changes.items():
         setattr(user, name, value)
     if changes:
-        user.updated_at = utcnow()
+        user.updated_at = now
     await session.flush()
     return user
 
 
-async def add_vehicle(session: AsyncSession, user: User, data: VehicleCreate) -> Vehicle:
-    vehicle = Vehicle(owner_id=user.id, **data.model_dump())
+async def add_vehicle(session: AsyncSession, user: User, data: VehicleCreate, now: datetime) -> Vehicle:
+    vehicle = Vehicle(owner_id=user.id, created_at=now, **data.model_dump())
     session.add(vehicle)
     try:
         async with session.begin_nested():
@@ -44,7 +44,7 @@ async def list_vehicles(
     return await paginate(session, query, Vehicle, page)
 
 
-async def remove_vehicle(session: AsyncSession, user: User, vehicle_id: uuid.UUID) -> None:
+async def remove_vehicle(session: AsyncSession, user: User, vehicle_id: uuid.UUID, now: datetime) -> None:
     vehicle = await session.scalar(
         select(Vehicle).where(
             Vehicle.id == vehicle_id,
@@ -55,7 +55,7 @@ async def remove_vehicle(session: AsyncSession, user: User, vehicle_id: uuid.UUI
     if vehicle is None:
         raise NotFound("no such vehicle")
     # Kept as a row, so bookings made with it still say which car it was.
-    vehicle.deleted_at = utcnow()
+    vehicle.deleted_at = now
     await session.flush()
 
 
