@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import logging
 import os
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 
@@ -30,10 +32,37 @@ def _settings() -> Settings:
     return settings
 
 
+def _cannot_listen(host: str, port: int, exc: OSError) -> SystemExit:
+    if exc.errno == errno.EADDRINUSE:
+        message = (
+            f"port {port} on {host} is already in use; choose another with --port P (or make run PORT=P)"
+        )
+    else:
+        message = f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+    print(f"parkshare: {message}", file=sys.stderr)
+    return SystemExit(1)
+
+
+def _bind_error(host: str, port: int) -> OSError | None:
+    """Binds the address once, before uvicorn does: uvicorn would only find a taken port after
+    starting the app and its scheduler, and then answer with a page of tracebacks."""
+    # The same family and option as uvicorn's own socket, so both agree on what is free.
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            return exc
+    return None
+
+
 def serve(args: argparse.Namespace) -> None:
     import uvicorn
 
     settings = _settings()
+    if (taken := _bind_error(args.host, args.port)) is not None:
+        raise _cannot_listen(args.host, args.port, taken)
     # Before the workers fork: they must all read the same development secret.
     settings.signing_secret()
     if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -53,6 +82,15 @@ def serve(args: argparse.Namespace) -> None:
             proxy_headers=True,
             access_log=args.access_log,
         )
+    except OSError as exc:
+        raise _cannot_listen(args.host, args.port, exc) from None
+    except SystemExit as exc:
+        # Taken between the check and uvicorn's bind: uvicorn logs the error and exits, and the
+        # user should still get the one line that says what to do.
+        late = _bind_error(args.host, args.port) if exc.code else None
+        if late is not None:
+            raise _cannot_listen(args.host, args.port, late) from None
+        raise
     finally:
         if args.workers > 1 and os.environ.get("PROMETHEUS_MULTIPROC_DIR", "").startswith(
             tempfile.gettempdir()
@@ -85,7 +123,9 @@ def seed(args: argparse.Namespace) -> None:
             file=sys.stderr,
         )
         raise SystemExit(2)
-    summary = asyncio.run(seed_demo(settings, spots=args.spots, if_empty=args.if_empty, seed=args.seed))
+    summary = asyncio.run(
+        seed_demo(settings, spots=args.spots, if_empty=args.if_empty, seed=args.seed, reset=args.reset)
+    )
     print(f"parkshare: {summary}")
 
 
@@ -130,7 +170,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("seed", help="load demo data of Dortmund's Kreuzviertel")
     p.add_argument("--spots", type=int, default=36, help="how many spots (default 36)")
     p.add_argument("--seed", type=int, default=2026, help="random seed, for repeatable data")
-    p.add_argument("--if-empty", action="store_true", help="do nothing when demo data is already there")
+    again = p.add_mutually_exclusive_group()
+    again.add_argument("--if-empty", action="store_true", help="do nothing when demo data is already there")
+    again.add_argument(
+        "--reset",
+        action="store_true",
+        help="first remove the demo accounts with their spots and bookings, then load the demo anew, "
+        "dated from now",
+    )
     p.add_argument("--force", action="store_true", help="allow with ENVIRONMENT=production")
     p.set_defaults(func=seed)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import User
@@ -110,13 +110,37 @@ def _spot(rng: random.Random, n: int) -> SpotCreate:
     )
 
 
-async def seed_demo(settings: Settings, *, spots: int, if_empty: bool, seed: int) -> str:
+# Bookings point at their driver, spot and vehicle with ON DELETE RESTRICT, so they go first;
+# deleting the spots and accounts then cascades to availability, open ranges, vehicles and sign-ins.
+_RESET = [
+    """delete from bookings b using users u left join spots s on s.owner_id = u.id
+       where u.email like :pattern and (b.driver_id = u.id or b.spot_id = s.id)""",
+    "delete from spots s using users u where s.owner_id = u.id and u.email like :pattern",
+    "delete from users where email like :pattern returning id",
+]
+
+
+async def remove_demo(session: AsyncSession) -> int:
+    """Deletes the demo accounts with their spots, vehicles and every booking that touches them
+    (also another account's booking of a demo spot); answers how many accounts went."""
+    params = {"pattern": f"%@{DEMO_DOMAIN}"}
+    for statement in _RESET[:-1]:
+        await session.execute(text(statement), params)
+    return len((await session.execute(text(_RESET[-1]), params)).all())
+
+
+async def seed_demo(settings: Settings, *, spots: int, if_empty: bool, seed: int, reset: bool = False) -> str:
+    """Loads the demo; with `reset`, first removes the previous demo in the same transaction, so
+    the bookings and windows are dated from now again and a failed load leaves the old demo."""
     rng = random.Random(seed)
     database = Database.from_settings(settings)
     now = utcnow()
+    removed = 0
     try:
         async with database.sessionmaker() as session, session.begin():
-            if if_empty and await session.scalar(
+            if reset:
+                removed = await remove_demo(session)
+            elif if_empty and await session.scalar(
                 select(exists().where(User.email == demo_email("owner", 1)))
             ):
                 return f"demo data is already there (sign in as {demo_email('driver', 1)} / {DEMO_PASSWORD})"
@@ -178,7 +202,8 @@ async def seed_demo(settings: Settings, *, spots: int, if_empty: bool, seed: int
                 driver = drivers[n % len(drivers)]
                 if await _book_demo(session, settings, spot, driver, now, confirm=n % 2 == 0):
                     booked += 1
-        return (
+        prefix = f"removed the previous demo ({removed} accounts); " if reset else ""
+        return prefix + (
             f"loaded {spots} spots of {len(owners)} owners, {booked} bookings and {len(drivers)} drivers with vehicles; "
             f"sign in as {demo_email('driver', 1)} or {demo_email('owner', 1)} / {DEMO_PASSWORD}"
         )

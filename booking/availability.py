@@ -32,7 +32,7 @@ class ReasonCode(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class BookingPolicy:
-    """A spot's booking rules (API.md `rules`), all in minutes except the horizon."""
+    """A spot's booking rules (its `rules` in docs/api.md), all in minutes except the horizon."""
 
     timezone: ZoneInfo
     granularity_min: int = 15

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 from httpx import AsyncClient
 
-# The routes of ../shared/API.md that this service implements so far.
+# The routes of the contract (docs/api.md) that this service implements so far.
 CONTRACT = {
     ("post", "/v1/auth/register"),
     ("post", "/v1/auth/login"),
@@ -43,6 +45,18 @@ async def test_openapi_lists_the_contract_routes(client: AsyncClient) -> None:
     schema = (await client.get("/openapi.json")).json()
     served = {(method, path) for path, item in schema["paths"].items() for method in item}
     assert served >= CONTRACT
+
+
+async def test_docs_api_md_names_every_served_route(client: AsyncClient) -> None:
+    reference = (Path(__file__).resolve().parent.parent / "docs" / "api.md").read_text()
+    schema = (await client.get("/openapi.json")).json()
+    missing = [
+        f"{method.upper()} {path}"
+        for path, item in schema["paths"].items()
+        for method in item
+        if f"`{method.upper()} {path}" not in reference
+    ]
+    assert missing == []
 
 
 async def test_every_error_response_is_documented_as_a_problem(client: AsyncClient) -> None:

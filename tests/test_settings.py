@@ -70,3 +70,14 @@ def test_env_example_lists_every_setting() -> None:
         if "=" in line and line.lstrip("# ").split("=", 1)[0].isupper()
     }
     assert {name.upper() for name in Settings.model_fields} <= names
+
+
+def test_running_md_has_a_row_for_every_setting() -> None:
+    running = Path(__file__).resolve().parent.parent / "docs" / "running.md"
+    lines = running.read_text().split("## Settings", 1)[1].split("\n## ", 1)[0].splitlines()
+    rows = [line for line in lines if line.startswith("|")]
+    tables = [i for i, line in enumerate(lines) if line.startswith("|") and not lines[i - 1].startswith("|")]
+    # A blank line inside a Markdown table ends it: the rows after it render as plain text.
+    assert len(tables) == 1
+    documented = {line.split("`")[1] for line in rows[2:]}
+    assert documented == {name.upper() for name in Settings.model_fields}
