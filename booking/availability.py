@@ -65,7 +65,11 @@ class Refusal:
 
     @property
     def detail(self) -> str:
-        """The refusal in words, for people; apps act on `code`, `reason` and `limit`."""
+        return self.describe()
+
+    def describe(self, of: str = "this spot") -> str:
+        """The refusal in words, for people (apps act on `code`, `reason` and `limit`); `of` names
+        whose rules they are."""
         limit = self.limit
         match self.reason:
             case None:
@@ -76,20 +80,17 @@ class Refusal:
                 assert isinstance(limit, int)
                 marks = [f":{m:02d}" for m in range(0, 60, limit)]
                 listed = marks[0] if len(marks) == 1 else f"{', '.join(marks[:-1])} or {marks[-1]}"
-                return (
-                    f"start and end must lie on the spot's {limit}-minute grid: "
-                    f"start at {listed} (the spot's local time)"
-                )
+                return f"start and end must lie on {of}'s {limit}-minute grid: start at {listed} (local time)"
             case IntervalReason.too_short:
-                return f"a booking of this spot lasts at least {_duration(limit)}"
+                return f"a booking of {of} lasts at least {_duration(limit)}"
             case IntervalReason.too_long:
-                return f"a booking of this spot lasts at most {_duration(limit)}"
+                return f"a booking of {of} lasts at most {_duration(limit)}"
             case IntervalReason.in_the_past:
                 return f"the interval starts in the past (now is {_instant(limit)})"
             case IntervalReason.inside_lead_time:
-                return f"a booking of this spot must start at least {_duration(limit)} ahead"
+                return f"a booking of {of} must start at least {_duration(limit)} ahead"
             case IntervalReason.beyond_horizon:
-                return f"a booking of this spot must end by {_instant(limit)}"
+                return f"a booking of {of} must end by {_instant(limit)}"
 
 
 def _duration(minutes: int | datetime | None) -> str:

@@ -84,7 +84,7 @@ async def booked(
     return dict(r.json())
 
 
-GRID_15 = "start and end must lie on the spot's 15-minute grid: start at :00, :15, :30 or :45 (the spot's local time)"
+GRID_15 = "start and end must lie on this spot's 15-minute grid: start at :00, :15, :30 or :45 (local time)"
 
 
 def assert_invalid(response: Any, reason: str, limit: int | str, detail: str) -> dict[str, Any]:

@@ -125,12 +125,12 @@ def test_refusals_say_it_in_words() -> None:
         ),
         (
             Refusal(invalid, IntervalReason.not_on_granularity, 15),
-            "start and end must lie on the spot's 15-minute grid: start at :00, :15, :30 or :45 "
-            "(the spot's local time)",
+            "start and end must lie on this spot's 15-minute grid: start at :00, :15, :30 or :45 "
+            "(local time)",
         ),
         (
             Refusal(invalid, IntervalReason.not_on_granularity, 60),
-            "start and end must lie on the spot's 60-minute grid: start at :00 (the spot's local time)",
+            "start and end must lie on this spot's 60-minute grid: start at :00 (local time)",
         ),
         (Refusal(invalid, IntervalReason.too_short, 30), "a booking of this spot lasts at least 30 minutes"),
         (Refusal(invalid, IntervalReason.too_long, 43_200), "a booking of this spot lasts at most 30 days"),
@@ -155,6 +155,10 @@ def test_refusals_say_it_in_words() -> None:
         (Refusal(ReasonCode.slot_unavailable), "the spot is taken for part of the interval"),
     ):
         assert refusal.detail == detail
+    # Search speaks of the rules of every spot at once.
+    assert Refusal(invalid, IntervalReason.too_long, 43_200).describe("any spot") == (
+        "a booking of any spot lasts at most 30 days"
+    )
 
 
 def test_extension_refusals() -> None:
