@@ -37,10 +37,13 @@ class ProblemError(Exception):
         *,
         errors: Sequence[Mapping[str, Any]] | None = None,
         headers: Mapping[str, str] | None = None,
+        extra: Mapping[str, Any] | None = None,
     ) -> None:
         self.detail = detail or HTTPStatus(self.status).phrase
         self.errors = list(errors) if errors is not None else None
         self.headers = dict(headers or {})
+        # RFC 9457 extension members (JSON values), answered at the top level of the body.
+        self.extra = dict(extra or {})
         super().__init__(self.detail)
 
 
@@ -124,7 +127,12 @@ _CODES_BY_STATUS = {
 
 
 def problem_body(
-    status: int, code: str, detail: str, *, errors: Sequence[Mapping[str, Any]] | None = None
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    errors: Sequence[Mapping[str, Any]] | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     body: dict[str, Any] = {
         "type": f"urn:parkshare:problem:{code}",
@@ -135,6 +143,8 @@ def problem_body(
     }
     if errors is not None:
         body["errors"] = list(errors)
+    for name, value in (extra or {}).items():
+        body.setdefault(name, value)  # extension members never replace the standard ones
     return body
 
 
@@ -145,14 +155,17 @@ def problem_response(
     *,
     errors: Sequence[Mapping[str, Any]] | None = None,
     headers: Mapping[str, str] | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> JSONResponse:
-    body = problem_body(status, code, detail, errors=errors)
+    body = problem_body(status, code, detail, errors=errors, extra=extra)
     return JSONResponse(body, status_code=status, headers=dict(headers or {}), media_type=PROBLEM_MEDIA_TYPE)
 
 
 async def _on_problem(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ProblemError)
-    return problem_response(exc.status, exc.code, exc.detail, errors=exc.errors, headers=exc.headers)
+    return problem_response(
+        exc.status, exc.code, exc.detail, errors=exc.errors, headers=exc.headers, extra=exc.extra
+    )
 
 
 async def _on_validation(_: Request, exc: Exception) -> JSONResponse:

@@ -3,10 +3,10 @@
 - `intervals`: half-open `Interval` and normalised `IntervalSet`.
 - `weekly`: weekly rules in a spot's local time, expanded to UTC across DST changes.
 - `availability`: a spot's `Calendar` (rules, windows, blackouts, bookings) and `BookingPolicy`,
-  giving the free intervals and whether an interval is bookable.
+  giving the free intervals and whether an interval is bookable (a `Refusal` says why not).
 """
 
-from booking.availability import BookingPolicy, Calendar, ReasonCode
+from booking.availability import BookingPolicy, Calendar, IntervalReason, ReasonCode, Refusal
 from booking.intervals import Interval, IntervalSet, NaiveDatetimeError
 from booking.weekly import WEEKDAYS, WeeklyRule, expand
 
@@ -15,9 +15,11 @@ __all__ = [
     "BookingPolicy",
     "Calendar",
     "Interval",
+    "IntervalReason",
     "IntervalSet",
     "NaiveDatetimeError",
     "ReasonCode",
+    "Refusal",
     "WeeklyRule",
     "expand",
 ]

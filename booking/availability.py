@@ -16,10 +16,14 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from booking.intervals import Interval, IntervalSet, require_aware
+from booking.intervals import Interval, IntervalSet, format_instant, require_aware
 from booking.weekly import WeeklyRule, expand
 
 GRANULARITIES = (5, 10, 15, 20, 30, 60)
+# The loosest rules a spot may have. Nothing longer or further ahead is ever bookable, so nothing
+# longer or further ahead is ever priced or expanded.
+LONGEST_DURATION_MIN = 43_200  # 30 days
+LONGEST_HORIZON_DAYS = 365
 
 
 class ReasonCode(StrEnum):
@@ -28,6 +32,83 @@ class ReasonCode(StrEnum):
     invalid_interval = "invalid_interval"
     outside_availability = "outside_availability"
     slot_unavailable = "slot_unavailable"
+
+
+class IntervalReason(StrEnum):
+    """Which rule an `invalid_interval` breaks; the values are the API's `reason`."""
+
+    end_before_start = "end_before_start"
+    not_on_granularity = "not_on_granularity"
+    too_short = "too_short"
+    too_long = "too_long"
+    in_the_past = "in_the_past"
+    inside_lead_time = "inside_lead_time"
+    beyond_horizon = "beyond_horizon"
+
+
+_TEXT = {
+    ReasonCode.outside_availability: "the spot is not offered for the whole interval",
+    ReasonCode.slot_unavailable: "the spot is taken for part of the interval",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why an interval cannot be booked: the API's code and, for `invalid_interval`, the rule
+    broken and its `limit`: minutes for granularity, durations and lead time; an instant for the
+    horizon (the latest allowed end), the past (now) and end_before_start (the earliest allowed
+    end is after it)."""
+
+    code: ReasonCode
+    reason: IntervalReason | None = None
+    limit: int | datetime | None = None
+
+    @property
+    def detail(self) -> str:
+        return self.describe()
+
+    def describe(self, of: str = "this spot") -> str:
+        """The refusal in words, for people (apps act on `code`, `reason` and `limit`); `of` names
+        whose rules they are."""
+        limit = self.limit
+        match self.reason:
+            case None:
+                return _TEXT[self.code]
+            case IntervalReason.end_before_start:
+                return f"the end must be after {_instant(limit)}"
+            case IntervalReason.not_on_granularity:
+                assert isinstance(limit, int)
+                marks = [f":{m:02d}" for m in range(0, 60, limit)]
+                listed = marks[0] if len(marks) == 1 else f"{', '.join(marks[:-1])} or {marks[-1]}"
+                return f"start and end must lie on {of}'s {limit}-minute grid: start at {listed} (local time)"
+            case IntervalReason.too_short:
+                return f"a booking of {of} lasts at least {_duration(limit)}"
+            case IntervalReason.too_long:
+                return f"a booking of {of} lasts at most {_duration(limit)}"
+            case IntervalReason.in_the_past:
+                return f"the interval starts in the past (now is {_instant(limit)})"
+            case IntervalReason.inside_lead_time:
+                return f"a booking of {of} must start at least {_duration(limit)} ahead"
+            case IntervalReason.beyond_horizon:
+                return f"a booking of {of} must end by {_instant(limit)}"
+
+
+def _duration(minutes: int | datetime | None) -> str:
+    assert isinstance(minutes, int)
+    for unit, name in ((1440, "day"), (60, "hour"), (1, "minute")):
+        if minutes % unit == 0:
+            count = minutes // unit
+            return f"{count} {name}{'' if count == 1 else 's'}"
+    raise AssertionError("unreachable: every whole number of minutes is a multiple of 1")
+
+
+def _instant(value: int | datetime | None) -> str:
+    assert isinstance(value, datetime)
+    return format_instant(value)
+
+
+def _invalid(reason: IntervalReason, limit: int | datetime) -> Refusal:
+    return Refusal(ReasonCode.invalid_interval, reason, limit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +123,18 @@ class BookingPolicy:
     horizon_days: int = 90
     buffer_min: int = 0
 
+    @classmethod
+    def loosest(cls, timezone: ZoneInfo) -> BookingPolicy:
+        """Rules no spot's are looser than: an interval this refuses, every spot refuses."""
+        return cls(
+            timezone,
+            granularity_min=min(GRANULARITIES),
+            min_duration_min=min(GRANULARITIES),
+            max_duration_min=LONGEST_DURATION_MIN,
+            lead_time_min=0,
+            horizon_days=LONGEST_HORIZON_DAYS,
+        )
+
     def __post_init__(self) -> None:
         if self.granularity_min not in GRANULARITIES:
             raise ValueError(f"granularity_min must be one of {GRANULARITIES}")
@@ -53,6 +146,11 @@ class BookingPolicy:
             )
         if self.lead_time_min < 0 or self.buffer_min < 0 or self.horizon_days < 1:
             raise ValueError("lead time and buffer must not be negative, the horizon at least a day")
+        if self.max_duration_min > LONGEST_DURATION_MIN or self.horizon_days > LONGEST_HORIZON_DAYS:
+            raise ValueError(
+                f"max_duration_min must be at most {LONGEST_DURATION_MIN}, "
+                f"horizon_days at most {LONGEST_HORIZON_DAYS}"
+            )
 
     @classmethod
     def of(cls, rules: object, timezone: ZoneInfo) -> BookingPolicy:
@@ -75,6 +173,45 @@ class BookingPolicy:
         """Where bookings may lie at all, seen from `now`."""
         require_aware(now, "now")
         return Interval(now + timedelta(minutes=self.lead_time_min), now + timedelta(days=self.horizon_days))
+
+    def check_interval(self, start: datetime, end: datetime, now: datetime) -> Refusal | None:
+        """None when `[start, end)` keeps these rules seen from `now`, else the first rule it
+        breaks. Costs the same for any interval, so callers check it before anything whose cost
+        grows with the interval's length (the calendar, the price)."""
+        start, end, now = (require_aware(t, n) for t, n in ((start, "start"), (end, "end"), (now, "now")))
+        if end <= start:
+            return _invalid(IntervalReason.end_before_start, start)
+        if start < now:
+            return _invalid(IntervalReason.in_the_past, now)
+        if not (self.is_aligned(start) and self.is_aligned(end)):
+            return _invalid(IntervalReason.not_on_granularity, self.granularity_min)
+        minutes = (end - start) / timedelta(minutes=1)
+        if minutes < self.min_duration_min:
+            return _invalid(IntervalReason.too_short, self.min_duration_min)
+        if minutes > self.max_duration_min:
+            return _invalid(IntervalReason.too_long, self.max_duration_min)
+        window = self.bookable_window(now)
+        if start < window.start:
+            return _invalid(IntervalReason.inside_lead_time, self.lead_time_min)
+        if end > window.end:
+            # The latest end that is allowed and on the grid, so an app can offer it as is.
+            return _invalid(IntervalReason.beyond_horizon, self.floor(window.end))
+        return None
+
+    def check_extension(self, booking: Interval, new_end: datetime, now: datetime) -> Refusal | None:
+        """The rules for moving `booking`'s end to `new_end`: later than now, on the grid, within
+        the longest duration and the horizon. Lead time does not apply: the booking exists."""
+        require_aware(new_end, "new_end")
+        if new_end <= booking.end:
+            return _invalid(IntervalReason.end_before_start, booking.end)
+        if not self.is_aligned(new_end):
+            return _invalid(IntervalReason.not_on_granularity, self.granularity_min)
+        if (new_end - booking.start) / timedelta(minutes=1) > self.max_duration_min:
+            return _invalid(IntervalReason.too_long, self.max_duration_min)
+        horizon = self.bookable_window(now).end
+        if new_end > horizon:
+            return _invalid(IntervalReason.beyond_horizon, self.floor(horizon))
+        return None
 
     def is_aligned(self, instant: datetime) -> bool:
         local = instant.astimezone(self.timezone)
@@ -127,45 +264,26 @@ class Calendar:
         raw = self.open_times(reach) - self.taken()
         return IntervalSet(_snap(raw, self.policy))
 
-    def check(self, wanted: Interval, now: datetime) -> ReasonCode | None:
+    def check(self, wanted: Interval, now: datetime) -> Refusal | None:
         """None when `wanted` can be booked now, else the first reason it cannot."""
-        policy = self.policy
-        minutes = wanted.length / timedelta(minutes=1)
-        if (
-            not policy.is_aligned(wanted.start)
-            or not policy.is_aligned(wanted.end)
-            or minutes < policy.min_duration_min
-            or minutes > policy.max_duration_min
-            or not policy.bookable_window(now).contains(wanted)
-        ):
-            return ReasonCode.invalid_interval
+        invalid = self.policy.check_interval(wanted.start, wanted.end, now)
+        return invalid if invalid is not None else self._check_free(wanted)
+
+    def _check_free(self, wanted: Interval) -> Refusal | None:
         if not self.open_times(wanted).contains(wanted):
-            return ReasonCode.outside_availability
+            return Refusal(ReasonCode.outside_availability)
         if self.taken().overlaps(wanted):
-            return ReasonCode.slot_unavailable
+            return Refusal(ReasonCode.slot_unavailable)
         return None
 
 
 def check_extension(
     calendar: Calendar, booking: Interval, new_end: datetime, now: datetime
-) -> ReasonCode | None:
+) -> Refusal | None:
     """Whether `booking` can be lengthened to end at `new_end`; `calendar.bookings` must not
-    include the booking itself. Lead time does not apply: the booking exists already."""
-    policy = calendar.policy
-    minutes = (new_end - booking.start) / timedelta(minutes=1)
-    if (
-        new_end <= booking.end
-        or not policy.is_aligned(new_end)
-        or minutes > policy.max_duration_min
-        or new_end > policy.bookable_window(now).end
-    ):
-        return ReasonCode.invalid_interval
-    extra = Interval(booking.end, new_end)
-    if not calendar.open_times(extra).contains(extra):
-        return ReasonCode.outside_availability
-    if calendar.taken().overlaps(extra):
-        return ReasonCode.slot_unavailable
-    return None
+    include the booking itself."""
+    invalid = calendar.policy.check_extension(booking, new_end, now)
+    return invalid if invalid is not None else calendar._check_free(Interval(booking.end, new_end))
 
 
 def _snap(intervals: Iterable[Interval], policy: BookingPolicy) -> Iterable[Interval]:

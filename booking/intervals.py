@@ -22,7 +22,8 @@ def require_aware(value: datetime, name: str = "datetime") -> datetime:
     return value
 
 
-def _fmt(value: datetime) -> str:
+def format_instant(value: datetime) -> str:
+    """RFC 3339 in UTC with a `Z`, as the API writes instants."""
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S") + "Z"
 
 
@@ -62,7 +63,7 @@ class Interval:
         return Interval(self.start - by, self.end + by)
 
     def __repr__(self) -> str:
-        return f"[{_fmt(self.start)}, {_fmt(self.end)})"
+        return f"[{format_instant(self.start)}, {format_instant(self.end)})"
 
 
 class IntervalSet:

@@ -22,7 +22,11 @@ from datetime import datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from booking.availability import LONGEST_DURATION_MIN
 from booking.intervals import Interval
+
+# No booking is longer, so no price is ever needed for longer; pricing costs a step per day.
+LONGEST_PRICED = timedelta(minutes=LONGEST_DURATION_MIN)
 
 
 class CancellationPolicy(StrEnum):
@@ -96,7 +100,10 @@ def price(interval: Interval, tariff: Tariff) -> Quote:
     """One line per local calendar day, each rounded up to a whole cent and capped on its own.
 
     Pricing every stay day by day, capped or not, keeps the two consistent: a cap can only lower a
-    price, and lengthening a stay can only add to its last day or add days."""
+    price, and lengthening a stay can only add to its last day or add days. Check the interval
+    against the spot's rules first: longer than `LONGEST_PRICED` is refused, not priced."""
+    if interval.length > LONGEST_PRICED:
+        raise ValueError(f"refusing to price more than {LONGEST_PRICED.days} days")
     lines: list[Line] = []
     rate = f"{tariff.hourly_cents / 100:.2f} {tariff.currency}/h"
     for day in local_days(interval, tariff.timezone):

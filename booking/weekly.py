@@ -28,6 +28,9 @@ from booking.intervals import Interval, IntervalSet, require_aware
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MINUTES_PER_DAY = 24 * 60
+# Expanding costs a step per day: no caller needs more than a spot's horizon and a few days (the
+# materialised open ranges), so a longer span is a caller's bug, refused instead of computed.
+LONGEST_EXPANSION = timedelta(days=2 * 366)
 
 
 def parse_clock(value: str, *, allow_24: bool) -> int:
@@ -142,6 +145,8 @@ def _gap_end(low: datetime, high: datetime, tz: ZoneInfo) -> datetime:
 
 def expand(rules: Iterable[WeeklyRule], tz: ZoneInfo, bounds: Interval) -> IntervalSet:
     """All windows of `rules` that meet `bounds`, clipped to it, as UTC intervals."""
+    if bounds.length > LONGEST_EXPANSION:
+        raise ValueError(f"refusing to expand rules over more than {LONGEST_EXPANSION.days} days")
     rules = list(rules)
     if not rules:
         return IntervalSet()

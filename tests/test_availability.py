@@ -412,3 +412,33 @@ async def test_a_spot_has_at_most_fifty_rules(client: AsyncClient, alice: Accoun
         "validation_error",
     )
     assert problem["errors"][0]["type"] == "too_many"
+
+
+async def test_availability_lies_at_most_a_few_years_ahead(
+    app: FastAPI, client: AsyncClient, alice: Account
+) -> None:
+    set_clock(app, datetime(2026, 11, 22, tzinfo=UTC))
+    spot = await make_spot(client, alice)
+    for kind in ("windows", "blackouts"):
+        url = f"/v1/spots/{spot['id']}/availability/{kind}"
+        # 730 days ahead is the last end allowed: a year past the longest horizon.
+        ok = {"start": "2028-11-01T00:00:00Z", "end": "2028-11-21T00:00:00Z"}
+        assert (await client.post(url, headers=alice.headers, json=ok)).status_code == 201
+        far = {"start": "2028-11-01T00:00:00Z", "end": "2028-11-21T00:00:01Z"}
+        problem = assert_problem(
+            await client.post(url, headers=alice.headers, json=far), 422, "validation_error"
+        )
+        assert (problem["errors"][0]["field"], problem["errors"][0]["type"]) == ("end", "too_far_ahead")
+        assert problem["detail"] == "end: at most 730 days ahead (by 2028-11-21T00:00:00Z)"
+    url = f"/v1/spots/{spot['id']}/availability/rules"
+    rule = {"weekdays": ["mon"], "start_time": "08:00", "end_time": "18:00"}
+    for field in ("valid_from", "valid_until"):
+        problem = assert_problem(
+            await client.post(url, headers=alice.headers, json={**rule, field: "2029-11-22"}),
+            422,
+            "validation_error",
+        )
+        assert (problem["errors"][0]["field"], problem["errors"][0]["type"]) == (field, "too_far_ahead")
+        assert problem["detail"] == f"{field}: at most 1095 days ahead (by 2029-11-21)"
+    lease = {**rule, "valid_from": "2029-11-21", "valid_until": "2029-11-21"}
+    assert (await client.post(url, headers=alice.headers, json=lease)).status_code == 201

@@ -5,22 +5,28 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.availability.materialize import load_calendar, range_of, refresh_open_ranges
+from app.availability.materialize import load_calendar, policy_of, range_of, refresh_open_ranges
 from app.availability.models import AvailabilityBlackout, AvailabilityRule, AvailabilityWindow
 from app.availability.schemas import BlackoutCreate, RuleCreate, WindowCreate
 from app.errors import NotFound, ValidationProblem
 from app.pagination import PageParams, paginate
 from app.spots.models import Spot
 from booking import Interval, IntervalSet, WeeklyRule
+from booking.intervals import format_instant
 
 # Enough for any real calendar, small enough that expanding one spot stays cheap.
 MAX_RULES = 50
 MAX_SPANS = 500
 LONGEST_QUERY = timedelta(days=31)
+# No spot looks more than a year ahead (horizon_days <= 365): a window or blackout may end a year
+# beyond that, a rule's dates may lie three years ahead (a lease); further is a mistake.
+SPANS_AHEAD = timedelta(days=730)
+RULE_DATES_AHEAD = timedelta(days=1095)
 
 Span = type[AvailabilityWindow] | type[AvailabilityBlackout]
 
@@ -31,6 +37,13 @@ async def add_rule(session: AsyncSession, spot: Spot, data: RuleCreate, now: dat
         raise ValidationProblem.field(
             "weekdays", f"a spot has at most {MAX_RULES} rules; delete one first", "too_many"
         )
+    last = (now + RULE_DATES_AHEAD).astimezone(ZoneInfo(spot.timezone)).date()
+    for name in ("valid_from", "valid_until"):
+        value = getattr(data, name)
+        if value is not None and value > last:
+            raise ValidationProblem.field(
+                name, f"at most {RULE_DATES_AHEAD.days} days ahead (by {last.isoformat()})", "too_far_ahead"
+            )
     parsed = WeeklyRule.parse(
         data.weekdays, data.start_time, data.end_time, data.valid_from, data.valid_until
     )
@@ -55,6 +68,11 @@ async def add_span(
     """A one-off window or a blackout: both are a stored range on the spot."""
     if data.end <= now:
         raise ValidationProblem.field("end", "lies in the past")
+    if data.end > now + SPANS_AHEAD:
+        latest = format_instant(now + SPANS_AHEAD)
+        raise ValidationProblem.field(
+            "end", f"at most {SPANS_AHEAD.days} days ahead (by {latest})", "too_far_ahead"
+        )
     count = await session.scalar(
         select(func.count()).where(model.spot_id == spot.id, func.upper(model.during) > now)
     )
@@ -93,6 +111,9 @@ async def free(
         raise ValidationProblem.field("to", "must be after from")
     if end - start > LONGEST_QUERY:
         raise ValidationProblem.field("to", "at most 31 days after from")
-    bounds = Interval(start, end)
+    # Only where bookings may lie at all is read: nothing before now or past the horizon.
+    bounds = Interval(start, end).intersection(policy_of(spot).bookable_window(now))
+    if bounds is None:
+        return IntervalSet()
     calendar = await load_calendar(session, spot, bounds, now=now)
     return calendar.free(bounds, now)

@@ -90,7 +90,8 @@ async def run(
             await savepoint.commit()
         else:
             await savepoint.rollback()
-        status, body = exc.status, problem_body(exc.status, exc.code, exc.detail, errors=exc.errors)
+        status = exc.status
+        body = problem_body(exc.status, exc.code, exc.detail, errors=exc.errors, extra=exc.extra)
     # Upsert: an expired row for the same key is simply replaced.
     await session.execute(
         insert(IdempotencyKey)

@@ -94,21 +94,25 @@ async def booking_out(session: AsyncSession, booking: Booking) -> BookingOut:
     response_model=QuoteOut,
     responses=problem_openapi(401, 404, 422),
     summary="Price and bookability of an interval",
+    description="Refuses what booking would refuse, with `bookable: false` and `reason_code`; an "
+    "`invalid_interval` also carries `reason` and `limit` and is not priced: `total_cents` 0, no "
+    "breakdown, no refunds.",
 )
 async def create_quote(body: QuoteRequest, user: CurrentUser, session: DbSession, now: Now) -> QuoteOut:
-    reason, amount, policy, steps = await service.quote(
-        session, user, body.spot_id, body.start, body.end, now
-    )
+    result = await service.quote(session, user, body.spot_id, body.start, body.end, now)
+    amount = result.amount
     return QuoteOut(
-        bookable=reason is None,
-        reason_code=reason,
+        bookable=result.reason_code is None,
+        reason_code=result.reason_code,
+        **(service.refusal_members(result.refusal) if result.refusal else {}),
         total_cents=amount.total_cents,
         currency=amount.currency,
         breakdown=[
             BreakdownLine(label=line.label, amount_cents=line.amount_cents) for line in amount.breakdown
         ],
         cancellation=CancellationOut(
-            policy=policy, refunds=[RefundStepOut(until=s.until, refund_cents=s.refund_cents) for s in steps]
+            policy=result.policy,
+            refunds=[RefundStepOut(until=s.until, refund_cents=s.refund_cents) for s in result.refunds],
         ),
     )
 
@@ -240,15 +244,17 @@ async def extend_booking(booking_id: str, body: ExtendRequest, w: Write) -> JSON
     responses=problem_openapi(401, 404),
     summary="A booking (its driver or the spot's owner)",
 )
-async def get_booking(booking_id: str, user: CurrentUser, session: DbSession) -> BookingOut:
+async def get_booking(booking_id: str, user: CurrentUser, session: DbSession, now: Now) -> BookingOut:
     booking, _ = await service.get(session, user, booking_id)
-    return await booking_out(session, booking)
+    return service.as_of(await booking_out(session, booking), now)
 
 
 def _statuses(values: list[str] | None) -> list[Status] | None:
     if not values:
         return None
     names = [name.strip() for value in values for name in value.split(",") if name.strip()]
+    if len(names) > len(Status):
+        raise ValidationProblem.field("status", f"at most {len(Status)} statuses", "too_long")
     try:
         return [Status(name) for name in names]
     except ValueError:
@@ -281,8 +287,11 @@ async def my_bookings(
         AwareDatetime | None, Query(alias="from", description="Bookings ending after this")
     ] = None,
     to: Annotated[AwareDatetime | None, Query(description="Bookings starting before this")] = None,
+    *,
+    now: Now,
 ) -> Page[BookingOut]:
     bookings, next_cursor = await service.list_mine(
-        session, user, role=role, statuses=_statuses(status), start=from_, end=to, page=page
+        session, user, role=role, statuses=_statuses(status), start=from_, end=to, page=page, now=now
     )
-    return Page[BookingOut](items=await booking_outs(session, bookings), next_cursor=next_cursor)
+    items = [service.as_of(out, now) for out in await booking_outs(session, bookings)]
+    return Page[BookingOut](items=items, next_cursor=next_cursor)

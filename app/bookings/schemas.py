@@ -1,18 +1,35 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, Field, ValidationInfo, field_validator
 
 from app.schemas import RequestModel, ResponseModel, TimeSpan, UtcDatetime
 
 StatusName = Literal["held", "requested", "confirmed", "declined", "expired", "cancelled", "completed"]
 ReasonName = Literal["invalid_interval", "outside_availability", "slot_unavailable", "own_spot"]
+IntervalReasonName = Literal[
+    "end_before_start",
+    "not_on_granularity",
+    "too_short",
+    "too_long",
+    "in_the_past",
+    "inside_lead_time",
+    "beyond_horizon",
+]
 
 
 class _Interval(TimeSpan):
     spot_id: str = Field(description="The spot's id")
+
+    @field_validator("end")
+    @classmethod
+    def _after_start(cls, value: datetime, info: ValidationInfo) -> datetime:
+        # Replaces TimeSpan's check: an end not after the start is the booking rules' 422
+        # `invalid_interval` with reason `end_before_start` (API.md), not a `validation_error`.
+        return value
 
 
 class QuoteRequest(_Interval):
@@ -53,6 +70,15 @@ class CancellationOut(ResponseModel):
 class QuoteOut(ResponseModel):
     bookable: bool
     reason_code: ReasonName | None = None
+    reason: IntervalReasonName | None = Field(
+        default=None, description="With `reason_code` `invalid_interval`: the rule the interval breaks"
+    )
+    limit: int | str | None = Field(
+        default=None,
+        description="With `reason`: the rule's limit, in minutes (granularity, durations, lead time) "
+        "or as an instant (the latest allowed end for `beyond_horizon`, now for `in_the_past`, the "
+        "start for `end_before_start`)",
+    )
     total_cents: int
     currency: str
     breakdown: list[BreakdownLine]

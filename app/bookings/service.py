@@ -20,14 +20,15 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import asyncpg
-from sqlalchemy import Select, or_, select, text
+from sqlalchemy import ColumnElement, Select, and_, not_, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from app.auth.models import User
 from app.availability.materialize import read_calendar
 from app.bookings.models import Booking, BookingEvent
-from app.bookings.schemas import BookingCreate
+from app.bookings.schemas import BookingCreate, BookingOut, EventOut
 from app.db import driver_connection
 from app.errors import Conflict, Forbidden, NotFound, ProblemError
 from app.pagination import PageParams, paginate
@@ -36,8 +37,9 @@ from app.settings import Settings
 from app.spots.models import Spot
 from app.users.models import Vehicle
 from app.users.service import own_vehicle
-from booking import BookingPolicy, Calendar, Interval, ReasonCode
+from booking import BookingPolicy, Calendar, Interval, ReasonCode, Refusal
 from booking.availability import check_extension
+from booking.intervals import format_instant
 from booking.pricing import CancellationPolicy, Quote, RefundStep, Tariff, price, refund, refund_schedule
 from booking.states import ACTIVE, Action, Actor, NotAllowed, Status, TransitionError, next_status
 
@@ -87,11 +89,7 @@ REFUSALS: dict[ReasonCode, type[ProblemError]] = {
     ReasonCode.outside_availability: OutsideAvailability,
     ReasonCode.slot_unavailable: SlotUnavailable,
 }
-REASON_TEXT = {
-    ReasonCode.invalid_interval: "the interval breaks the spot's rules (granularity, duration, lead time or horizon)",
-    ReasonCode.outside_availability: "the spot is not offered for the whole interval",
-    ReasonCode.slot_unavailable: "the spot is taken for part of the interval",
-}
+TAKEN = Refusal(ReasonCode.slot_unavailable)
 EXCLUSION = "ex_bookings_spot_id_during"
 
 
@@ -159,6 +157,8 @@ async def _spot_terms(conn: asyncpg.Connection, spot_id: uuid.UUID, *, lock: boo
 
 # The sweeper and lazy expiry are one statement each: select the due rows with a lock, change them
 # and write their events together, so running it twice, or in two processes, changes nothing twice.
+# The change is dated `{at}`: a hold expired at its deadline, whenever the sweeper got to it, which
+# is also what reads show before it has (`as_of`).
 _SWEEP = """
 with due as (
     select id, status from bookings
@@ -167,13 +167,14 @@ with due as (
     for update {skip}
     limit :batch
 ), changed as (
-    update bookings b set status = :to_status, updated_at = :now
+    update bookings b set status = :to_status, updated_at = {at}
     from due where b.id = due.id
-    returning b.id, due.status as from_status
+    returning b.id, due.status as from_status, b.updated_at as at
 )
 insert into booking_events (booking_id, at, kind, from_status, to_status, actor)
-select id, :now, :kind, from_status, :to_status, 'system' from changed
+select id, at, :kind, from_status, :to_status, 'system' from changed
 """
+_DEADLINE = "case when b.status = 'held' then b.hold_expires_at else b.request_expires_at end"
 _EXPIRY_DUE = (
     "((status = 'held' and hold_expires_at <= :now) or (status = 'requested' and request_expires_at <= :now))"
 )
@@ -181,10 +182,17 @@ _COMPLETION_DUE = "status = 'confirmed' and end_at <= :now"
 
 
 async def _sweep(
-    session: AsyncSession, due: str, to_status: Status, now: datetime, spot_id: uuid.UUID | None, batch: int
+    session: AsyncSession,
+    due: str,
+    to_status: Status,
+    now: datetime,
+    spot_id: uuid.UUID | None,
+    batch: int,
+    at: str = ":now",
 ) -> int:
     statement = _SWEEP.format(
         due=due,
+        at=at,
         scope="and spot_id = :spot_id" if spot_id else "",
         # The scheduler skips rows another process is on; a booking request waits for them, so it
         # decides on their final state.
@@ -200,7 +208,7 @@ async def _sweep(
 async def expire_due(
     session: AsyncSession, now: datetime, *, spot_id: uuid.UUID | None = None, batch: int = 1000
 ) -> int:
-    return await _sweep(session, _EXPIRY_DUE, Status.expired, now, spot_id, batch)
+    return await _sweep(session, _EXPIRY_DUE, Status.expired, now, spot_id, batch, at=_DEADLINE)
 
 
 async def complete_due(session: AsyncSession, now: datetime, *, batch: int = 1000) -> int:
@@ -254,8 +262,19 @@ async def _vehicle(
     return vehicle
 
 
-def _refusal(reason: ReasonCode) -> ProblemError:
-    return REFUSALS[reason](REASON_TEXT[reason])
+def refusal_members(refusal: Refusal) -> dict[str, Any]:
+    """`reason` and `limit` of an invalid interval, as the API writes them (empty for others)."""
+    if refusal.reason is None:
+        return {}
+    limit = refusal.limit
+    return {
+        "reason": refusal.reason.value,
+        "limit": format_instant(limit) if isinstance(limit, datetime) else limit,
+    }
+
+
+def _refusal(refusal: Refusal) -> ProblemError:
+    return REFUSALS[refusal.code](refusal.detail, extra=refusal_members(refusal))
 
 
 async def _calendar_for_write(
@@ -277,20 +296,37 @@ async def _calendar_for_write(
     return calendar
 
 
+@dataclass(frozen=True)
+class QuoteResult:
+    reason_code: ReasonCode | Literal["own_spot"] | None
+    refusal: Refusal | None  # with the reason and limit of an invalid interval
+    amount: Quote
+    policy: str
+    refunds: tuple[RefundStep, ...]
+
+
 async def quote(
     session: AsyncSession, user: User, spot_id: str, start: datetime, end: datetime, now: datetime
-) -> tuple[ReasonCode | Literal["own_spot"] | None, Quote, str, tuple[RefundStep, ...]]:
+) -> QuoteResult:
+    """What booking would answer, without booking. The interval is checked against the spot's
+    rules first: an invalid one is neither priced nor looked up (its price is 0, its breakdown
+    and refunds empty), so no request makes work grow with the length it asks for."""
     conn = await driver_connection(session)
     spot = await _spot_terms(conn, parse_id(spot_id, "spot"), lock=False)
-    wanted = Interval(start, end)
-    calendar, _ = await read_calendar(conn, spot.id, spot.policy, wanted, now=now)
-    reason: ReasonCode | Literal["own_spot"] | None = (
-        "own_spot" if spot.owner_id == user.id else calendar.check(wanted, now)
-    )
-    amount = price(wanted, spot.tariff)
     policy = spot.cancellation_policy
+    refusal = spot.policy.check_interval(start, end, now)
+    own = spot.owner_id == user.id
+    if refusal is not None:
+        nothing = Quote(0, spot.tariff.currency, ())
+        return QuoteResult("own_spot" if own else refusal.code, refusal, nothing, policy.value, ())
+    wanted = Interval(start, end)
+    if not own:
+        calendar, _ = await read_calendar(conn, spot.id, spot.policy, wanted, now=now)
+        refusal = calendar.check(wanted, now)
+    amount = price(wanted, spot.tariff)
     steps = tuple(s for s in refund_schedule(policy, amount.total_cents, wanted.start) if s.until > now)
-    return reason, amount, policy.value, steps
+    reason_code = "own_spot" if own else (refusal.code if refusal else None)
+    return QuoteResult(reason_code, refusal, amount, policy.value, steps)
 
 
 # The booking and its first event in one round trip. The event's foreign key is checked at the
@@ -314,10 +350,14 @@ async def create(
     if spot.owner_id == user.id:
         raise OwnSpot("you cannot book your own spot")
     vehicle = await _vehicle(session, user, data.vehicle_id, spot)
+    # The rules first: the calendar is read only for an interval they allow (at most 30 days).
+    invalid = spot.policy.check_interval(data.start, data.end, now)
+    if invalid is not None:
+        raise _refusal(invalid)
     wanted = Interval(data.start, data.end)
-    reason = (await _calendar_for_write(session, conn, spot, wanted, now)).check(wanted, now)
-    if reason is not None:
-        raise _refusal(reason)
+    refusal = (await _calendar_for_write(session, conn, spot, wanted, now)).check(wanted, now)
+    if refusal is not None:
+        raise _refusal(refusal)
     amount = price(wanted, spot.tariff)
     instant = spot.instant_book
     booking = Booking(
@@ -360,7 +400,7 @@ async def create(
     except asyncpg.ExclusionViolationError as exc:
         # Unreachable while the spot lock is taken first; the constraint is the last word.
         if exc.constraint_name == EXCLUSION:
-            raise SlotUnavailable(REASON_TEXT[ReasonCode.slot_unavailable]) from exc
+            raise SlotUnavailable(TAKEN.detail) from exc
         raise
     return booking, event
 
@@ -370,7 +410,7 @@ async def _flush_guarded(session: AsyncSession) -> None:
         await session.flush()
     except IntegrityError as exc:
         if EXCLUSION in str(exc.orig):
-            raise SlotUnavailable(REASON_TEXT[ReasonCode.slot_unavailable]) from exc
+            raise SlotUnavailable(TAKEN.detail) from exc
         raise
 
 
@@ -419,22 +459,48 @@ def _transition(booking: Booking, action: Action, actor: Actor) -> Status:
         raise Forbidden(str(exc)) from None
 
 
-def _past_deadline(booking: Booking, now: datetime) -> bool:
-    deadline = booking.hold_expires_at if booking.status == Status.held else booking.request_expires_at
-    return booking.status in (Status.held, Status.requested) and deadline is not None and now >= deadline
+def deadline_passed(
+    status: str, hold_expires_at: datetime | None, request_expires_at: datetime | None, now: datetime
+) -> datetime | None:
+    """The deadline of a hold or request that has passed it at `now`: from then on it is expired,
+    whether or not anything has written that down yet."""
+    deadline = {Status.held: hold_expires_at, Status.requested: request_expires_at}.get(Status(status))
+    return deadline if deadline is not None and now >= deadline else None
+
+
+def as_of(out: BookingOut, now: datetime) -> BookingOut:
+    """A booking as it stands at `now`: a hold or request past its deadline reads as expired,
+    with the event the sweeper will write, so reading it before or after the sweeper gives the
+    same answer. Nothing is written: reads stay reads."""
+    deadline = deadline_passed(out.status, out.hold_expires_at, out.request_expires_at, now)
+    if deadline is None:
+        return out
+    expired = EventOut(at=deadline, status="expired", by="system")
+    return out.model_copy(
+        update={"status": "expired", "updated_at": deadline, "events": [*out.events, expired]}
+    )
+
+
+HOLD_EXPIRED = "the hold expired before it was confirmed; book again"
 
 
 async def _expire_if_due(session: AsyncSession, booking: Booking, action: Action, now: datetime) -> None:
     """A hold or request past its deadline is expired now, whatever the sweeper has done so far."""
-    if not _past_deadline(booking, now):
+    if action is Action.confirm and booking.status == Status.expired and booking.hold_expires_at is not None:
+        # Expired from `held` (only holds have that deadline, and confirming clears it) by the
+        # sweeper or another request: the same answer as if this request had come first.
+        raise HoldExpired(HOLD_EXPIRED)
+    deadline = deadline_passed(booking.status, booking.hold_expires_at, booking.request_expires_at, now)
+    if deadline is None:
         return
     from_status = booking.status
     booking.status = Status.expired.value
-    booking.updated_at = now
-    _record(session, booking, "booking.expired", from_status, Actor.system, None, now)
+    # It expired at its deadline, whenever that is noticed: the sweeper records the same.
+    booking.updated_at = deadline
+    _record(session, booking, "booking.expired", from_status, Actor.system, None, deadline)
     await session.flush()
     if action is Action.confirm and from_status == Status.held:
-        raise HoldExpired("the hold expired before it was confirmed; book again")
+        raise HoldExpired(HOLD_EXPIRED)
     raise DeadlinePassed(f"the {from_status} booking expired")
 
 
@@ -466,6 +532,9 @@ async def change(
             else 0
         )
         booking.cancel_reason = reason
+    if target is Status.confirmed:
+        # A confirmed booking has no deadline left to show.
+        booking.hold_expires_at = booking.request_expires_at = None
     booking.status = target.value
     booking.updated_at = now
     _record(session, booking, f"booking.{target.value}", from_status, actor, user, now)
@@ -489,17 +558,16 @@ async def extend(
     if booking.end_at <= now:
         raise InvalidTransition("the booking is over")
     current = Interval(booking.start_at, booking.end_at)
+    # The rules first: the calendar is read only for an end they allow.
+    invalid = spot.policy.check_extension(current, new_end, now)
+    if invalid is not None:
+        raise _refusal(invalid)
     calendar = await _calendar_for_write(
-        session,
-        conn,
-        spot,
-        Interval(booking.start_at, max(new_end, booking.end_at + timedelta(minutes=1))),
-        now,
-        exclude=booking.id,
+        session, conn, spot, Interval(booking.start_at, new_end), now, exclude=booking.id
     )
-    reason = check_extension(calendar, current, new_end, now)
-    if reason is not None:
-        raise _refusal(reason)
+    refusal = check_extension(calendar, current, new_end, now)
+    if refusal is not None:
+        raise _refusal(refusal)
     booking.end_at = new_end
     booking.total_cents = price(Interval(booking.start_at, new_end), spot.tariff).total_cents
     booking.updated_at = now
@@ -518,19 +586,32 @@ async def list_mine(
     start: datetime | None,
     end: datetime | None,
     page: PageParams,
+    now: datetime,
 ) -> tuple[list[Booking], str | None]:
+    """By status as of `now` (see `as_of`): a hold past its deadline is found as expired."""
     query = select(Booking)
     if role == "driver":
         query = query.where(Booking.driver_id == user.id)
     else:
         query = query.join(Spot, Spot.id == Booking.spot_id).where(Spot.owner_id == user.id)
     if statuses:
-        query = query.where(Booking.status.in_([s.value for s in statuses]))  # type: ignore[attr-defined]
+        query = query.where(or_(*(_has_status(s, now) for s in set(statuses))))
     if start is not None:
         query = query.where(Booking.end_at > start)
     if end is not None:
         query = query.where(Booking.start_at < end)
     return await paginate(session, query, Booking, page, order_by="start_at")
+
+
+def _has_status(status: Status, now: datetime) -> ColumnElement[bool]:
+    status_ = col(Booking.status)
+    held_past = and_(status_ == Status.held, col(Booking.hold_expires_at) <= now)
+    requested_past = and_(status_ == Status.requested, col(Booking.request_expires_at) <= now)
+    if status is Status.expired:
+        return or_(status_ == Status.expired, held_past, requested_past)
+    if status in (Status.held, Status.requested):
+        return and_(status_ == status, not_(held_past if status is Status.held else requested_past))
+    return status_ == status
 
 
 async def release_spot(

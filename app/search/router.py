@@ -26,7 +26,9 @@ router = APIRouter(tags=["search"])
     description="Only spots free for the whole `[start, end)` under their rules (windows, blackouts, "
     "bookings with their buffer, granularity, minimum and maximum duration, lead time, horizon) are "
     "returned, each with its public view, its distance and the price of exactly that interval. "
-    "No sign-in is needed, except to filter by one of your vehicles (`vehicle_id`).",
+    "No sign-in is needed, except to filter by one of your vehicles (`vehicle_id`). An interval no "
+    "spot could allow (end not after start, in the past, off the 5-minute grid, longer than 30 days, "
+    "ending more than 365 days ahead) is 422 `invalid_interval` with `reason` and `limit`.",
 )
 async def search(
     session: DbSession,
@@ -38,7 +40,7 @@ async def search(
     radius_m: Annotated[float, Query(gt=0, le=service.MAX_RADIUS_M, description="At most 10000")],
     start: Annotated[AwareDatetime, Query(description="RFC 3339 with offset (URL-encode `+` as `%2B`)")],
     end: Annotated[
-        AwareDatetime, Query(description="RFC 3339 with offset; after start, at most 31 days later")
+        AwareDatetime, Query(description="RFC 3339 with offset; after start, at most 30 days later")
     ],
     ev: Annotated[bool, Query(description="Only spots with an EV charger")] = False,
     covered: Annotated[bool, Query(description="Only covered spots")] = False,

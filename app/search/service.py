@@ -25,17 +25,22 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import BigInteger, DateTime, Float, Integer, Row, TextClause, bindparam, text
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.bookings.service import InvalidInterval, refusal_members
 from app.errors import ValidationProblem
 from app.spots.models import Spot
+from booking import BookingPolicy
 
 Sort = Literal["distance", "price"]
 MAX_RADIUS_M = 10_000
-LONGEST = timedelta(days=31)
+# Rules no spot's are looser than (5-minute grid, 30 days at most, a year ahead at most). On the
+# grid in UTC is on the grid in every time zone, as every offset in use is whole quarter hours.
+LOOSEST = BookingPolicy.loosest(ZoneInfo("UTC"))
 
 _SPOT_COLUMNS = [c.name for c in Spot.__table__.columns if c.name != "location"]  # type: ignore[attr-defined]
 
@@ -187,15 +192,13 @@ def _typed(sql: str, params: dict[str, Any]) -> TextClause:
     return text(sql).bindparams(*(bindparam(name, type_=_TYPES[name]) for name in params))
 
 
-def build(query: SearchQuery, now: datetime) -> tuple[str, dict[str, Any]] | None:
-    """The SQL and its parameters, or None when no spot can match (the interval is off every
-    possible grid: granularities are whole minutes)."""
-    if query.end <= query.start:
-        raise ValidationProblem.field("end", "must be after start")
-    if query.end - query.start > LONGEST:
-        raise ValidationProblem.field("end", "at most 31 days after start")
-    if any(t.second or t.microsecond for t in (query.start, query.end)):
-        return None
+def build(query: SearchQuery, now: datetime) -> tuple[str, dict[str, Any]]:
+    """The SQL and its parameters. An interval no spot's rules could allow is refused as booking
+    refuses it (422 `invalid_interval` with `reason` and `limit`), instead of an empty page the app
+    cannot tell from "nothing free"."""
+    refusal = LOOSEST.check_interval(query.start, query.end, now)
+    if refusal is not None:
+        raise InvalidInterval(refusal.describe("any spot"), extra=refusal_members(refusal))
     filters = []
     params: dict[str, Any] = {
         "lat": query.lat,
@@ -236,10 +239,7 @@ def build(query: SearchQuery, now: datetime) -> tuple[str, dict[str, Any]] | Non
 
 
 async def search(session: AsyncSession, query: SearchQuery, now: datetime) -> tuple[list[Hit], str | None]:
-    built = build(query, now)
-    if built is None:
-        return [], None
-    sql, params = built
+    sql, params = build(query, now)
     rows = (await session.execute(_typed(sql, params), params)).all()
     # The rows carry every column the public view reads; building ORM objects from them would
     # cost more than the query (pydantic validation of each attribute).

@@ -32,6 +32,15 @@ def week(start: date) -> Interval:
 OFFICE = WeeklyRule.parse(["mon", "tue", "wed", "thu", "fri"], "08:00", "18:00")
 
 
+def test_expanding_is_bounded() -> None:
+    start = utc(2026, 1, 1)
+    assert (
+        len(expand([OFFICE], BERLIN, iv(start, start + timedelta(days=732)))) == 522
+    )  # weekdays in 2026 and 2027
+    with pytest.raises(ValueError, match="more than 732 days"):
+        expand([OFFICE], BERLIN, iv(start, start + timedelta(days=732, minutes=1)))
+
+
 def test_office_hours_in_the_week_clocks_go_forward() -> None:
     got = expand([OFFICE], BERLIN, week(date(2026, 3, 23)))
     # Winter time (UTC+1) all week; the change happens on Sunday, when the rule is closed.
