@@ -410,14 +410,14 @@ def _camel(name: str) -> str:
     return first + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
-def _api_routes(app: FastAPI) -> Iterator[tuple[str, str, routing.APIRoute, Any]]:
-    """(path, method, route, route context) for every documented operation."""
+def _api_routes(app: FastAPI) -> Iterator[tuple[str, str, Any]]:
+    """(path, method, route) for every documented operation; the route as included (with the
+    dependencies and responses of the routers it was included through)."""
     for context in routing.iter_route_contexts(app.routes):
-        route = context.original_route
-        if not isinstance(route, routing.APIRoute) or not route.include_in_schema:
+        if not isinstance(context.original_route, routing.APIRoute) or not context.include_in_schema:
             continue
         for method in sorted(context.methods or ()):
-            yield context.path_format, method.lower(), route, context
+            yield context.path_format, method.lower(), context
 
 
 def build(app: FastAPI) -> dict[str, Any]:
@@ -446,14 +446,14 @@ def build(app: FastAPI) -> dict[str, Any]:
     _name_enums(schemas)
     _add_patch_schemas(schemas, "SpotCreate", "SpotPatch")
 
-    for path, method, route, context in _api_routes(app):
+    for path, method, route in _api_routes(app):
         operation = schema["paths"][path][method]
         calls = _calls(route.dependant)
         if route.operation_id is None:
             # A route without its own operationId still gets a short stable one.
             operation["operationId"] = _camel(route.name)
         _set_security(operation, calls)
-        _complete_errors(operation, calls, has_body=context.body_field is not None)
+        _complete_errors(operation, calls, has_body=route.body_field is not None)
         _clean_request_body(operation)
         _restore_examples(operation, route)
     _sort_paths(schema)
@@ -470,9 +470,10 @@ def _set_security(operation: dict[str, Any], calls: set[str]) -> None:
 
 def _complete_errors(operation: dict[str, Any], calls: set[str], *, has_body: bool) -> None:
     responses: dict[str, Any] = operation.setdefault("responses", {})
-    security = operation.get("security", [])
     extra: list[str] = []
-    if any(BEARER in requirement for requirement in security):
+    # Not every route that accepts a token reads it (free intervals ignore it): only a route that
+    # checks one can refuse it.
+    if calls & {"current_user", "optional_user"}:
         extra.append("unauthorized")
     if has_body:
         extra += ["bad_request", "payload_too_large", "validation_error"]
@@ -526,7 +527,7 @@ def _clean_request_body(operation: dict[str, Any]) -> None:
             media["schema"] = {"$ref": body["$ref"]}
 
 
-def _restore_examples(operation: dict[str, Any], route: routing.APIRoute) -> None:
+def _restore_examples(operation: dict[str, Any], route: Any) -> None:
     """FastAPI drops every null from the document (`exclude_none`), examples included, which makes
     an example of a nullable field invalid: put the routes' examples back as they wrote them."""
     declared = [
