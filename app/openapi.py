@@ -445,6 +445,7 @@ def build(app: FastAPI) -> dict[str, Any]:
     }
     _name_enums(schemas)
     _add_patch_schemas(schemas, "SpotCreate", "SpotPatch")
+    _doubles(schemas)
 
     for path, method, route in _api_routes(app):
         operation = schema["paths"][path][method]
@@ -456,6 +457,7 @@ def build(app: FastAPI) -> dict[str, Any]:
         _complete_errors(operation, calls, has_body=route.body_field is not None)
         _clean_request_body(operation)
         _restore_examples(operation, route)
+        _doubles([p.get("schema", {}) for p in operation.get("parameters", [])])
     _sort_paths(schema)
     return schema
 
@@ -557,6 +559,14 @@ def _walk(node: Any) -> Iterator[dict[str, Any]]:
     elif isinstance(node, list):
         for value in node:
             yield from _walk(value)
+
+
+def _doubles(schemas: Any) -> None:
+    """Every number is a Python float, i.e. a double: said so, generators type it `Double` instead
+    of `BigDecimal` (Kotlin)."""
+    for node in _walk(schemas):
+        if node.get("type") == "number" and "format" not in node:
+            node["format"] = "double"
 
 
 def _name_enums(schemas: dict[str, Any]) -> None:

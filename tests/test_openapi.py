@@ -240,6 +240,14 @@ async def test_every_timestamp_is_a_date_time_in_answers_too(client: AsyncClient
     assert found > 20
 
 
+async def test_numbers_are_doubles(client: AsyncClient) -> None:
+    schema = await served(client)
+    lat = schema["components"]["schemas"]["LocationOut"]["properties"]["lat"]
+    assert lat["format"] == "double"
+    search = schema["paths"]["/v1/search"]["get"]["parameters"]
+    assert next(p for p in search if p["name"] == "radius_m")["schema"]["format"] == "double"
+
+
 async def test_enums_are_named_types(client: AsyncClient) -> None:
     schemas = (await served(client))["components"]["schemas"]
 
