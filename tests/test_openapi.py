@@ -377,6 +377,29 @@ async def test_main_requests_and_answers_have_valid_examples(client: AsyncClient
     assert checked >= 15
 
 
+async def test_the_service_accepts_the_request_examples(client: AsyncClient) -> None:
+    # The examples are what a client developer copies first: they must work as they are.
+    user = await client.post("/v1/auth/register", json=openapi.REGISTER_REQUEST)
+    assert user.status_code == 201, user.text
+    tokens = await client.post("/v1/auth/login", json=openapi.LOGIN_REQUEST)
+    assert tokens.status_code == 200, tokens.text
+    auth = {"Authorization": f"Bearer {tokens.json()['access_token']}"}
+    spot = await client.post("/v1/spots", json=openapi.SPOT_CREATE, headers=auth)
+    assert spot.status_code == 201, spot.text
+    url = f"/v1/spots/{spot.json()['id']}"
+    rule = await client.post(f"{url}/availability/rules", json=openapi.RULE_CREATE, headers=auth)
+    assert rule.status_code == 201, rule.text
+    # The merge patch under its own media type, which the document names for it.
+    patched = await client.patch(
+        url,
+        content=json.dumps(openapi.SPOT_PATCH),
+        headers={**auth, "Content-Type": "application/merge-patch+json", "If-Match": spot.headers["ETag"]},
+    )
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["pricing"]["hourly_cents"] == openapi.SPOT_PATCH["pricing"]["hourly_cents"]
+    assert patched.json()["description"] is None
+
+
 async def test_docs_work_offline(client: AsyncClient) -> None:
     page = await client.get("/docs")
     assert page.status_code == 200
