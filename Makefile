@@ -8,12 +8,12 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help install db run test test-future lint format typecheck bench clean
+.PHONY: help install db run test test-future lint format typecheck bench openapi-snapshot clean
 
 help:
 	@echo "make run    serve the API with Kreuzviertel demo data on http://$(HOST):$(PORT) (docs at /docs)"
 	@echo "make test   run the whole test suite against a real PostgreSQL"
-	@echo "make install | db | test-future | lint | format | typecheck | bench | clean"
+	@echo "make install | db | test-future | lint | format | typecheck | bench | openapi-snapshot | clean"
 
 install: $(STAMP)
 
@@ -55,6 +55,11 @@ typecheck: install
 
 bench: db
 	$(BIN)/python -m bench
+
+# The committed OpenAPI document that tests/test_openapi.py compares with the served one: run after
+# changing a route or a schema, and review the diff.
+openapi-snapshot: install
+	$(BIN)/python -m app.openapi --write tests/openapi.snapshot.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

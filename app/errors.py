@@ -215,11 +215,8 @@ def install_handlers(app: FastAPI) -> None:
 
 
 def problem_openapi(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` entries for the given statuses, all as problem+json."""
-    return {
-        status: {
-            "description": HTTPStatus(status).phrase,
-            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
-        }
-        for status in codes
-    }
+    """OpenAPI `responses` entries for the given statuses, all as problem+json (app.openapi has the
+    OpenAPI helpers; prefer its `problems`, which names the codes)."""
+    from app.openapi import problem_openapi as entries  # app.openapi imports this module
+
+    return entries(*codes)

@@ -8,15 +8,14 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
 
-from app import __version__
+from app import __version__, openapi
 from app.auth.router import router as auth_router
 from app.auth.service import Auth
 from app.availability.router import router as availability_router
 from app.bookings.router import router as bookings_router
 from app.db import Database, utcnow
-from app.errors import PROBLEM_MEDIA_TYPE, install_handlers
+from app.errors import install_handlers
 from app.migrations import head_revision
 from app.ops import metrics
 from app.ops.router import router as ops_router
@@ -31,8 +30,14 @@ logger = logging.getLogger(__name__)
 DESCRIPTION = """
 Share private parking spots: owners publish when their spot is free, drivers find and reserve one.
 
-Errors are `application/problem+json` (RFC 9457) with a stable `code`. Times are RFC 3339 with an
-offset and answered in UTC. Money is integer cents.
+Errors are `application/problem+json` (RFC 9457) with a stable `code`; each operation lists the codes
+it can answer per status (`x-problem-codes`, and in each response's description). Times are RFC 3339
+with an offset and answered in UTC (`Z`). Money is integer cents with an ISO 4217 `currency`. Ids are
+opaque strings.
+
+Send `Authorization: Bearer <access token>` from `login`; search, the public spot view and free
+intervals work without it. Enums may gain values: generate clients with an unknown-value fallback
+(openapi-generator: `enumUnknownDefaultCase=true`).
 """
 
 
@@ -61,7 +66,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         description=DESCRIPTION,
         lifespan=lifespan,
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        # /docs is app.openapi.install_docs: Swagger UI without a CDN.
+        docs_url=None,
         redoc_url=None,
     )
     app.state.settings = settings
@@ -81,52 +87,12 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.include_router(bookings_router)
     app.include_router(search_router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    openapi.install_docs(app)
     return app
 
 
-PROBLEM_SCHEMA: dict[str, Any] = {
-    "title": "Problem",
-    "type": "object",
-    "description": "RFC 9457 problem details. `code` is stable; `errors` lists field problems on 422.",
-    "required": ["type", "title", "status", "detail", "code"],
-    "properties": {
-        "type": {"type": "string"},
-        "title": {"type": "string"},
-        "status": {"type": "integer"},
-        "detail": {"type": "string"},
-        "code": {"type": "string", "examples": ["validation_error", "not_found"]},
-        "errors": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {
-                    "loc": {"type": "array", "items": {"type": "string"}},
-                    "field": {"type": "string"},
-                    "message": {"type": "string"},
-                    "type": {"type": "string"},
-                },
-            },
-        },
-    },
-}
-
-
 def _openapi(app: FastAPI) -> dict[str, Any]:
-    if app.openapi_schema:
-        return app.openapi_schema
-    schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-    components = schema.setdefault("components", {}).setdefault("schemas", {})
-    components["Problem"] = PROBLEM_SCHEMA
-    # FastAPI documents its own 422 body; ours is a problem, so say so everywhere.
-    for name in ("HTTPValidationError", "ValidationError"):
-        components.pop(name, None)
-    for path_item in schema.get("paths", {}).values():
-        for operation in path_item.values():
-            responses = operation.get("responses", {})
-            if "422" in responses:
-                responses["422"] = {
-                    "description": "Validation error",
-                    "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
-                }
-    app.openapi_schema = schema
-    return schema
+    # Built once per app; app.openapi has the rules that apply to every route.
+    if not app.openapi_schema:
+        app.openapi_schema = openapi.build(app)
+    return app.openapi_schema

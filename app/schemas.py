@@ -13,6 +13,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
 )
 
@@ -55,8 +56,13 @@ def _as_utc_z(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-# Times are answered in UTC with a `Z`, as API.md says.
-UtcDatetime = Annotated[datetime, PlainSerializer(_as_utc_z, return_type=str, when_used="json")]
+# Times are answered in UTC with a `Z`, as API.md says. The serializer returns a plain str, so the
+# answer schema says so explicitly: clients generate typed dates only from `format: date-time`.
+UtcDatetime = Annotated[
+    datetime,
+    PlainSerializer(_as_utc_z, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
 
 
 class Page(BaseModel, Generic[T]):

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from fastapi import APIRouter, Request, Response, status
 
-from app import ratelimit
+from app import openapi, ratelimit
 from app.auth import service
 from app.auth.dependencies import AuthDep
 from app.auth.schemas import (
@@ -17,7 +17,7 @@ from app.auth.schemas import (
 )
 from app.clock import Now
 from app.db import DbSession
-from app.errors import problem_openapi
+from app.openapi import answer, problems, request_example
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
@@ -26,8 +26,14 @@ router = APIRouter(prefix="/v1/auth", tags=["auth"])
     "/register",
     status_code=status.HTTP_201_CREATED,
     response_model=UserOut,
-    responses=problem_openapi(409, 422, 429),
+    operation_id="register",
+    responses=openapi.merge(
+        answer(201, openapi.USER), problems("email_taken", "rate_limited"), openapi.SHORT_PASSWORD
+    ),
+    openapi_extra=request_example(openapi.REGISTER_REQUEST),
     summary="Create an account",
+    description="Too many registrations from one address within `RATE_LIMIT_WINDOW_SECONDS` answer 429 "
+    "`rate_limited` with `Retry-After`.",
 )
 async def register(
     body: RegisterRequest, request: Request, session: DbSession, auth: AuthDep, now: Now
@@ -51,7 +57,9 @@ async def register(
 @router.post(
     "/login",
     response_model=TokenPair,
-    responses=problem_openapi(401, 422, 429),
+    operation_id="login",
+    responses=openapi.merge(answer(200, openapi.TOKENS), problems("invalid_credentials", "rate_limited")),
+    openapi_extra=request_example(openapi.LOGIN_REQUEST),
     summary="Sign in",
     description="After too many failed sign-ins for one email, or too many attempts from one address, "
     "within `RATE_LIMIT_WINDOW_SECONDS`, the answer is 429 `rate_limited` with `Retry-After`.",
@@ -86,7 +94,8 @@ async def login(
 @router.post(
     "/refresh",
     response_model=TokenPair,
-    responses=problem_openapi(401, 422),
+    operation_id="refreshTokens",
+    responses=openapi.merge(answer(200, openapi.TOKENS), problems("unauthorized")),
     summary="Trade a refresh token for a new pair",
     description="Refresh tokens rotate: each works once. Presenting a used one ends the whole sign-in "
     "(every token of its family, and the access tokens issued with them).",
@@ -104,7 +113,7 @@ async def refresh(body: RefreshRequest, session: DbSession, auth: AuthDep, now: 
     "/logout",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    responses=problem_openapi(422),
+    operation_id="logout",
     summary="End a sign-in",
     description="Revokes the refresh token's family and the access tokens issued with it. The refresh "
     "token is the credential here, so an expired access token does not stand in the way; an unknown or "

@@ -3,6 +3,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import AwareDatetime
 
+from app import openapi
 from app.availability import service
 from app.availability.materialize import interval_of
 from app.availability.models import AvailabilityBlackout, AvailabilityRule, AvailabilityWindow
@@ -18,14 +19,14 @@ from app.availability.schemas import (
 )
 from app.clock import Now
 from app.db import DbSession
-from app.errors import problem_openapi
+from app.openapi import problems
 from app.pagination import PageParams, page_params
 from app.schemas import Page, parse_id
 from app.spots.dependencies import LockedOwnedSpot, OwnedSpot, ValidSpot
 from booking.weekly import WEEKDAYS, format_clock
 
 router = APIRouter(prefix="/v1/spots/{spot_id}/availability", tags=["availability"])
-OWNER_ERRORS = problem_openapi(401, 403, 404, 422)
+OWNER_ERRORS = problems("forbidden", "not_found")
 Paging = Annotated[PageParams, Depends(page_params)]
 
 
@@ -54,7 +55,9 @@ def span_out(row: Any) -> dict[str, Any]:
 @router.get(
     "",
     response_model=AvailabilityOut,
-    responses=problem_openapi(404, 422),
+    operation_id="getAvailability",
+    responses=openapi.merge(openapi.answer(200, openapi.AVAILABILITY), problems("not_found")),
+    openapi_extra=openapi.PUBLIC,
     summary="Free intervals of a spot",
     description="The maximal intervals in which a booking could start and end, after rules, windows, "
     "blackouts, bookings with their buffer, lead time and horizon; boundaries lie on the spot's "
@@ -80,14 +83,22 @@ async def get_availability(
     "/rules",
     status_code=status.HTTP_201_CREATED,
     response_model=RuleOut,
-    responses=OWNER_ERRORS,
+    operation_id="createAvailabilityRule",
+    responses=openapi.merge(openapi.answer(201, openapi.RULE), OWNER_ERRORS),
+    openapi_extra=openapi.request_example(openapi.RULE_CREATE),
     summary="Add a weekly rule",
 )
 async def add_rule(body: RuleCreate, spot: LockedOwnedSpot, session: DbSession, now: Now) -> RuleOut:
     return rule_out(await service.add_rule(session, spot, body, now))
 
 
-@router.get("/rules", response_model=Page[RuleOut], responses=OWNER_ERRORS, summary="Weekly rules (owner)")
+@router.get(
+    "/rules",
+    response_model=Page[RuleOut],
+    operation_id="listAvailabilityRules",
+    responses=OWNER_ERRORS,
+    summary="Weekly rules (owner)",
+)
 async def list_rules(spot: OwnedSpot, session: DbSession, page: Paging) -> Page[RuleOut]:
     rows, next_cursor = await service.list_items(session, spot, AvailabilityRule, page)
     return Page[RuleOut](items=[rule_out(r) for r in rows], next_cursor=next_cursor)
@@ -97,6 +108,7 @@ async def list_rules(spot: OwnedSpot, session: DbSession, page: Paging) -> Page[
     "/rules/{item_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
+    operation_id="deleteAvailabilityRule",
     responses=OWNER_ERRORS,
     summary="Delete a weekly rule",
 )
@@ -122,6 +134,7 @@ def _span_routes(
         await service.remove_item(session, spot, model, parse_id(item_id, noun), noun, now)
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
+    operation = f"Availability{noun.capitalize()}"
     for handler, verb in ((add, "add"), (list_, "list"), (delete, "delete")):
         handler.__name__ = f"{verb}_{noun}"
     router.add_api_route(
@@ -130,6 +143,7 @@ def _span_routes(
         methods=["POST"],
         status_code=201,
         response_model=out,
+        operation_id=f"create{operation}",
         responses=OWNER_ERRORS,
         summary=f"Add a {noun}",
     )
@@ -137,9 +151,10 @@ def _span_routes(
         path,
         list_,
         methods=["GET"],
-        response_model=Page[out],
+        response_model=Page[out],  # type: ignore[valid-type]
+        operation_id=f"list{operation}s",
         responses=OWNER_ERRORS,
-        summary=f"{title} (owner)",  # type: ignore[valid-type]
+        summary=f"{title} (owner)",
     )
     router.add_api_route(
         f"{path}/{{item_id}}",
@@ -147,6 +162,7 @@ def _span_routes(
         methods=["DELETE"],
         status_code=204,
         response_class=Response,
+        operation_id=f"delete{operation}",
         responses=OWNER_ERRORS,
         summary=f"Delete a {noun}",
     )

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import openapi
 from app.auth.dependencies import CurrentUser
 from app.auth.models import User
 from app.bookings import idempotency, service
@@ -27,7 +28,8 @@ from app.bookings.schemas import (
 )
 from app.clock import Now
 from app.db import DbSession
-from app.errors import ValidationProblem, problem_openapi
+from app.errors import ValidationProblem
+from app.openapi import answer, problems, request_example
 from app.pagination import PageParams, page_params
 from app.schemas import Page
 from app.settings import Settings
@@ -44,7 +46,10 @@ IdempotencyKeyHeader = Annotated[
         "first is still running is 409 `idempotency_in_progress`. Keys are kept at least 24 h.",
     ),
 ]
-CHANGE_ERRORS = problem_openapi(401, 403, 404, 409, 422)
+# Every booking-changing POST: the Idempotency-Key problems, and the booking's own.
+KEY_ERRORS = ("idempotency_in_progress", "idempotency_key_reused")
+CHANGE_ERRORS = problems("forbidden", "not_found", "invalid_transition", *KEY_ERRORS)
+CHANGED = openapi.merge(answer(200, openapi.CONFIRMED_BOOKING), CHANGE_ERRORS)
 
 
 async def settings_of(request: Request) -> Settings:
@@ -92,7 +97,9 @@ async def booking_out(session: AsyncSession, booking: Booking) -> BookingOut:
 @router.post(
     "/v1/quotes",
     response_model=QuoteOut,
-    responses=problem_openapi(401, 404, 422),
+    operation_id="createQuote",
+    responses=openapi.merge(answer(200, openapi.QUOTE), problems("not_found"), openapi.END_BEFORE_START),
+    openapi_extra=request_example(openapi.QUOTE_REQUEST),
     summary="Price and bookability of an interval",
     description="Refuses what booking would refuse, with `bookable: false` and `reason_code`; an "
     "`invalid_interval` also carries `reason` and `limit` and is not priced: `total_cents` 0, no "
@@ -162,7 +169,21 @@ Write = Annotated[BookingWrite, Depends(booking_write)]
     "/v1/bookings",
     status_code=201,
     response_model=BookingOut,
-    responses=CHANGE_ERRORS,
+    operation_id="createBooking",
+    responses=openapi.merge(
+        answer(201, openapi.BOOKING),
+        problems(
+            "not_found",
+            "slot_unavailable",
+            "own_spot",
+            "invalid_interval",
+            "outside_availability",
+            "vehicle_does_not_fit",
+            *KEY_ERRORS,
+        ),
+        openapi.SLOT_TAKEN,
+    ),
+    openapi_extra=request_example(openapi.BOOKING_CREATE),
     summary="Book a spot",
     description="Instant-book spots answer `held` with `hold_expires_at`: confirm before then. "
     "Request-to-book spots answer `requested` with `request_expires_at`: the owner approves or declines.",
@@ -179,7 +200,8 @@ async def create_booking(body: BookingCreate, w: Write) -> JSONResponse:
 @router.post(
     "/v1/bookings/{booking_id}/confirm",
     response_model=BookingOut,
-    responses=CHANGE_ERRORS,
+    operation_id="confirmBooking",
+    responses=openapi.merge(CHANGED, problems("hold_expired")),
     summary="Confirm a held booking (driver; the payment step)",
     description="After `hold_expires_at` the hold is gone: 409 `hold_expired`.",
 )
@@ -192,7 +214,8 @@ async def confirm_booking(booking_id: str, w: Write) -> JSONResponse:
 @router.post(
     "/v1/bookings/{booking_id}/approve",
     response_model=BookingOut,
-    responses=CHANGE_ERRORS,
+    operation_id="approveBooking",
+    responses=CHANGED,
     summary="Approve a requested booking (owner)",
 )
 async def approve_booking(booking_id: str, w: Write) -> JSONResponse:
@@ -204,7 +227,8 @@ async def approve_booking(booking_id: str, w: Write) -> JSONResponse:
 @router.post(
     "/v1/bookings/{booking_id}/decline",
     response_model=BookingOut,
-    responses=CHANGE_ERRORS,
+    operation_id="declineBooking",
+    responses=CHANGED,
     summary="Decline a requested booking (owner)",
 )
 async def decline_booking(booking_id: str, w: Write) -> JSONResponse:
@@ -216,7 +240,8 @@ async def decline_booking(booking_id: str, w: Write) -> JSONResponse:
 @router.post(
     "/v1/bookings/{booking_id}/cancel",
     response_model=BookingOut,
-    responses=CHANGE_ERRORS,
+    operation_id="cancelBooking",
+    responses=CHANGED,
     summary="Cancel a booking (driver or owner)",
     description="`refund_cents` follows the spot's cancellation policy for a confirmed booking; an owner's "
     "cancellation refunds in full; a held or requested booking was not paid and refunds 0.",
@@ -231,7 +256,10 @@ async def cancel_booking(booking_id: str, w: Write, body: CancelRequest | None =
 @router.post(
     "/v1/bookings/{booking_id}/extend",
     response_model=BookingOut,
-    responses=CHANGE_ERRORS,
+    operation_id="extendBooking",
+    responses=openapi.merge(
+        CHANGED, problems("slot_unavailable", "invalid_interval", "outside_availability")
+    ),
     summary="Extend a confirmed booking (driver)",
 )
 async def extend_booking(booking_id: str, body: ExtendRequest, w: Write) -> JSONResponse:
@@ -241,7 +269,8 @@ async def extend_booking(booking_id: str, body: ExtendRequest, w: Write) -> JSON
 @router.get(
     "/v1/bookings/{booking_id}",
     response_model=BookingOut,
-    responses=problem_openapi(401, 404),
+    operation_id="getBooking",
+    responses=openapi.merge(answer(200, openapi.CONFIRMED_BOOKING), problems("not_found")),
     summary="A booking (its driver or the spot's owner)",
 )
 async def get_booking(booking_id: str, user: CurrentUser, session: DbSession, now: Now) -> BookingOut:
@@ -266,7 +295,7 @@ def _statuses(values: list[str] | None) -> list[Status] | None:
 @router.get(
     "/v1/me/bookings",
     response_model=Page[BookingOut],
-    responses=problem_openapi(401, 422),
+    operation_id="listMyBookings",
     summary="My bookings, as driver or as owner, by start time",
     tags=["me"],
 )

@@ -5,7 +5,8 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from app.db import Database
-from app.errors import ServiceUnavailable, problem_openapi
+from app.errors import ServiceUnavailable
+from app.openapi import problems
 from app.ops import metrics
 
 router = APIRouter(tags=["operations"])
@@ -20,7 +21,7 @@ class Readiness(BaseModel):
     schema_revision: str
 
 
-@router.get("/healthz", response_model=Health, summary="The process is up")
+@router.get("/healthz", response_model=Health, operation_id="getHealth", summary="The process is up")
 async def healthz() -> Health:
     return Health(status="ok")
 
@@ -28,7 +29,8 @@ async def healthz() -> Health:
 @router.get(
     "/readyz",
     response_model=Readiness,
-    responses=problem_openapi(503),
+    operation_id="getReadiness",
+    responses=problems("unavailable"),
     summary="The database answers and its schema is at the newest migration",
 )
 async def readyz(request: Request) -> Readiness:
@@ -46,6 +48,13 @@ async def readyz(request: Request) -> Readiness:
     return Readiness(status="ready", schema_revision=expected)
 
 
-@router.get("/metrics", response_class=Response, summary="Prometheus metrics", include_in_schema=True)
+@router.get(
+    "/metrics",
+    response_class=Response,
+    operation_id="getMetrics",
+    summary="Prometheus metrics",
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    include_in_schema=True,
+)
 async def prometheus_metrics() -> Response:
     return metrics.render()

@@ -5,10 +5,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from pydantic import AwareDatetime
 
+from app import openapi
 from app.auth.dependencies import OptionalUser
 from app.clock import Now
 from app.db import DbSession
-from app.errors import Unauthorized, problem_openapi
+from app.errors import Unauthorized
 from app.pagination import PageParams, page_params
 from app.search import service
 from app.search.schemas import SearchItem, SearchPage, SearchQuote
@@ -21,7 +22,9 @@ router = APIRouter(tags=["search"])
 @router.get(
     "/v1/search",
     response_model=SearchPage,
-    responses=problem_openapi(401, 422),
+    operation_id="searchSpots",
+    responses=openapi.merge(openapi.answer(200, openapi.SEARCH_PAGE), openapi.problems("not_found")),
+    openapi_extra=openapi.PUBLIC,
     summary="Spots near a point that are free for the whole interval",
     description="Only spots free for the whole `[start, end)` under their rules (windows, blackouts, "
     "bookings with their buffer, granularity, minimum and maximum duration, lead time, horizon) are "

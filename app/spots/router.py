@@ -4,11 +4,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Response, status
 
+from app import openapi
 from app.auth.dependencies import CurrentUser, OptionalUser
 from app.bookings import service as bookings
 from app.clock import Now
 from app.db import DbSession
-from app.errors import problem_openapi
+from app.openapi import answer, problems
 from app.pagination import PageParams, page_params
 from app.schemas import Page
 from app.spots import service
@@ -17,11 +18,25 @@ from app.spots.schemas import SpotCreate, SpotOut
 
 router = APIRouter(tags=["spots"])
 
-ETAG = {"ETag": {"description": "The spot's version, for If-Match", "schema": {"type": "string"}}}
+
+def _with_etag(status_code: int, example: Any, *codes: str) -> dict[int | str, dict[str, Any]]:
+    return openapi.merge(answer(status_code, example, headers=openapi.ETAG), problems(*codes))
 
 
-def _with_etag(status_code: int, *problems: int) -> dict[int | str, dict[str, Any]]:
-    return {status_code: {"headers": ETAG}, **problem_openapi(*problems)}
+# The body is parsed by hand (a merge patch); this documents it as the schema it is merged into.
+PATCH_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            openapi.MERGE_PATCH: {
+                "schema": {"$ref": "#/components/schemas/SpotPatch"},
+                "example": openapi.SPOT_PATCH,
+            },
+            # Its examples are the body parameter's own.
+            "application/json": {"schema": {"$ref": "#/components/schemas/SpotPatch"}},
+        },
+    }
+}
 
 
 PATCH_DESCRIPTION = """
@@ -36,7 +51,12 @@ optional field. The result is validated as a whole. Send the `ETag` of your last
     "/v1/spots",
     status_code=status.HTTP_201_CREATED,
     response_model=SpotOut,
-    responses=_with_etag(201, 401, 422),
+    operation_id="createSpot",
+    responses=openapi.merge(
+        _with_etag(201, openapi.SPOT),
+        {201: {"headers": {"Location": {"description": "The spot's URL", "schema": {"type": "string"}}}}},
+    ),
+    openapi_extra=openapi.request_example(openapi.SPOT_CREATE),
     summary="Publish a spot",
 )
 async def create_spot(
@@ -51,7 +71,9 @@ async def create_spot(
 @router.get(
     "/v1/spots/{spot_id}",
     response_model=SpotOut,
-    responses=_with_etag(200, 401, 404),
+    operation_id="getSpot",
+    responses=_with_etag(200, openapi.PUBLIC_SPOT, "not_found"),
+    openapi_extra=openapi.PUBLIC,
     summary="A spot: the full view for its owner, the public view for everyone else",
 )
 async def get_spot(spot: ValidSpot, user: OptionalUser, session: DbSession, response: Response) -> SpotOut:
@@ -62,7 +84,9 @@ async def get_spot(spot: ValidSpot, user: OptionalUser, session: DbSession, resp
 @router.patch(
     "/v1/spots/{spot_id}",
     response_model=SpotOut,
-    responses=_with_etag(200, 401, 403, 404, 412, 422),
+    operation_id="updateSpot",
+    responses=_with_etag(200, openapi.SPOT, "forbidden", "not_found", "precondition_failed"),
+    openapi_extra=PATCH_BODY,
     summary="Change a spot (owner)",
     description=PATCH_DESCRIPTION,
 )
@@ -85,7 +109,8 @@ async def patch_spot(
     "/v1/spots/{spot_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    responses=problem_openapi(401, 403, 404, 409),
+    operation_id="deleteSpot",
+    responses=problems("forbidden", "not_found", "spot_has_bookings"),
     summary="Withdraw a spot (owner)",
 )
 async def delete_spot(
@@ -105,7 +130,7 @@ async def delete_spot(
 @router.get(
     "/v1/me/spots",
     response_model=Page[SpotOut],
-    responses=problem_openapi(401, 422),
+    operation_id="listMySpots",
     summary="My spots",
     tags=["me"],
 )

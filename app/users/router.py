@@ -9,6 +9,7 @@ from app.auth.schemas import UserOut
 from app.clock import Now
 from app.db import DbSession
 from app.errors import problem_openapi
+from app.openapi import problems
 from app.pagination import PageParams, page_params
 from app.schemas import Page, parse_id
 from app.users import service
@@ -17,12 +18,12 @@ from app.users.schemas import MePatch, VehicleCreate, VehicleOut
 router = APIRouter(prefix="/v1/me", tags=["me"], responses=problem_openapi(401))
 
 
-@router.get("", response_model=UserOut, summary="The signed-in account")
+@router.get("", response_model=UserOut, operation_id="getMe", summary="The signed-in account")
 async def get_me(user: CurrentUser) -> UserOut:
     return UserOut.model_validate(user)
 
 
-@router.patch("", response_model=UserOut, responses=problem_openapi(422), summary="Change name or phone")
+@router.patch("", response_model=UserOut, operation_id="updateMe", summary="Change name or phone")
 async def patch_me(body: MePatch, user: CurrentUser, session: DbSession, now: Now) -> UserOut:
     return UserOut.model_validate(await service.update_me(session, user, body, now))
 
@@ -31,7 +32,7 @@ async def patch_me(body: MePatch, user: CurrentUser, session: DbSession, now: No
     "/vehicles",
     status_code=status.HTTP_201_CREATED,
     response_model=VehicleOut,
-    responses=problem_openapi(422),
+    operation_id="addVehicle",
     summary="Register a vehicle",
 )
 async def add_vehicle(body: VehicleCreate, user: CurrentUser, session: DbSession, now: Now) -> VehicleOut:
@@ -41,7 +42,7 @@ async def add_vehicle(body: VehicleCreate, user: CurrentUser, session: DbSession
 @router.get(
     "/vehicles",
     response_model=Page[VehicleOut],
-    responses=problem_openapi(422),
+    operation_id="listMyVehicles",
     summary="My vehicles",
 )
 async def list_vehicles(
@@ -55,7 +56,8 @@ async def list_vehicles(
     "/vehicles/{vehicle_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    responses=problem_openapi(404),
+    operation_id="removeVehicle",
+    responses=problems("not_found"),
     summary="Remove a vehicle",
 )
 async def remove_vehicle(vehicle_id: str, user: CurrentUser, session: DbSession, now: Now) -> Response:

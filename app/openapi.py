@@ -1,0 +1,717 @@
+"""The OpenAPI document as client generators (openapi-generator for Swift and Kotlin) read it, and
+the offline Swagger UI at /docs.
+
+FastAPI writes most of the document from the routes; `build` then adds, in one place, what is the
+same for every route of a kind, so that no route can forget it: the bearer requirement and 401 on
+routes that read the caller, 503 on routes that use the database, 400 and 413 on routes with a
+body, the problem codes of every error answer, the headers of retries and rate limits, and named
+enums a generator turns into enum types. Routes name their own operationId, examples and the
+domain problems they answer (`problems("slot_unavailable", ...)`).
+
+The document is committed as tests/openapi.snapshot.json so that a change of the contract shows in
+review; after changing a schema or a route, regenerate it with `make openapi-snapshot`
+(`python -m app.openapi --write tests/openapi.snapshot.json`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, get_args
+
+import fastapi_offline
+from fastapi import FastAPI, Request, routing
+from fastapi.dependencies.models import Dependant
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+from app.errors import PROBLEM_MEDIA_TYPE, problem_body
+
+PROBLEM_REF = "#/components/schemas/Problem"
+BEARER = "bearer"
+# Search, the public spot view and free intervals: a token is optional (it shows more to some).
+# The empty requirement first, so a generator makes the token optional for these calls.
+PUBLIC: dict[str, Any] = {"security": [{}, {BEARER: []}]}
+MERGE_PATCH = "application/merge-patch+json"
+
+# Every problem `code` the service answers, with its status (API.md, "Error codes"). The `code`
+# property of Problem is this enum; tests/test_openapi.py checks that every ProblemError subclass
+# and every code the error handlers answer is listed here with the same status.
+CODE_STATUS: dict[str, int] = {
+    "bad_request": 400,
+    "unauthorized": 401,
+    "invalid_credentials": 401,
+    "forbidden": 403,
+    "not_found": 404,
+    "method_not_allowed": 405,
+    "not_acceptable": 406,
+    "conflict": 409,
+    "email_taken": 409,
+    "slot_unavailable": 409,
+    "own_spot": 409,
+    "invalid_transition": 409,
+    "hold_expired": 409,
+    "spot_has_bookings": 409,
+    "idempotency_in_progress": 409,
+    "precondition_failed": 412,
+    "payload_too_large": 413,
+    "unsupported_media_type": 415,
+    "validation_error": 422,
+    "invalid_interval": 422,
+    "outside_availability": 422,
+    "vehicle_does_not_fit": 422,
+    "idempotency_key_reused": 422,
+    "rate_limited": 429,
+    "internal_error": 500,
+    "unavailable": 503,
+}
+# What `problem_openapi(status)` documents when a route names only statuses.
+_GENERIC_CODE = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    409: "conflict",
+    412: "precondition_failed",
+    413: "payload_too_large",
+    422: "validation_error",
+    429: "rate_limited",
+    503: "unavailable",
+}
+CODES_KEY = "x-problem-codes"
+# RFC 9110's names, not `http.HTTPStatus`'s, which differ between Python versions: the committed
+# document must not depend on the Python that wrote it.
+PHRASES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    406: "Not Acceptable",
+    409: "Conflict",
+    412: "Precondition Failed",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Content",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before trying again.",
+        "schema": {"type": "integer", "minimum": 0},
+    }
+}
+WWW_AUTHENTICATE = {"WWW-Authenticate": {"description": "`Bearer`", "schema": {"type": "string"}}}
+REPLAYED = {
+    "Idempotent-Replayed": {
+        "description": "`true` when this is the stored answer to an earlier request with the same "
+        "`Idempotency-Key` (nothing was done again); absent otherwise.",
+        "schema": {"type": "string", "enum": ["true"]},
+    }
+}
+ETAG = {"ETag": {"description": "The spot's version, to send as `If-Match`.", "schema": {"type": "string"}}}
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "type": "object",
+    "description": "RFC 9457 problem details. `code` is stable; `errors` lists field problems on 422. "
+    "New codes may be added: generate clients with an unknown-enum fallback "
+    "(openapi-generator: `enumUnknownDefaultCase=true`).",
+    "required": ["type", "title", "status", "detail", "code"],
+    "properties": {
+        "type": {"type": "string", "description": "`urn:parkshare:problem:<code>`"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string", "description": "For people; do not parse."},
+        "code": {"$ref": "#/components/schemas/ProblemCode"},
+        "errors": {"type": "array", "items": {"$ref": "#/components/schemas/FieldProblem"}},
+    },
+}
+FIELD_PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "FieldProblem",
+    "type": "object",
+    "required": ["loc", "field", "message", "type"],
+    "properties": {
+        "loc": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "Where: `body`, `query`, `path` or `header`, then the field's path",
+        },
+        "field": {"type": "string", "description": "The location without its first part, dotted"},
+        "message": {"type": "string"},
+        "type": {"type": "string", "description": "pydantic's error type, e.g. `missing`"},
+    },
+}
+
+
+def _named_enums() -> dict[str, list[str]]:
+    """Enums a generator should turn into one named type each, with their values from the code that
+    decides them. Inline enums with exactly these values become references to them."""
+    from app.availability.schemas import Weekday
+    from app.bookings.schemas import ReasonName, StatusName
+    from app.spots.schemas import CancellationPolicy, Connector
+
+    return {
+        "BookingStatus": list(get_args(StatusName)),
+        "QuoteReasonCode": list(get_args(ReasonName)),
+        "CancellationPolicy": [p.value for p in CancellationPolicy],
+        "Connector": [c.value for c in Connector],
+        "Weekday": list(get_args(Weekday)),
+        # The users table's check constraint (app/auth/models.py).
+        "Role": ["user", "admin"],
+        "ProblemCode": list(CODE_STATUS),
+    }
+
+
+# Answer fields typed `str` in the models that only ever hold an enum's values (they are copied
+# from validated input or from the database's constraints).
+TYPED_STRINGS: dict[tuple[str, str], str] = {
+    ("UserOut", "role"): "Role",
+    ("RulesOut", "cancellation_policy"): "CancellationPolicy",
+    ("CancellationOut", "policy"): "CancellationPolicy",
+    ("EvChargerOut", "connector"): "Connector",
+}
+
+
+# --- for the routes' decorators ---------------------------------------------------------------
+
+
+def _problem_response(status: int, codes: Iterable[str]) -> dict[str, Any]:
+    return {
+        "description": PHRASES[status],
+        "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": PROBLEM_REF}}},
+        CODES_KEY: list(dict.fromkeys(codes)),
+    }
+
+
+def problems(*codes: str) -> dict[int | str, dict[str, Any]]:
+    """`responses` entries for the problem codes a route answers, grouped by their status. The
+    codes every route of a kind answers (401, 400, 413, 422 `validation_error`, 503) are added by
+    `build`; name the domain ones here."""
+    by_status: dict[int, list[str]] = {}
+    for code in codes:
+        by_status.setdefault(CODE_STATUS[code], []).append(code)
+    return {status: _problem_response(status, found) for status, found in sorted(by_status.items())}
+
+
+def problem_openapi(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """`responses` entries for the given statuses with their generic codes; prefer `problems`."""
+    return {
+        status: _problem_response(status, [_GENERIC_CODE.get(status, "bad_request")]) for status in statuses
+    }
+
+
+def answer(status: int, example: Any, *, headers: Mapping[str, Any] | None = None) -> dict[int | str, Any]:
+    """A `responses` entry giving the success answer's example (the schema comes from the route)."""
+    entry: dict[str, Any] = {"content": {"application/json": {"example": example}}}
+    if headers:
+        entry["headers"] = dict(headers)
+    return {status: entry}
+
+
+def request_example(example: Any, *, media_types: Iterable[str] = ("application/json",)) -> dict[str, Any]:
+    """`openapi_extra` giving the request body's example."""
+    return {"requestBody": {"content": {m: {"example": example} for m in media_types}}}
+
+
+def merge(*parts: Mapping[Any, Any]) -> dict[Any, Any]:
+    """Combines `responses` or `openapi_extra` dicts, deeply, so two parts may describe one status."""
+    out: dict[Any, Any] = {}
+    for part in parts:
+        _deep_update(out, part)
+    return out
+
+
+def _deep_update(target: dict[Any, Any], update: Mapping[Any, Any]) -> None:
+    for key, value in update.items():
+        if isinstance(value, Mapping) and isinstance(target.get(key), dict):
+            _deep_update(target[key], value)
+        elif isinstance(value, list) and isinstance(target.get(key), list):
+            # Two parts naming codes for one status: all of them.
+            target[key] = list(dict.fromkeys([*target[key], *value]))
+        else:
+            target[key] = copy.deepcopy(value)
+
+
+# --- examples ---------------------------------------------------------------------------------
+# One per main request and answer; tests/test_openapi.py validates each against its schema.
+
+_ALICE = "6f1c2a9e-8b7d-4c6e-9a51-2d0f7b6e4c11"
+_BOB = "0b6d1e2f-3a4b-4c5d-8e6f-7a8b9c0d1e2f"
+_SPOT = "9a3e5c7d-1f2b-4d6a-8c0e-2b4d6f8a0c1e"
+_VEHICLE = "5c7e9a1b-3d5f-4a7c-9e1b-3d5f7a9c1e3b"
+_BOOKING = "2d4f6a8c-0e1b-4c3d-8f5a-7c9e1b3d5f7a"
+_CREATED = "2026-11-23T08:00:00Z"
+
+REGISTER_REQUEST = {"email": "anna@example.com", "password": "correct horse battery", "display_name": "Anna"}
+USER = {
+    "id": _ALICE,
+    "email": "anna@example.com",
+    "display_name": "Anna",
+    "phone": None,
+    "role": "user",
+    "created_at": _CREATED,
+    "updated_at": _CREATED,
+}
+LOGIN_REQUEST = {"email": "anna@example.com", "password": "correct horse battery"}
+TOKENS = {
+    "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiI2ZjFjIn0.c2lnbmF0dXJl",
+    "refresh_token": "rt_8Jx2QmVq7nK4pL0sT9wYzA",
+    "token_type": "bearer",
+    "expires_in": 900,
+}
+SPOT_CREATE = {
+    "title": "Covered garage near Kreuzkirche",
+    "description": "Ground floor, wide door.",
+    "address": {
+        "street": "Kreuzstraße",
+        "house_number": "12a",
+        "postal_code": "44139",
+        "city": "Dortmund",
+        "district": "Kreuzviertel",
+    },
+    "location": {"lat": 51.50612, "lon": 7.45371},
+    "timezone": "Europe/Berlin",
+    "features": {
+        "covered": True,
+        "ev_charger": {"connector": "type2", "power_kw": 11},
+        "wheelchair_accessible": False,
+        "lit": True,
+    },
+    "max_vehicle": {"length_cm": 500, "width_cm": 220, "height_cm": 200},
+    "access_instructions": "Gate code 4711, second door on the left.",
+    "pricing": {"hourly_cents": 250, "daily_cap_cents": 1500, "currency": "EUR"},
+    "rules": {
+        "granularity_min": 15,
+        "min_duration_min": 30,
+        "max_duration_min": 43200,
+        "lead_time_min": 0,
+        "horizon_days": 90,
+        "buffer_min": 0,
+        "instant_book": True,
+        "cancellation_policy": "flexible",
+    },
+}
+SPOT_PATCH = {"pricing": {"hourly_cents": 300}, "rules": {"buffer_min": 15}, "description": None}
+SPOT = {
+    "id": _SPOT,
+    "view": "full",
+    "owner_id": _ALICE,
+    **SPOT_CREATE,
+    "created_at": _CREATED,
+    "updated_at": _CREATED,
+}
+PUBLIC_SPOT = {
+    **SPOT,
+    "view": "public",
+    "owner_id": None,
+    "address": {**SPOT_CREATE["address"], "house_number": None},
+    "location": {"lat": 51.506, "lon": 7.454},
+    "access_instructions": None,
+}
+RULE_CREATE = {"weekdays": ["mon", "tue", "wed", "thu", "fri"], "start_time": "08:00", "end_time": "18:00"}
+RULE = {
+    **RULE_CREATE,
+    "id": "7e9a1b3c-5d7f-4a9b-8c1d-3e5f7a9b1c3d",
+    "valid_from": None,
+    "valid_until": None,
+    "created_at": _CREATED,
+}
+AVAILABILITY = {
+    "spot_id": _SPOT,
+    "timezone": "Europe/Berlin",
+    "free": [
+        {"start": "2026-11-24T07:00:00Z", "end": "2026-11-24T17:00:00Z"},
+        {"start": "2026-11-25T07:00:00Z", "end": "2026-11-25T17:00:00Z"},
+    ],
+}
+SEARCH_PAGE = {
+    "items": [{"spot": PUBLIC_SPOT, "distance_m": 240.0, "quote": {"total_cents": 500, "currency": "EUR"}}],
+    "next_cursor": None,
+}
+QUOTE_REQUEST = {"spot_id": _SPOT, "start": "2026-11-24T09:00:00+01:00", "end": "2026-11-24T11:00:00+01:00"}
+QUOTE = {
+    "bookable": True,
+    "reason_code": None,
+    "total_cents": 500,
+    "currency": "EUR",
+    "breakdown": [{"label": "2026-11-24: 2 h at 2.50 EUR/h, capped at 15.00 EUR/day", "amount_cents": 500}],
+    "cancellation": {
+        "policy": "flexible",
+        "refunds": [{"until": "2026-11-24T08:00:00Z", "refund_cents": 500}],
+    },
+}
+BOOKING_CREATE = {**QUOTE_REQUEST, "vehicle_id": _VEHICLE}
+BOOKING = {
+    "id": _BOOKING,
+    "spot_id": _SPOT,
+    "driver_id": _BOB,
+    "vehicle_id": _VEHICLE,
+    "start": "2026-11-24T08:00:00Z",
+    "end": "2026-11-24T10:00:00Z",
+    "status": "held",
+    "total_cents": 500,
+    "currency": "EUR",
+    "refund_cents": None,
+    "hold_expires_at": "2026-11-23T08:10:00Z",
+    "request_expires_at": None,
+    "created_at": _CREATED,
+    "updated_at": _CREATED,
+    "events": [{"at": _CREATED, "status": "held", "by": _BOB}],
+}
+CONFIRMED_BOOKING = {
+    **BOOKING,
+    "status": "confirmed",
+    "updated_at": "2026-11-23T08:03:00Z",
+    "events": [*BOOKING["events"], {"at": "2026-11-23T08:03:00Z", "status": "confirmed", "by": _BOB}],
+}
+
+
+def problem_example(status: int, code: str, detail: str, **extra: Any) -> dict[int | str, Any]:
+    """A `responses` entry with an example problem, as the handlers write it."""
+    body = {**problem_body(status, code, detail, **extra), "title": PHRASES[status]}
+    return {status: {"content": {PROBLEM_MEDIA_TYPE: {"example": body}}}}
+
+
+SLOT_TAKEN = problem_example(409, "slot_unavailable", "the spot is taken for part of the interval")
+
+
+def invalid_field(field: str, message: str, type_: str) -> dict[int | str, Any]:
+    """A `responses` entry with an example 422 for one field of the body."""
+    error = {"loc": ["body", *field.split(".")], "field": field, "message": message, "type": type_}
+    return problem_example(422, "validation_error", f"{field}: {message}", errors=[error])
+
+
+SHORT_PASSWORD = invalid_field("password", "String should have at least 10 characters", "string_too_short")
+END_BEFORE_START = invalid_field("end", "Value error, end must be after start", "value_error")
+
+
+# --- building the document --------------------------------------------------------------------
+
+
+def _calls(dependant: Dependant) -> set[str]:
+    names = {getattr(dependant.call, "__name__", "")}
+    for sub in dependant.dependencies:
+        names |= _calls(sub)
+    return names
+
+
+def _camel(name: str) -> str:
+    first, *rest = [part for part in name.split("_") if part]
+    return first + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def _api_routes(app: FastAPI) -> Iterator[tuple[str, str, Any]]:
+    """(path, method, route) for every documented operation; the route as included (with the
+    dependencies and responses of the routers it was included through)."""
+    for context in routing.iter_route_contexts(app.routes):
+        if not isinstance(context.original_route, routing.APIRoute) or not context.include_in_schema:
+            continue
+        for method in sorted(context.methods or ()):
+            yield context.path_format, method.lower(), context
+
+
+def build(app: FastAPI) -> dict[str, Any]:
+    schema = get_openapi(
+        title=app.title,
+        version=app.version,
+        description=app.description,
+        routes=app.routes,
+        tags=TAGS,
+    )
+    components = schema.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    # FastAPI documents its own 422 body; ours is a problem.
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
+    schemas["Problem"] = copy.deepcopy(PROBLEM_SCHEMA)
+    schemas["FieldProblem"] = copy.deepcopy(FIELD_PROBLEM_SCHEMA)
+    components["securitySchemes"] = {
+        BEARER: {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT",
+            "description": "Access token from `login` or `refreshTokens`.",
+        }
+    }
+    _name_enums(schemas)
+    _add_patch_schemas(schemas, "SpotCreate", "SpotPatch")
+    _doubles(schemas)
+
+    for path, method, route in _api_routes(app):
+        operation = schema["paths"][path][method]
+        calls = _calls(route.dependant)
+        if route.operation_id is None:
+            # A route without its own operationId still gets a short stable one.
+            operation["operationId"] = _camel(route.name)
+        _set_security(operation, calls)
+        _complete_errors(operation, calls, has_body=route.body_field is not None)
+        _clean_request_body(operation)
+        _restore_examples(operation, route)
+        _doubles([p.get("schema", {}) for p in operation.get("parameters", [])])
+    _sort_paths(schema)
+    return schema
+
+
+def _set_security(operation: dict[str, Any], calls: set[str]) -> None:
+    declared = operation.pop("security", [])
+    if "current_user" in calls:
+        operation["security"] = [{BEARER: []}]
+    elif "optional_user" in calls or {} in declared:
+        operation["security"] = copy.deepcopy(PUBLIC["security"])
+
+
+def _complete_errors(operation: dict[str, Any], calls: set[str], *, has_body: bool) -> None:
+    responses: dict[str, Any] = operation.setdefault("responses", {})
+    extra: list[str] = []
+    # Not every route that accepts a token reads it (free intervals ignore it): only a route that
+    # checks one can refuse it.
+    if calls & {"current_user", "optional_user"}:
+        extra.append("unauthorized")
+    if has_body:
+        extra += ["bad_request", "payload_too_large", "validation_error"]
+    if "422" in responses or operation.get("parameters"):
+        extra.append("validation_error")
+    if "_request_session" in calls:
+        extra.append("unavailable")
+    for code in extra:
+        status = str(CODE_STATUS[code])
+        entry = responses.get(status)
+        if entry is None:
+            entry = responses[status] = _problem_response(int(status), [])
+        # FastAPI's own 422 entry, or one that only gives an example, has no codes yet.
+        entry.setdefault(CODES_KEY, [])
+        if code not in entry[CODES_KEY]:
+            entry[CODES_KEY].append(code)
+
+    replays = any(p.get("name") == "Idempotency-Key" for p in operation.get("parameters", []))
+    by_status: dict[str, list[str]] = {}
+    for status, entry in sorted(responses.items()):
+        if not status.startswith(("4", "5")):
+            if replays and status.startswith("2"):
+                entry.setdefault("headers", {}).update(REPLAYED)
+            continue
+        codes = entry.get(CODES_KEY) or [_GENERIC_CODE.get(int(status), "bad_request")]
+        entry[CODES_KEY] = codes
+        by_status[status] = codes
+        phrase = PHRASES[int(status)]
+        entry["description"] = f"{phrase}. `code`: " + ", ".join(f"`{c}`" for c in codes)
+        content = entry.setdefault("content", {})
+        for media_type in [m for m in content if m != PROBLEM_MEDIA_TYPE]:
+            del content[media_type]
+        content.setdefault(PROBLEM_MEDIA_TYPE, {})["schema"] = {"$ref": PROBLEM_REF}
+        if status in ("429", "503"):
+            entry.setdefault("headers", {}).update(RETRY_AFTER)
+        if status == "401":
+            entry.setdefault("headers", {}).update(WWW_AUTHENTICATE)
+        if replays and status in ("403", "404", "409", "422"):
+            # Refusals are stored and replayed like successes.
+            entry.setdefault("headers", {}).update(REPLAYED)
+    if by_status:
+        operation[CODES_KEY] = by_status
+
+
+def _clean_request_body(operation: dict[str, Any]) -> None:
+    """A body documented by `openapi_extra` as a reference keeps only the reference (FastAPI's own
+    schema for it, e.g. a plain object for a hand-parsed body, is merged in beside it)."""
+    for media in operation.get("requestBody", {}).get("content", {}).values():
+        body = media.get("schema", {})
+        if "$ref" in body:
+            media["schema"] = {"$ref": body["$ref"]}
+
+
+def _restore_examples(operation: dict[str, Any], route: Any) -> None:
+    """FastAPI drops every null from the document (`exclude_none`), examples included, which makes
+    an example of a nullable field invalid: put the routes' examples back as they wrote them."""
+    declared = [
+        (operation["responses"].get(str(status), {}), entry)
+        for status, entry in (route.responses or {}).items()
+    ]
+    declared.append((operation.get("requestBody", {}), (route.openapi_extra or {}).get("requestBody", {})))
+    for target, source in declared:
+        for media_type, media in source.get("content", {}).items():
+            if "example" in media and media_type in target.get("content", {}):
+                target["content"][media_type]["example"] = copy.deepcopy(media["example"])
+
+
+def _sort_paths(schema: dict[str, Any]) -> None:
+    # Dict order is what a JSON dump without sort_keys shows; keep the routes' order but make
+    # each operation's responses read in status order.
+    for item in schema["paths"].values():
+        for operation in item.values():
+            operation["responses"] = dict(sorted(operation["responses"].items()))
+
+
+def _walk(node: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _walk(value)
+
+
+def _doubles(schemas: Any) -> None:
+    """Every number is a Python float, i.e. a double: said so, generators type it `Double` instead
+    of `BigDecimal` (Kotlin)."""
+    for node in _walk(schemas):
+        if node.get("type") == "number" and "format" not in node:
+            node["format"] = "double"
+
+
+def _name_enums(schemas: dict[str, Any]) -> None:
+    named = _named_enums()
+    by_values = {frozenset(values): name for name, values in named.items()}
+    for name, values in named.items():
+        if name in schemas and schemas[name].get("enum") != values:
+            raise ValueError(f"component {name} exists with other values")
+        schemas[name] = {"title": name, "type": "string", "enum": values}
+    for name, component in schemas.items():
+        if name in named:
+            continue
+        for node in _walk(component):
+            values = node.get("enum")
+            if isinstance(values, list) and frozenset(values) in by_values and node.get("type") == "string":
+                ref = by_values[frozenset(values)]
+                for key in ("enum", "type", "title", "const"):
+                    node.pop(key, None)
+                node["$ref"] = f"#/components/schemas/{ref}"
+    for (component, field), enum in TYPED_STRINGS.items():
+        prop = schemas.get(component, {}).get("properties", {}).get(field)
+        if prop is None:
+            continue
+        ref = {"$ref": f"#/components/schemas/{enum}"}
+        if prop.get("type") == "string":
+            for key in ("type", "title"):
+                prop.pop(key, None)
+            prop.update(ref)
+        elif "anyOf" in prop:
+            prop["anyOf"] = [ref if branch.get("type") == "string" else branch for branch in prop["anyOf"]]
+
+
+def _add_patch_schemas(schemas: dict[str, Any], source: str, target: str) -> None:
+    """`target`: `source` as a JSON merge patch (RFC 7396) of it: every field optional, no defaults
+    (a generated client would send them), a field that is optional in `source` may be `null` to
+    clear it, nested objects are patches of theirs."""
+    if source not in schemas:
+        return
+    names: dict[str, str] = {}
+
+    def object_refs(component: str) -> None:
+        if component in names or schemas[component].get("type") != "object":
+            return
+        names[component] = target if component == source else f"{component}Patch"
+        for node in _walk(schemas[component]):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/components/schemas/"):
+                object_refs(ref.rsplit("/", 1)[1])
+
+    object_refs(source)
+    for original, patch_name in names.items():
+        patch = copy.deepcopy(schemas[original])
+        required = set(patch.pop("required", []))
+        patch["title"] = patch_name
+        for field, prop in patch.get("properties", {}).items():
+            prop.pop("default", None)
+            for node in _walk(prop):
+                ref = node.get("$ref", "")
+                if ref.startswith("#/components/schemas/") and ref.rsplit("/", 1)[1] in names:
+                    node["$ref"] = "#/components/schemas/" + names[ref.rsplit("/", 1)[1]]
+            if field not in required and not _nullable(prop):
+                patch["properties"][field] = _or_null(prop)
+        patch["description"] = (
+            f"A JSON merge patch (RFC 7396) of {original}: only the fields that change; "
+            "`null` clears a field that is optional there."
+        )
+        schemas[patch_name] = patch
+
+
+def _nullable(prop: dict[str, Any]) -> bool:
+    return any(branch.get("type") == "null" for branch in prop.get("anyOf", []))
+
+
+def _or_null(prop: dict[str, Any]) -> dict[str, Any]:
+    keep = {k: v for k, v in prop.items() if k in ("title", "description", "examples")}
+    branch = {k: v for k, v in prop.items() if k not in keep}
+    return {**keep, "anyOf": [branch, {"type": "null"}]}
+
+
+TAGS = [
+    {"name": "auth", "description": "Accounts and sign-in. No token needed."},
+    {"name": "me", "description": "The signed-in account and what belongs to it."},
+    {"name": "spots", "description": "Spots: owners publish and change them; anyone reads the public view."},
+    {"name": "availability", "description": "When a spot is offered (owners) and free (anyone)."},
+    {"name": "search", "description": "Free spots near a point, without sign-in."},
+    {"name": "bookings", "description": "Quotes and bookings. Changing POSTs take `Idempotency-Key`."},
+    {"name": "operations", "description": "Health, readiness and metrics for operators."},
+]
+
+
+# --- /docs ----------------------------------------------------------------------------------
+
+DOCS_ASSETS = "/docs/assets"
+_ASSETS_DIR = Path(fastapi_offline.__file__).parent / "static"
+
+
+def install_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs from files this process serves, so the page needs no CDN (create the
+    app with `docs_url=None`)."""
+    app.mount(DOCS_ASSETS, StaticFiles(directory=_ASSETS_DIR), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{app.title} API",
+            swagger_js_url=f"{root}{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{root}{DOCS_ASSETS}/favicon.png",
+            swagger_ui_parameters={"persistAuthorization": True},
+        )
+
+
+# --- the snapshot ---------------------------------------------------------------------------
+
+
+def dumps(schema: Mapping[str, Any]) -> str:
+    """The committed form: sorted keys, so regenerating it is deterministic."""
+    return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def served_schema() -> dict[str, Any]:
+    from pydantic import SecretStr
+
+    from app.main import create_app
+    from app.settings import Settings
+
+    # A fixed secret: building the app must not create the development secret file.
+    settings = Settings(jwt_secret=SecretStr("openapi-snapshot-" + "x" * 32), scheduler_enabled=False)
+    return create_app(settings).openapi()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m app.openapi", description=__doc__.splitlines()[0])
+    parser.add_argument("--write", type=Path, metavar="FILE", help="write the document here")
+    args = parser.parse_args(argv)
+    text = dumps(served_schema())
+    if args.write is None:
+        sys.stdout.write(text)
+    else:
+        args.write.write_text(text, encoding="utf-8")
+        print(f"wrote {args.write}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
