@@ -7,7 +7,6 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.dependencies import CurrentUser
@@ -29,7 +28,7 @@ from app.clock import Now
 from app.db import DbSession
 from app.errors import ValidationProblem, problem_openapi
 from app.pagination import PageParams, page_params
-from app.schemas import Page
+from app.schemas import Instant, Page
 from app.settings import Settings
 from booking.states import Action, Status
 
@@ -277,10 +276,8 @@ async def my_bookings(
             description="held, requested, confirmed, declined, expired, cancelled, completed; repeat or comma-separate"
         ),
     ] = None,
-    from_: Annotated[
-        AwareDatetime | None, Query(alias="from", description="Bookings ending after this")
-    ] = None,
-    to: Annotated[AwareDatetime | None, Query(description="Bookings starting before this")] = None,
+    from_: Annotated[Instant | None, Query(alias="from", description="Bookings ending after this")] = None,
+    to: Annotated[Instant | None, Query(description="Bookings starting before this")] = None,
 ) -> Page[BookingOut]:
     bookings, next_cursor = await service.list_mine(
         session, user, role=role, statuses=_statuses(status), start=from_, end=to, page=page

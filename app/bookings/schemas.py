@@ -1,18 +1,18 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
-from app.schemas import RequestModel, ResponseModel, TimeSpan, UtcDatetime
+from app.schemas import Instant, RequestModel, ResponseModel, TimeSpan, UtcDatetime, line, token
 
 StatusName = Literal["held", "requested", "confirmed", "declined", "expired", "cancelled", "completed"]
 ReasonName = Literal["invalid_interval", "outside_availability", "slot_unavailable", "own_spot"]
 
 
 class _Interval(TimeSpan):
-    spot_id: str = Field(description="The spot's id")
+    spot_id: token(64) = Field(description="The spot's id")
 
 
 class QuoteRequest(_Interval):
@@ -20,17 +20,17 @@ class QuoteRequest(_Interval):
 
 
 class BookingCreate(_Interval):
-    vehicle_id: str | None = Field(
+    vehicle_id: token(64) | None = Field(
         default=None, description="One of your vehicles; checked against the spot's size limits"
     )
 
 
 class CancelRequest(RequestModel):
-    reason: Annotated[str, Field(max_length=500)] | None = None
+    reason: line(500) | None = None
 
 
 class ExtendRequest(RequestModel):
-    end: AwareDatetime
+    end: Instant
 
 
 class BreakdownLine(ResponseModel):
