@@ -90,9 +90,9 @@ async def free(
     session: AsyncSession, spot: Spot, start: datetime, end: datetime, now: datetime
 ) -> IntervalSet:
     if end <= start:
-        raise ValidationProblem.field("to", "must be after from")
+        raise ValidationProblem.field("to", "must be after from", where="query")
     if end - start > LONGEST_QUERY:
-        raise ValidationProblem.field("to", "at most 31 days after from")
+        raise ValidationProblem.field("to", "at most 31 days after from", where="query")
     bounds = Interval(start, end)
     calendar = await load_calendar(session, spot, bounds, now=now)
     return calendar.free(bounds, now)

@@ -252,7 +252,7 @@ def _statuses(values: list[str] | None) -> list[Status] | None:
         return [Status(name) for name in names]
     except ValueError:
         raise ValidationProblem.field(
-            "status", f"one of {', '.join(s.value for s in Status)}", "enum"
+            "status", f"one of {', '.join(s.value for s in Status)}", "enum", where="query"
         ) from None
 
 

@@ -52,7 +52,7 @@ async def search(
     if vehicle_id is not None:
         if user is None:
             raise Unauthorized("sign in to search with one of your vehicles")
-        row = await own_vehicle(session, user, vehicle_id)
+        row = await own_vehicle(session, user, vehicle_id, where="query")
         vehicle = (row.length_cm, row.width_cm, row.height_cm)
     query = service.SearchQuery(
         lat=lat,

@@ -146,7 +146,7 @@ def _encode(sort: Sort, row: Any) -> str:
 
 
 def _decode(cursor: str, sort: Sort) -> dict[str, Any]:
-    bad = ValidationProblem.field("cursor", "not a cursor of this search", "cursor_invalid")
+    bad = ValidationProblem.field("cursor", "not a cursor of this search", "cursor_invalid", where="query")
     try:
         values = json.loads(base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode()))
         if values[0] != sort:
@@ -191,9 +191,9 @@ def build(query: SearchQuery, now: datetime) -> tuple[str, dict[str, Any]] | Non
     """The SQL and its parameters, or None when no spot can match (the interval is off every
     possible grid: granularities are whole minutes)."""
     if query.end <= query.start:
-        raise ValidationProblem.field("end", "must be after start")
+        raise ValidationProblem.field("end", "must be after start", where="query")
     if query.end - query.start > LONGEST:
-        raise ValidationProblem.field("end", "at most 31 days after start")
+        raise ValidationProblem.field("end", "at most 31 days after start", where="query")
     if any(t.second or t.microsecond for t in (query.start, query.end)):
         return None
     filters = []
