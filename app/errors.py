@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import asyncpg
 from fastapi import FastAPI, Request
@@ -18,10 +18,17 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 logger = logging.getLogger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+# A 422 lists at most this many field problems: a body of 100,000 unknown keys is one mistake,
+# and its answer should not be megabytes.
+MAX_LISTED_ERRORS = 20
+
+# Where in the request a field problem lies: the first part of every `errors[].loc`.
+Where = Literal["body", "query", "path", "header"]
 
 
 class ProblemError(Exception):
@@ -56,22 +63,30 @@ class ValidationProblem(ProblemError):
         cls, errors: Sequence[Mapping[str, Any]], *, where: Sequence[str] = ()
     ) -> ValidationProblem:
         """From pydantic's error list; `where` prefixes locations (FastAPI's already start with
-        "body", "query", ...). `field` is the location without that first part."""
+        "body", "query", ...). `field` is the location without that first part. At most
+        MAX_LISTED_ERRORS are listed; `detail` says how many more there were."""
         out = []
-        for err in errors:
+        for err in errors[:MAX_LISTED_ERRORS]:
             loc = [*where, *(str(part) for part in err.get("loc", ()))]
             field = ".".join(loc[1:]) if len(loc) > 1 else ".".join(loc)
             out.append(
                 {"loc": loc, "field": field, "message": err.get("msg", ""), "type": err.get("type", "")}
             )
         detail = "; ".join(f"{e['field'] or 'request'}: {e['message']}" for e in out[:5])
+        if len(errors) > MAX_LISTED_ERRORS:
+            detail += f" (and {len(errors) - MAX_LISTED_ERRORS} more problems not listed)"
         return cls(detail or "invalid request", errors=out)
 
     @classmethod
-    def field(cls, field: str, message: str, type_: str = "value_error") -> ValidationProblem:
+    def field(
+        cls, field: str, message: str, type_: str = "value_error", *, where: Where = "body"
+    ) -> ValidationProblem:
+        """One problem found by a service check, located like pydantic's: `where` in the request
+        (a body field, a query or path parameter, a header), then the field's dotted path."""
+        loc = [where] if field in ("", where) else [where, *field.split(".")]
         return cls(
-            f"{field}: {message}",
-            errors=[{"loc": field.split("."), "field": field, "message": message, "type": type_}],
+            f"{field or where}: {message}",
+            errors=[{"loc": loc, "field": field or where, "message": message, "type": type_}],
         )
 
 
@@ -170,15 +185,39 @@ async def _on_problem(_: Request, exc: Exception) -> JSONResponse:
 
 async def _on_validation(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    problem = ValidationProblem.from_errors(exc.errors())
+    errors = exc.errors()
+    # A body that is not JSON at all is a malformed request (400), not a field problem.
+    if any(err.get("type") == "json_invalid" for err in errors):
+        return problem_response(400, "bad_request", "the body is not valid JSON")
+    problem = ValidationProblem.from_errors(errors)
     return problem_response(problem.status, problem.code, problem.detail, errors=problem.errors)
 
 
-async def _on_http(_: Request, exc: Exception) -> JSONResponse:
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route takes on this path: Starlette's own 405 names only those of the
+    first route that matched the path, though GET, PATCH and DELETE of a spot are three routes.
+    Asked of the routing itself, method by method, as included routers do not list their routes."""
+    allowed = []
+    for method in _METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return ", ".join(allowed)
+
+
+async def _on_http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _CODES_BY_STATUS.get(exc.status_code, "error")
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
-    return problem_response(exc.status_code, code, detail, headers=exc.headers)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405 and (allowed := _allowed_methods(request)):
+        headers["Allow"] = allowed
+    if exc.status_code == 400 and detail == "There was an error parsing the body":
+        detail = "the body is not valid JSON in UTF-8"
+    return problem_response(exc.status_code, code, detail, headers=headers)
 
 
 async def _on_database_down(_: Request, exc: Exception) -> JSONResponse:
@@ -211,7 +250,8 @@ def install_handlers(app: FastAPI) -> None:
     # Statement timeout, admin shutdown, a server that is starting or stopping.
     app.add_exception_handler(asyncpg.exceptions.OperatorInterventionError, _on_database_down)
     app.add_exception_handler(DBAPIError, _on_unexpected)
-    app.add_exception_handler(Exception, _on_unexpected)
+    # Anything else is answered by `CatchAll` (app.middleware), not by a handler for Exception:
+    # Starlette re-raises after such a handler's answer and the server then drops the connection.
 
 
 def problem_openapi(*codes: int) -> dict[int | str, dict[str, Any]]:

@@ -16,6 +16,7 @@ from app.availability.router import router as availability_router
 from app.bookings.router import router as bookings_router
 from app.db import Database, utcnow
 from app.errors import install_handlers
+from app.middleware import BodyLimit, CatchAll
 from app.migrations import head_revision
 from app.ops import metrics
 from app.ops.router import router as ops_router
@@ -78,7 +79,9 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         app.state.db = database
 
     install_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(metrics.MetricsMiddleware)
+    app.add_middleware(CatchAll)  # outermost, so that every other layer's failure is answered
     app.include_router(ops_router)
     app.include_router(auth_router)
     app.include_router(users_router)

@@ -45,10 +45,12 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         after = datetime.fromisoformat(position), uuid.UUID(row_id)
     except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
         raise ValidationProblem.field(
-            "cursor", "not a cursor this service issued", "cursor_invalid"
+            "cursor", "not a cursor this service issued", "cursor_invalid", where="query"
         ) from None
     if after[0].tzinfo is None:
-        raise ValidationProblem.field("cursor", "not a cursor this service issued", "cursor_invalid")
+        raise ValidationProblem.field(
+            "cursor", "not a cursor this service issued", "cursor_invalid", where="query"
+        )
     return after
 
 

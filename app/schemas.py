@@ -1,25 +1,209 @@
-"""Shared request/response building blocks."""
+"""Shared request/response building blocks.
+
+Request models take their field types from here, so that every text, time, date and number a
+client sends is parsed the same strict way: what PostgreSQL, the booking engine or the JSON
+answer could not hold is a 422 naming the field, never a 500 further down.
+"""
 
 from __future__ import annotations
 
+import re
+import unicodedata
 import uuid
-from datetime import UTC, datetime, timedelta
-from typing import Annotated, ClassVar, Generic, TypeVar
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
 from pydantic import (
-    AwareDatetime,
+    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
+    PlainValidator,
+    Strict,
+    StringConstraints,
     ValidationInfo,
     WithJsonSchema,
     field_validator,
 )
+from pydantic_core import PydanticCustomError
 
+from app.currencies import CURRENCIES
 from app.errors import NotFound
 
 T = TypeVar("T")
+
+# Text.
+#
+# PostgreSQL refuses NUL in text and a lone surrogate cannot be encoded as UTF-8: both were 500s.
+# Other control characters are refused too (a client has no business sending them, and they
+# break logs, CSV exports and other clients' screens); multi-line text may hold \n and \t.
+_SINGLE_LINE_FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+_MULTI_LINE_FORBIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+# Nothing a person could read: controls, format characters (zero-width, bidi controls), spaces,
+# lone combining marks, unassigned code points, and the letters and symbols that render blank.
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Cn", "Zs", "Zl", "Zp", "Mn", "Mc", "Me"})
+_BLANK_CHARACTERS = frozenset("\u115f\u1160\u2800\u3164\uffa0")
+
+
+def _refuse(pattern: re.Pattern[str], what: str) -> Any:
+    def check(value: Any) -> Any:
+        # Checked before any whitespace is stripped, so nothing is removed silently.
+        if isinstance(value, str) and (found := pattern.search(value)) is not None:
+            raise PydanticCustomError(
+                "string_forbidden_character",
+                "{what} must not contain the character U+{code}",
+                {"what": what, "code": f"{ord(found.group()):04X}"},
+            )
+        return value
+
+    return check
+
+
+def _visible(value: str) -> str:
+    if value and all(
+        c in _BLANK_CHARACTERS or unicodedata.category(c) in _INVISIBLE_CATEGORIES for c in value
+    ):
+        raise PydanticCustomError("string_invisible", "must contain a visible character")
+    return value
+
+
+def line(max_length: int) -> Any:
+    """One line of text (a name, a title, a reason) of 1 to `max_length` characters: surrounding
+    spaces are trimmed (keyboards' autocompletion adds them), and it must show something."""
+    return Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=max_length, strict=True),
+        # Listed after the constraints so that it wraps them: it sees the string as sent.
+        BeforeValidator(_refuse(_SINGLE_LINE_FORBIDDEN, "a single line")),
+        AfterValidator(_visible),
+    ]
+
+
+def text(max_length: int) -> Any:
+    """Free text over several lines (a description, access instructions), kept as written."""
+    return Annotated[
+        str,
+        StringConstraints(max_length=max_length, strict=True),
+        BeforeValidator(_refuse(_MULTI_LINE_FORBIDDEN, "text")),
+    ]
+
+
+def token(max_length: int, min_length: int = 1) -> Any:
+    """An opaque token or a secret: compared exactly as sent, so nothing is trimmed."""
+    return Annotated[
+        str,
+        StringConstraints(min_length=min_length, max_length=max_length, strict=True),
+        BeforeValidator(_refuse(_SINGLE_LINE_FORBIDDEN, "a token")),
+    ]
+
+
+# Numbers. Strict: `"250"` or `true` for a number is a 422, not silently converted.
+MAX_CENTS = 1_000_000_000_000
+StrictInt = Annotated[int, Strict()]
+StrictFloat = Annotated[float, Strict(), Field(allow_inf_nan=False)]
+StrictBool = Annotated[bool, Strict()]
+Cents = Annotated[int, Strict(), Field(ge=0, le=MAX_CENTS)]
+
+
+def _currency(value: str) -> str:
+    if value not in CURRENCIES:
+        raise PydanticCustomError("currency", "not an ISO 4217 currency code in use")
+    return value
+
+
+Currency = Annotated[
+    str,
+    Strict(),
+    Field(min_length=3, max_length=3, description="ISO 4217 code", examples=["EUR"]),
+    AfterValidator(_currency),
+]
+
+# Times.
+#
+# RFC 3339 only, with an explicit offset: pydantic's lax parsing also takes Unix epochs, numbers,
+# a space for the `T`, and dates where a time is meant, and a client sending those has a bug we
+# should tell it about. The years are bounded so that no arithmetic downstream (prices, the
+# database's ranges) overflows.
+EARLIEST_YEAR = 2000
+LATEST_YEAR = 2100
+_RFC3339 = re.compile(
+    r"(?P<date>\d{4}-\d{2}-\d{2})[Tt](?P<time>\d{2}:\d{2}:\d{2})(?P<fraction>\.\d{1,9})?"
+    r"(?P<offset>[Zz]|[+-]\d{2}:\d{2})"
+)
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _year_in_range(year: int) -> None:
+    if not EARLIEST_YEAR <= year <= LATEST_YEAR:
+        raise PydanticCustomError(
+            "datetime_out_of_range",
+            "must lie in the years {earliest} to {latest}",
+            {"earliest": EARLIEST_YEAR, "latest": LATEST_YEAR},
+        )
+
+
+def _parse_instant(value: Any) -> datetime:
+    if isinstance(value, datetime):  # from Python, e.g. a merge patch of stored values
+        if value.tzinfo is None:
+            raise PydanticCustomError("timezone_aware", "must have an offset")
+        _year_in_range(value.year)
+        return value
+    match = _RFC3339.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        raise PydanticCustomError(
+            "datetime_format", "must be an RFC 3339 date-time with an offset, like 2026-11-23T08:00:00Z"
+        )
+    _year_in_range(int(value[:4]))
+    offset = match["offset"].upper().replace("Z", "+00:00")
+    fraction = (match["fraction"] or "")[:7]  # microseconds; finer digits are dropped
+    try:
+        parsed = datetime.fromisoformat(f"{match['date']}T{match['time']}{fraction}{offset}")
+    except ValueError:
+        raise PydanticCustomError("datetime_parsing", "not a valid date and time") from None
+    # The offset may move a time at the edge of the range across it.
+    _year_in_range(parsed.astimezone(UTC).year)
+    return parsed
+
+
+def _parse_day(value: Any) -> date:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        _year_in_range(value.year)
+        return value
+    if not isinstance(value, str) or not _DATE.fullmatch(value):
+        raise PydanticCustomError("date_format", "must be an RFC 3339 date, like 2026-11-23")
+    _year_in_range(int(value[:4]))
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise PydanticCustomError("date_parsing", "not a valid date") from None
+
+
+Instant = Annotated[
+    datetime,
+    PlainValidator(_parse_instant),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date-time",
+            "description": f"RFC 3339 with an offset, years {EARLIEST_YEAR} to {LATEST_YEAR}",
+            "examples": ["2026-11-23T08:00:00Z"],
+        }
+    ),
+]
+Day = Annotated[
+    date,
+    PlainValidator(_parse_day),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date",
+            "description": f"RFC 3339 full-date, years {EARLIEST_YEAR} to {LATEST_YEAR}",
+            "examples": ["2026-11-23"],
+        }
+    ),
+]
 
 
 class RequestModel(BaseModel):
@@ -31,8 +215,8 @@ class RequestModel(BaseModel):
 class TimeSpan(RequestModel):
     """A request's `[start, end)`: timezone-aware times, the end after the start."""
 
-    start: AwareDatetime
-    end: AwareDatetime
+    start: Instant
+    end: Instant
     longest: ClassVar[timedelta | None] = None
 
     @field_validator("end")

@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     sweep_interval_seconds: Annotated[int, Field(ge=1, le=3600)] = 30
     idempotency_ttl_seconds: Annotated[int, Field(ge=86_400, le=2_592_000)] = 172_800
 
+    # Request bodies larger than this are refused with 413 before they are read.
+    max_body_bytes: Annotated[int, Field(ge=1024, le=1_073_741_824)] = 1_048_576
+
     log_level: str = "INFO"
     scheduler_enabled: bool = True
 

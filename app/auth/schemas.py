@@ -5,22 +5,25 @@ from typing import Annotated, Literal
 
 from pydantic import EmailStr, Field, StringConstraints
 
-from app.schemas import RequestModel, ResponseModel, UtcDatetime
+from app.schemas import RequestModel, ResponseModel, UtcDatetime, line, token
 
-Password = Annotated[str, Field(min_length=10, max_length=256)]
-DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
-RefreshTokenValue = Annotated[str, Field(min_length=1, max_length=512)]
+Password = token(256, min_length=10)
+DisplayName = line(80)
+RefreshTokenValue = token(512)
+Email = Annotated[EmailStr, Field(max_length=254)]
 
 
 class RegisterRequest(RequestModel):
-    email: EmailStr = Field(max_length=254)
+    email: Email
     password: Password
     display_name: DisplayName
 
 
 class LoginRequest(RequestModel):
-    email: EmailStr = Field(max_length=254)
-    password: Annotated[str, Field(min_length=1, max_length=256)]
+    email: Email
+    # Compared with the stored hash, never stored: whatever an older version let an account set
+    # must still sign in.
+    password: Annotated[str, StringConstraints(min_length=1, max_length=256, strict=True)]
 
 
 class RefreshRequest(RequestModel):

@@ -1,7 +1,6 @@
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response, status
-from pydantic import AwareDatetime
 
 from app import openapi
 from app.availability import service
@@ -21,7 +20,7 @@ from app.clock import Now
 from app.db import DbSession
 from app.openapi import problems
 from app.pagination import PageParams, page_params
-from app.schemas import Page, parse_id
+from app.schemas import Instant, Page, parse_id
 from app.spots.dependencies import LockedOwnedSpot, OwnedSpot, ValidSpot
 from booking.weekly import WEEKDAYS, format_clock
 
@@ -67,8 +66,8 @@ def span_out(row: Any) -> dict[str, Any]:
 async def get_availability(
     spot: ValidSpot,
     session: DbSession,
-    from_: Annotated[AwareDatetime, Query(alias="from", description="RFC 3339 with offset")],
-    to: Annotated[AwareDatetime, Query(description="RFC 3339 with offset; at most 31 days after from")],
+    from_: Annotated[Instant, Query(alias="from", description="RFC 3339 with offset")],
+    to: Annotated[Instant, Query(description="RFC 3339 with offset; at most 31 days after from")],
     now: Now,
 ) -> AvailabilityOut:
     free = await service.free(session, spot, from_, to, now)

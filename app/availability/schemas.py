@@ -6,11 +6,13 @@ from typing import Annotated, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from app.schemas import RequestModel, ResponseModel, TimeSpan, UtcDatetime
+from app.schemas import Day, RequestModel, ResponseModel, TimeSpan, UtcDatetime, line
 from booking.weekly import parse_clock
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-Clock = Annotated[str, Field(examples=["08:00"], description="HH:MM in the spot's local time")]
+Clock = Annotated[
+    str, Field(max_length=5, strict=True, examples=["08:00"], description="HH:MM in the spot's local time")
+]
 LONGEST = timedelta(days=366)
 
 
@@ -19,10 +21,15 @@ class RuleCreate(RequestModel):
     start_time: Clock
     end_time: Annotated[
         str,
-        Field(examples=["18:00"], description="HH:MM; 24:00 is midnight; before start_time spans midnight"),
+        Field(
+            max_length=5,
+            strict=True,
+            examples=["18:00"],
+            description="HH:MM; 24:00 is midnight; before start_time spans midnight",
+        ),
     ]
-    valid_from: date | None = Field(default=None, description="First local date the rule applies (inclusive)")
-    valid_until: date | None = Field(default=None, description="Last local date the rule applies (inclusive)")
+    valid_from: Day | None = Field(default=None, description="First local date the rule applies (inclusive)")
+    valid_until: Day | None = Field(default=None, description="Last local date the rule applies (inclusive)")
 
     @field_validator("weekdays")
     @classmethod
@@ -74,7 +81,7 @@ class WindowCreate(_Span):
 
 
 class BlackoutCreate(_Span):
-    reason: Annotated[str, Field(max_length=200)] | None = None
+    reason: line(200) | None = None
 
 
 class WindowOut(ResponseModel):

@@ -108,9 +108,9 @@ async def free(
     session: AsyncSession, spot: Spot, start: datetime, end: datetime, now: datetime
 ) -> IntervalSet:
     if end <= start:
-        raise ValidationProblem.field("to", "must be after from")
+        raise ValidationProblem.field("to", "must be after from", where="query")
     if end - start > LONGEST_QUERY:
-        raise ValidationProblem.field("to", "at most 31 days after from")
+        raise ValidationProblem.field("to", "at most 31 days after from", where="query")
     # Only where bookings may lie at all is read: nothing before now or past the horizon.
     bounds = Interval(start, end).intersection(policy_of(spot).bookable_window(now))
     if bounds is None:

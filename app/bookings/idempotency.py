@@ -63,7 +63,7 @@ async def run(
         status, model = await operation()
         return JSONResponse(model.model_dump(mode="json"), status_code=status)
     if not 1 <= len(key) <= 255:
-        raise ValidationProblem.field("Idempotency-Key", "must be 1 to 255 characters")
+        raise ValidationProblem.field("Idempotency-Key", "must be 1 to 255 characters", where="header")
     digest = await fingerprint(request)
     locked = await session.scalar(
         select(func.pg_try_advisory_xact_lock(func.hashtextextended(f"idempotency:{user.id}:{key}", 0)))

@@ -7,7 +7,6 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import openapi
@@ -31,7 +30,7 @@ from app.db import DbSession
 from app.errors import ValidationProblem
 from app.openapi import answer, problems, request_example
 from app.pagination import PageParams, page_params
-from app.schemas import Page
+from app.schemas import Instant, Page
 from app.settings import Settings
 from booking.states import Action, Status
 
@@ -288,7 +287,7 @@ def _statuses(values: list[str] | None) -> list[Status] | None:
         return [Status(name) for name in names]
     except ValueError:
         raise ValidationProblem.field(
-            "status", f"one of {', '.join(s.value for s in Status)}", "enum"
+            "status", f"one of {', '.join(s.value for s in Status)}", "enum", where="query"
         ) from None
 
 
@@ -312,10 +311,8 @@ async def my_bookings(
             description="held, requested, confirmed, declined, expired, cancelled, completed; repeat or comma-separate"
         ),
     ] = None,
-    from_: Annotated[
-        AwareDatetime | None, Query(alias="from", description="Bookings ending after this")
-    ] = None,
-    to: Annotated[AwareDatetime | None, Query(description="Bookings starting before this")] = None,
+    from_: Annotated[Instant | None, Query(alias="from", description="Bookings ending after this")] = None,
+    to: Annotated[Instant | None, Query(description="Bookings starting before this")] = None,
     *,
     now: Now,
 ) -> Page[BookingOut]:

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import AwareDatetime, Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
-from app.schemas import RequestModel, ResponseModel, TimeSpan, UtcDatetime
+from app.schemas import Instant, RequestModel, ResponseModel, TimeSpan, UtcDatetime, line, token
 
 StatusName = Literal["held", "requested", "confirmed", "declined", "expired", "cancelled", "completed"]
 ReasonName = Literal["invalid_interval", "outside_availability", "slot_unavailable", "own_spot"]
@@ -22,7 +22,7 @@ IntervalReasonName = Literal[
 
 
 class _Interval(TimeSpan):
-    spot_id: str = Field(description="The spot's id")
+    spot_id: token(64) = Field(description="The spot's id")
 
     @field_validator("end")
     @classmethod
@@ -37,17 +37,17 @@ class QuoteRequest(_Interval):
 
 
 class BookingCreate(_Interval):
-    vehicle_id: str | None = Field(
+    vehicle_id: token(64) | None = Field(
         default=None, description="One of your vehicles; checked against the spot's size limits"
     )
 
 
 class CancelRequest(RequestModel):
-    reason: Annotated[str, Field(max_length=500)] | None = None
+    reason: line(500) | None = None
 
 
 class ExtendRequest(RequestModel):
-    end: AwareDatetime
+    end: Instant
 
 
 class BreakdownLine(ResponseModel):

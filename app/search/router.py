@@ -3,7 +3,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import AwareDatetime
 
 from app import openapi
 from app.auth.dependencies import OptionalUser
@@ -11,6 +10,7 @@ from app.clock import Now
 from app.db import DbSession
 from app.errors import Unauthorized
 from app.pagination import PageParams, page_params
+from app.schemas import MAX_CENTS, Instant
 from app.search import service
 from app.search.schemas import SearchItem, SearchPage, SearchQuote
 from app.spots.service import to_out
@@ -41,23 +41,23 @@ async def search(
     lat: Annotated[float, Query(ge=-90, le=90)],
     lon: Annotated[float, Query(ge=-180, le=180)],
     radius_m: Annotated[float, Query(gt=0, le=service.MAX_RADIUS_M, description="At most 10000")],
-    start: Annotated[AwareDatetime, Query(description="RFC 3339 with offset (URL-encode `+` as `%2B`)")],
-    end: Annotated[
-        AwareDatetime, Query(description="RFC 3339 with offset; after start, at most 30 days later")
-    ],
+    start: Annotated[Instant, Query(description="RFC 3339 with offset (URL-encode `+` as `%2B`)")],
+    end: Annotated[Instant, Query(description="RFC 3339 with offset; after start, at most 30 days later")],
     ev: Annotated[bool, Query(description="Only spots with an EV charger")] = False,
     covered: Annotated[bool, Query(description="Only covered spots")] = False,
     max_total_cents: Annotated[
-        int | None, Query(ge=0, description="Only spots costing at most this for the interval")
+        int | None, Query(ge=0, le=MAX_CENTS, description="Only spots costing at most this for the interval")
     ] = None,
-    vehicle_id: Annotated[str | None, Query(description="Only spots this vehicle of yours fits")] = None,
+    vehicle_id: Annotated[
+        str | None, Query(max_length=64, description="Only spots this vehicle of yours fits")
+    ] = None,
     sort: Annotated[service.Sort, Query(description="distance (default) or price")] = "distance",
 ) -> SearchPage:
     vehicle = None
     if vehicle_id is not None:
         if user is None:
             raise Unauthorized("sign in to search with one of your vehicles")
-        row = await own_vehicle(session, user, vehicle_id)
+        row = await own_vehicle(session, user, vehicle_id, where="query")
         vehicle = (row.length_cm, row.width_cm, row.height_cm)
     query = service.SearchQuery(
         lat=lat,

@@ -151,7 +151,7 @@ def _encode(sort: Sort, row: Any) -> str:
 
 
 def _decode(cursor: str, sort: Sort) -> dict[str, Any]:
-    bad = ValidationProblem.field("cursor", "not a cursor of this search", "cursor_invalid")
+    bad = ValidationProblem.field("cursor", "not a cursor of this search", "cursor_invalid", where="query")
     try:
         values = json.loads(base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode()))
         if values[0] != sort:

@@ -6,13 +6,21 @@ from enum import StrEnum
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, StringConstraints, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from app.schemas import RequestModel, ResponseModel, UtcDatetime
+from app.schemas import (
+    Currency,
+    RequestModel,
+    ResponseModel,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    UtcDatetime,
+    line,
+    text,
+)
 from booking import BookingPolicy
 from booking.availability import GRANULARITIES
-
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
 
 class CancellationPolicy(StrEnum):
@@ -30,18 +38,18 @@ class Connector(StrEnum):
 
 
 class Address(RequestModel):
-    street: Annotated[Text, Field(max_length=120)]
+    street: line(120)
     house_number: Annotated[
-        Text, Field(max_length=16, pattern=r"^[0-9]{1,5}\s?[a-zA-Z]?(\s?[-/]\s?[0-9]{1,5}\s?[a-zA-Z]?)?$")
+        line(16), Field(pattern=r"^[0-9]{1,5}\s?[a-zA-Z]?(\s?[-/]\s?[0-9]{1,5}\s?[a-zA-Z]?)?$")
     ]
-    postal_code: Annotated[Text, Field(max_length=10, pattern=r"^[0-9A-Za-z][0-9A-Za-z -]{1,8}[0-9A-Za-z]$")]
-    city: Annotated[Text, Field(max_length=80)]
-    district: Annotated[Text, Field(max_length=80)] | None = None
+    postal_code: Annotated[line(10), Field(pattern=r"^[0-9A-Za-z][0-9A-Za-z -]{1,8}[0-9A-Za-z]$")]
+    city: line(80)
+    district: line(80) | None = None
 
 
 class Location(RequestModel):
-    lat: Annotated[float, Field(ge=-90, le=90, description="WGS 84 latitude")]
-    lon: Annotated[float, Field(ge=-180, le=180, description="WGS 84 longitude")]
+    lat: Annotated[StrictFloat, Field(ge=-90, le=90, description="WGS 84 latitude")]
+    lon: Annotated[StrictFloat, Field(ge=-180, le=180, description="WGS 84 longitude")]
 
     @model_validator(mode="after")
     def _finite(self) -> Location:
@@ -52,28 +60,28 @@ class Location(RequestModel):
 
 class EvCharger(RequestModel):
     connector: Connector
-    power_kw: Annotated[float, Field(gt=0, le=400)]
+    power_kw: Annotated[StrictFloat, Field(gt=0, le=400)]
 
 
 class Features(RequestModel):
-    covered: bool = False
+    covered: StrictBool = False
     ev_charger: EvCharger | None = None
-    wheelchair_accessible: bool = False
-    lit: bool = False
+    wheelchair_accessible: StrictBool = False
+    lit: StrictBool = False
 
 
 class MaxVehicle(RequestModel):
-    length_cm: Annotated[int, Field(ge=100, le=2000)]
-    width_cm: Annotated[int, Field(ge=50, le=400)]
-    height_cm: Annotated[int, Field(ge=50, le=500)]
+    length_cm: Annotated[StrictInt, Field(ge=100, le=2000)]
+    width_cm: Annotated[StrictInt, Field(ge=50, le=400)]
+    height_cm: Annotated[StrictInt, Field(ge=50, le=500)]
 
 
 class Pricing(RequestModel):
-    hourly_cents: Annotated[int, Field(gt=0, le=100_000, description="Price per hour in minor units")]
-    daily_cap_cents: Annotated[int, Field(gt=0, le=2_400_000)] | None = Field(
+    hourly_cents: Annotated[StrictInt, Field(gt=0, le=100_000, description="Price per hour in minor units")]
+    daily_cap_cents: Annotated[StrictInt, Field(gt=0, le=2_400_000)] | None = Field(
         default=None, description="Most a driver pays per calendar day in the spot's time zone"
     )
-    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217")] = "EUR"
+    currency: Currency = "EUR"
 
     @model_validator(mode="after")
     def _cap_above_an_hour(self) -> Pricing:
@@ -83,13 +91,15 @@ class Pricing(RequestModel):
 
 
 class Rules(RequestModel):
-    granularity_min: Annotated[int, Field(description=f"One of {GRANULARITIES}")] = 15
-    min_duration_min: Annotated[int, Field(ge=5, le=43_200)] = 30
-    max_duration_min: Annotated[int, Field(ge=5, le=43_200)] = 43_200
-    lead_time_min: Annotated[int, Field(ge=0, le=10_080)] = 0
-    horizon_days: Annotated[int, Field(ge=1, le=365)] = 90
-    buffer_min: Annotated[int, Field(ge=0, le=240)] = 0
-    instant_book: bool = True
+    granularity_min: Annotated[
+        StrictInt, Field(ge=min(GRANULARITIES), le=max(GRANULARITIES), description=f"One of {GRANULARITIES}")
+    ] = 15
+    min_duration_min: Annotated[StrictInt, Field(ge=5, le=43_200)] = 30
+    max_duration_min: Annotated[StrictInt, Field(ge=5, le=43_200)] = 43_200
+    lead_time_min: Annotated[StrictInt, Field(ge=0, le=10_080)] = 0
+    horizon_days: Annotated[StrictInt, Field(ge=1, le=365)] = 90
+    buffer_min: Annotated[StrictInt, Field(ge=0, le=240)] = 0
+    instant_book: StrictBool = True
     cancellation_policy: CancellationPolicy = CancellationPolicy.flexible
 
     @model_validator(mode="after")
@@ -109,14 +119,14 @@ def check_timezone(value: str) -> str:
 
 
 class SpotCreate(RequestModel):
-    title: Annotated[Text, Field(max_length=120)]
-    description: Annotated[str, Field(max_length=2000)] | None = None
+    title: line(120)
+    description: text(2000) | None = None
     address: Address
     location: Location
-    timezone: Annotated[str, Field(max_length=64, examples=["Europe/Berlin"])] = "Europe/Berlin"
+    timezone: Annotated[line(64), Field(examples=["Europe/Berlin"])] = "Europe/Berlin"
     features: Features = Field(default_factory=Features)
     max_vehicle: MaxVehicle | None = None
-    access_instructions: Annotated[str, Field(max_length=1000)] | None = None
+    access_instructions: text(1000) | None = None
     pricing: Pricing
     rules: Rules = Field(default_factory=Rules)
 

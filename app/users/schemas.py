@@ -7,10 +7,12 @@ from typing import Annotated
 from pydantic import Field, StringConstraints, field_validator
 
 from app.auth.schemas import DisplayName
-from app.schemas import RequestModel, ResponseModel, UtcDatetime
+from app.schemas import RequestModel, ResponseModel, StrictBool, StrictInt, UtcDatetime, line
 
 # E.164: a plus, a country code and at most 15 digits in all.
-Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+[1-9][0-9]{6,14}$")]
+Phone = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=32, pattern=r"^\+[1-9][0-9]{6,14}$", strict=True)
+]
 
 _PLATE = re.compile(r"^[A-ZÄÖÜ0-9]+(?:[ -][A-ZÄÖÜ0-9]+)*$")
 
@@ -21,11 +23,11 @@ class MePatch(RequestModel):
 
 
 class VehicleCreate(RequestModel):
-    license_plate: Annotated[str, Field(min_length=1, max_length=16, examples=["DO-PS 1234"])]
-    length_cm: Annotated[int, Field(ge=100, le=2000)] | None = None
-    width_cm: Annotated[int, Field(ge=50, le=400)] | None = None
-    height_cm: Annotated[int, Field(ge=50, le=500)] | None = None
-    electric: bool = False
+    license_plate: Annotated[line(16), Field(examples=["DO-PS 1234"])]
+    length_cm: Annotated[StrictInt, Field(ge=100, le=2000)] | None = None
+    width_cm: Annotated[StrictInt, Field(ge=50, le=400)] | None = None
+    height_cm: Annotated[StrictInt, Field(ge=50, le=500)] | None = None
+    electric: StrictBool = False
 
     @field_validator("license_plate")
     @classmethod

@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import User
-from app.errors import NotFound, ValidationProblem
+from app.errors import NotFound, ValidationProblem, Where
 from app.pagination import PageParams, paginate
 from app.users.models import Vehicle
 from app.users.schemas import MePatch, VehicleCreate
@@ -59,8 +59,11 @@ async def remove_vehicle(session: AsyncSession, user: User, vehicle_id: uuid.UUI
     await session.flush()
 
 
-async def own_vehicle(session: AsyncSession, user: User, vehicle_id: str) -> Vehicle:
-    """One of the user's current vehicles named in a request field `vehicle_id`, else a 422."""
+async def own_vehicle(
+    session: AsyncSession, user: User, vehicle_id: str, *, where: Where = "body"
+) -> Vehicle:
+    """One of the user's current vehicles named in a request field `vehicle_id` (in the body or,
+    for search, the query), else a 422."""
     try:
         parsed = uuid.UUID(vehicle_id)
     except ValueError:
@@ -75,5 +78,5 @@ async def own_vehicle(session: AsyncSession, user: User, vehicle_id: str) -> Veh
             )
         )
     if vehicle is None:
-        raise ValidationProblem.field("vehicle_id", "not one of your vehicles")
+        raise ValidationProblem.field("vehicle_id", "not one of your vehicles", where=where)
     return vehicle

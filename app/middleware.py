@@ -1,0 +1,136 @@
+"""Pure ASGI middleware around the whole app: a size limit on request bodies, and a last answer
+for errors nothing else handled.
+
+Plain ASGI rather than `BaseHTTPMiddleware`, which would read through a task and a memory stream
+and cannot stop a body that is still arriving.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.errors import PROBLEM_MEDIA_TYPE, problem_body
+
+logger = logging.getLogger(__name__)
+
+
+async def send_problem(send: Send, status: int, code: str, detail: str, headers: dict[str, str]) -> None:
+    body = json.dumps(problem_body(status, code, detail)).encode()
+    raw_headers = [
+        (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+        (b"content-length", str(len(body)).encode()),
+        *((name.lower().encode(), value.encode()) for name, value in headers.items()),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class PayloadTooLarge(HTTPException):
+    """Raised from `receive` once a body passes the limit; FastAPI passes HTTPExceptions raised
+    while it reads a body on to the handlers, which answer it as a problem."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            413, f"the request body is larger than {limit} bytes", headers={"Connection": "close"}
+        )
+
+
+class BodyLimit:
+    """Refuses bodies over `max_bytes` with 413 `payload_too_large`: at once when Content-Length
+    says so, otherwise (chunked) as soon as the bytes received pass the limit, so a large body is
+    never read into memory. The connection is closed after such an answer, as the rest of the
+    body is not read."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.max_bytes
+        detail = f"the request body is larger than {limit} bytes"
+        declared = _content_length(scope)
+        if declared is not None and declared > limit:
+            await send_problem(send, 413, "payload_too_large", detail, {"Connection": "close"})
+            return
+
+        received = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise PayloadTooLarge(limit)
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except PayloadTooLarge:
+            # Read by something that does not turn HTTPExceptions into answers.
+            if started:
+                raise
+            await send_problem(send, 413, "payload_too_large", detail, {"Connection": "close"})
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+class CatchAll:
+    """Answers any exception that escaped the app's handlers with a 500 `internal_error`
+    problem and swallows it, so the server keeps the (keep-alive) connection open: Starlette's
+    ServerErrorMiddleware would re-raise it after answering, and uvicorn then closes the
+    connection under the client's next request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if started:
+                # Half an answer is on the wire; only closing the connection can tell the client.
+                raise
+            _log_unexpected(scope, exc)
+            await send_problem(send, 500, "internal_error", "an unexpected error occurred", {})
+
+
+def _log_unexpected(scope: Scope, exc: BaseException) -> None:
+    # The route template, never the path or the query: they may hold personal data.
+    route: Any = scope.get("route")
+    where = getattr(route, "path", "unmatched")
+    logger.error("unhandled error in %s %s", scope.get("method"), where, exc_info=exc)
