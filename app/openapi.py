@@ -40,7 +40,7 @@ BEARER = "bearer"
 PUBLIC: dict[str, Any] = {"security": [{}, {BEARER: []}]}
 MERGE_PATCH = "application/merge-patch+json"
 
-# Every problem `code` the service answers, with its status (API.md, "Error codes"). The `code`
+# Every problem `code` the service answers, with its status (docs/api.md, "Error codes"). The `code`
 # property of Problem is this enum; tests/test_openapi.py checks that every ProblemError subclass
 # and every code the error handlers answer is listed here with the same status.
 CODE_STATUS: dict[str, int] = {

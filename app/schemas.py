@@ -207,7 +207,7 @@ Day = Annotated[
 
 
 class RequestModel(BaseModel):
-    """Request bodies refuse unknown fields (API.md) instead of silently dropping them."""
+    """Request bodies refuse unknown fields (docs/api.md) instead of silently dropping them."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -240,7 +240,7 @@ def _as_utc_z(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-# Times are answered in UTC with a `Z`, as API.md says. The serializer returns a plain str, so the
+# Times are answered in UTC with a `Z`, as docs/api.md says. The serializer returns a plain str, so the
 # answer schema says so explicitly: clients generate typed dates only from `format: date-time`.
 UtcDatetime = Annotated[
     datetime,

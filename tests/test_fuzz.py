@@ -78,7 +78,7 @@ async def send(client: httpx.AsyncClient, case: Case, headers: dict[str, str]) -
 
 
 def _undocumented_bad_request(case: Case, response: httpx.Response, exc: FailureGroup) -> bool:
-    """A body that is not JSON is a 400 `bad_request` on every route that takes one (API.md's
+    """A body that is not JSON is a 400 `bad_request` on every route that takes one (docs/api.md's
     error table). Documenting that status on each operation belongs to the OpenAPI schema's
     own work; until it is there, that one undocumented answer is let through, nothing else."""
     return (

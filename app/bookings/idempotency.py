@@ -1,4 +1,4 @@
-"""`Idempotency-Key` for the POST routes that create or change bookings (API.md, "retries").
+"""`Idempotency-Key` for the POST routes that create or change bookings (docs/api.md, "retries").
 
 The first request with a key runs while holding a transaction-scoped advisory lock on (user, key):
 a retry arriving meanwhile, in any process, fails to take the lock and gets 409

@@ -28,7 +28,7 @@ class _Interval(TimeSpan):
     @classmethod
     def _after_start(cls, value: datetime, info: ValidationInfo) -> datetime:
         # Replaces TimeSpan's check: an end not after the start is the booking rules' 422
-        # `invalid_interval` with reason `end_before_start` (API.md), not a `validation_error`.
+        # `invalid_interval` with reason `end_before_start` (docs/api.md), not a `validation_error`.
         return value
 
 
