@@ -6,9 +6,12 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, Field
 
 from app.schemas import RequestModel, ResponseModel, TimeSpan, UtcDatetime
+from app.spots.schemas import LocationOut
 
 StatusName = Literal["held", "requested", "confirmed", "declined", "expired", "cancelled", "completed"]
-ReasonName = Literal["invalid_interval", "outside_availability", "slot_unavailable", "own_spot"]
+ReasonName = Literal[
+    "invalid_interval", "outside_availability", "slot_unavailable", "own_spot", "vehicle_does_not_fit"
+]
 
 
 class _Interval(TimeSpan):
@@ -16,7 +19,11 @@ class _Interval(TimeSpan):
 
 
 class QuoteRequest(_Interval):
-    pass
+    vehicle_id: str | None = Field(
+        default=None,
+        description="One of your vehicles: a quote for a vehicle too big for the spot says "
+        "`vehicle_does_not_fit`",
+    )
 
 
 class BookingCreate(_Interval):
@@ -65,11 +72,25 @@ class EventOut(ResponseModel):
     by: str = Field(description="The acting user's id, or `system` for expiry and completion")
 
 
+class BookingSpotOut(ResponseModel):
+    """What a booking keeps showing of its spot, also after the spot is withdrawn."""
+
+    title: str
+    district: str | None
+    location: LocationOut = Field(description="Rounded to 3 decimals, as in the public view")
+
+
 class BookingOut(ResponseModel):
     id: uuid.UUID
     spot_id: uuid.UUID
+    spot: BookingSpotOut
     driver_id: uuid.UUID
+    driver_name: str = Field(description="The driver's display name")
     vehicle_id: uuid.UUID | None
+    license_plate: str | None = Field(
+        description="The vehicle's plate: always for the driver; for the spot's owner only while the "
+        "booking is confirmed, from `rules.reveal_before_min` before its start until its end; else null"
+    )
     start: UtcDatetime
     end: UtcDatetime
     status: StatusName

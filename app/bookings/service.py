@@ -277,15 +277,39 @@ async def _calendar_for_write(
     return calendar
 
 
+QuoteReason = ReasonCode | Literal["own_spot", "vehicle_does_not_fit"]
+
+
+async def _fit_reason(
+    session: AsyncSession, user: User, vehicle_id: str | None, spot: SpotTerms
+) -> Literal["vehicle_does_not_fit"] | None:
+    """What `create` would refuse with 422 `vehicle_does_not_fit`, as a quote's reason."""
+    try:
+        await _vehicle(session, user, vehicle_id, spot)
+    except VehicleDoesNotFit:
+        return "vehicle_does_not_fit"
+    return None
+
+
 async def quote(
-    session: AsyncSession, user: User, spot_id: str, start: datetime, end: datetime, now: datetime
-) -> tuple[ReasonCode | Literal["own_spot"] | None, Quote, str, tuple[RefundStep, ...]]:
+    session: AsyncSession,
+    user: User,
+    spot_id: str,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    *,
+    vehicle_id: str | None = None,
+) -> tuple[QuoteReason | None, Quote, str, tuple[RefundStep, ...]]:
     conn = await driver_connection(session)
     spot = await _spot_terms(conn, parse_id(spot_id, "spot"), lock=False)
     wanted = Interval(start, end)
     calendar, _ = await read_calendar(conn, spot.id, spot.policy, wanted, now=now)
-    reason: ReasonCode | Literal["own_spot"] | None = (
-        "own_spot" if spot.owner_id == user.id else calendar.check(wanted, now)
+    # In the order `create` checks them.
+    reason: QuoteReason | None = (
+        "own_spot"
+        if spot.owner_id == user.id
+        else await _fit_reason(session, user, vehicle_id, spot) or calendar.check(wanted, now)
     )
     amount = price(wanted, spot.tariff)
     policy = spot.cancellation_policy
