@@ -25,7 +25,7 @@ from app.bookings.schemas import (
     QuoteRequest,
     RefundStepOut,
 )
-from app.bookings.views import booking_out, booking_outs
+from app.bookings.views import booking_out, booking_outs, new_booking_out
 from app.clock import Now
 from app.db import DbSession
 from app.errors import ValidationProblem, problem_openapi
@@ -140,9 +140,8 @@ Write = Annotated[BookingWrite, Depends(booking_write)]
 )
 async def create_booking(body: BookingCreate, w: Write) -> JSONResponse:
     async def create() -> BookingOut:
-        # A new booking has exactly the event written with it: no events to read back.
         booking, event = await service.create(w.session, w.settings, w.user, body, w.now)
-        return await booking_out(w.session, booking, w.user, w.now, events=[event])
+        return await new_booking_out(w.session, booking, event, w.user, w.now)
 
     return await w.respond(201, create, body)
 
