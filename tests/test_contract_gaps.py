@@ -7,9 +7,10 @@ import hashlib
 import json
 from typing import Any
 
+import asyncpg
 import pytest
 from httpx import AsyncClient
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from app.db import Database
 from tests.conftest import START, Account, Clock, assert_problem, at, make_account
@@ -252,3 +253,62 @@ async def test_a_search_cursor_only_continues_its_own_search(
         await client.get("/v1/search", params={**query, **change, "cursor": cursor}), 422, "validation_error"
     )
     assert [e["loc"][-1] for e in problem["errors"]] == ["cursor"]
+
+
+async def test_a_page_of_bookings_costs_the_same_statements_whatever_its_size(
+    client: AsyncClient,
+    clock: Clock,
+    alice: Account,
+    bob: Account,
+    db: Database,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The spot summary, driver name and plate come in one statement for the page, not one per
+    booking."""
+    spot = await open_spot(client, alice)
+    vehicle = await client.post("/v1/me/vehicles", headers=bob.headers, json={"license_plate": "DO-X 1"})
+    statements: list[str] = []
+
+    # SQLAlchemy's statements, and those sent on the driver connection beneath it.
+    def listener(*args: Any) -> None:
+        statements.append(args[2])
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", listener)
+    for name in ("fetch", "fetchrow", "fetchval", "execute"):
+        original = getattr(asyncpg.Connection, name)
+
+        def counted(original: Any) -> Any:
+            async def call(self: asyncpg.Connection, query: str, *args: Any, **kwargs: Any) -> Any:
+                statements.append(query)
+                return await original(self, query, *args, **kwargs)
+
+            return call
+
+        monkeypatch.setattr(asyncpg.Connection, name, counted(original))
+
+    async def count(role: str, who: Account) -> int:
+        statements.clear()
+        r = await client.get("/v1/me/bookings", headers=who.headers, params={"role": role})
+        assert r.status_code == 200, r.text
+        return len(statements)
+
+    try:
+        r = await client.post(
+            "/v1/bookings",
+            headers=bob.headers,
+            json={
+                "spot_id": spot["id"],
+                "start": at(2, START),
+                "end": at(3, START),
+                "vehicle_id": vehicle.json()["id"],
+            },
+        )
+        assert r.status_code == 201, r.text
+        one = {role: await count(role, who) for role, who in (("driver", bob), ("owner", alice))}
+        for n in range(1, 5):
+            await booked(client, bob, spot, 2 + n, 3 + n)
+        five = {role: await count(role, who) for role, who in (("driver", bob), ("owner", alice))}
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", listener)
+    assert five == one
+    assert one["driver"] >= 3  # the page, its events, its spots, drivers and vehicles
