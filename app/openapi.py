@@ -299,6 +299,7 @@ SPOT_CREATE = {
         "buffer_min": 0,
         "instant_book": True,
         "cancellation_policy": "flexible",
+        "reveal_before_min": 60,
     },
 }
 SPOT_PATCH = {"pricing": {"hourly_cents": 300}, "rules": {"buffer_min": 15}, "description": None}
@@ -354,8 +355,15 @@ BOOKING_CREATE = {**QUOTE_REQUEST, "vehicle_id": _VEHICLE}
 BOOKING = {
     "id": _BOOKING,
     "spot_id": _SPOT,
+    "spot": {
+        "title": SPOT_CREATE["title"],
+        "district": "Kreuzviertel",
+        "location": {"lat": 51.506, "lon": 7.454},
+    },
     "driver_id": _BOB,
+    "driver_name": "Bob",
     "vehicle_id": _VEHICLE,
+    "license_plate": "DO-PS 1234",
     "start": "2026-11-24T08:00:00Z",
     "end": "2026-11-24T10:00:00Z",
     "status": "held",
@@ -371,14 +379,18 @@ BOOKING = {
 CONFIRMED_BOOKING = {
     **BOOKING,
     "status": "confirmed",
+    "hold_expires_at": None,
     "updated_at": "2026-11-23T08:03:00Z",
     "events": [*BOOKING["events"], {"at": "2026-11-23T08:03:00Z", "status": "confirmed", "by": _BOB}],
 }
 
 
-def problem_example(status: int, code: str, detail: str, **extra: Any) -> dict[int | str, Any]:
-    """A `responses` entry with an example problem, as the handlers write it."""
-    body = {**problem_body(status, code, detail, **extra), "title": PHRASES[status]}
+def problem_example(
+    status: int, code: str, detail: str, *, errors: list[dict[str, Any]] | None = None, **members: Any
+) -> dict[int | str, Any]:
+    """A `responses` entry with an example problem, as the handlers write it; `members` are its
+    extension members (an `invalid_interval`'s `reason` and `limit`)."""
+    body = {**problem_body(status, code, detail, errors=errors, extra=members), "title": PHRASES[status]}
     return {status: {"content": {PROBLEM_MEDIA_TYPE: {"example": body}}}}
 
 
@@ -392,7 +404,9 @@ def invalid_field(field: str, message: str, type_: str) -> dict[int | str, Any]:
 
 
 SHORT_PASSWORD = invalid_field("password", "String should have at least 10 characters", "string_too_short")
-END_BEFORE_START = invalid_field("end", "Value error, end must be after start", "value_error")
+TOO_LONG = problem_example(
+    422, "invalid_interval", "a booking of this spot lasts at most 30 days", reason="too_long", limit=43200
+)
 
 
 # --- building the document --------------------------------------------------------------------

@@ -491,6 +491,7 @@ async def test_the_public_view_opens_up_for_a_confirmed_driver(
     held = (await book(client, bob, spot, 2, 4)).json()
     assert (await client.get(f"/v1/spots/{spot['id']}", headers=bob.headers)).json()["view"] == "public"
     await client.post(f"/v1/bookings/{held['id']}/confirm", headers=bob.headers)
+    clock.advance(hours=1)  # from reveal_before_min (60) before the start: tests/test_privacy.py
     full = (await client.get(f"/v1/spots/{spot['id']}", headers=bob.headers)).json()
     assert full["view"] == "full"
     assert full["access_instructions"] == "Code 4711 at the gate"

@@ -62,6 +62,7 @@ async def test_create_spot_answers_the_full_view_with_defaults(client: AsyncClie
         "buffer_min": 15,
         "instant_book": True,
         "cancellation_policy": "moderate",
+        "reveal_before_min": 60,
     }
     assert spot["features"] == {
         "covered": True,

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from enum import Enum
 from typing import Any
 
 from fastapi import Request
@@ -39,8 +41,34 @@ class InProgress(Conflict):
     code = "idempotency_in_progress"
 
 
-async def fingerprint(request: Request) -> bytes:
-    """The method, the path and the body as parsed JSON, so formatting does not matter."""
+def _canonical(value: Any) -> Any:
+    if isinstance(value, datetime):
+        # The same instant written with another offset is the same request.
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, dict):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_canonical(v) for v in value]
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value
+
+
+def fingerprint(request: Request, body: BaseModel | None) -> bytes:
+    """The method, the path and the validated body in a canonical form: every field with its
+    default filled in and times in UTC, so a retry that says the same thing differently (field
+    order, spacing, a default spelled out, another UTC offset) is the same request."""
+    parsed = _canonical(body.model_dump()) if body is not None else None
+    canonical = json.dumps([request.method, request.url.path, parsed], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).digest()
+
+
+async def _raw_fingerprint(request: Request) -> bytes:
+    """What keys stored before the canonical form were hashed with (the body as parsed JSON), so
+    that a retry across the upgrade still replays. Unused once those keys have expired (the TTL
+    after the upgrade); then remove it."""
     raw = await request.body()
     try:
         body: Any = json.loads(raw) if raw else None
@@ -58,13 +86,15 @@ async def run(
     now: datetime,
     ttl: timedelta,
     operation: Callable[[], Awaitable[tuple[int, BaseModel]]],
+    body: BaseModel | None = None,
 ) -> JSONResponse:
+    """`body`: the request's validated body, which with the method and path identifies the request."""
     if key is None:
         status, model = await operation()
         return JSONResponse(model.model_dump(mode="json"), status_code=status)
     if not 1 <= len(key) <= 255:
         raise ValidationProblem.field("Idempotency-Key", "must be 1 to 255 characters", where="header")
-    digest = await fingerprint(request)
+    digest = fingerprint(request, body)
     locked = await session.scalar(
         select(func.pg_try_advisory_xact_lock(func.hashtextextended(f"idempotency:{user.id}:{key}", 0)))
     )
@@ -76,7 +106,7 @@ async def run(
         )
     )
     if stored is not None:
-        if stored.request_hash != digest:
+        if stored.request_hash != digest and stored.request_hash != await _raw_fingerprint(request):
             raise KeyReused("this Idempotency-Key was used with a different request")
         return _response(stored.status_code, stored.response, replayed=True)
 

@@ -7,13 +7,14 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import openapi
 from app.auth.dependencies import CurrentUser
 from app.auth.models import User
 from app.bookings import idempotency, service
-from app.bookings.models import Booking, BookingEvent
+from app.bookings.models import Booking
 from app.bookings.schemas import (
     BookingCreate,
     BookingOut,
@@ -25,6 +26,7 @@ from app.bookings.schemas import (
     QuoteRequest,
     RefundStepOut,
 )
+from app.bookings.views import booking_out, booking_outs, new_booking_out
 from app.clock import Now
 from app.db import DbSession
 from app.errors import ValidationProblem
@@ -59,45 +61,11 @@ async def settings_of(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(settings_of)]
 
 
-def _out(b: Booking, events: list[BookingEvent]) -> BookingOut:
-    return BookingOut.model_validate(
-        {
-            "id": b.id,
-            "spot_id": b.spot_id,
-            "driver_id": b.driver_id,
-            "vehicle_id": b.vehicle_id,
-            "start": b.start_at,
-            "end": b.end_at,
-            "status": b.status,
-            "total_cents": b.total_cents,
-            "currency": b.currency,
-            "refund_cents": b.refund_cents,
-            "hold_expires_at": b.hold_expires_at,
-            "request_expires_at": b.request_expires_at,
-            "created_at": b.created_at,
-            "updated_at": b.updated_at,
-            "events": [
-                {"at": e.at, "status": e.to_status, "by": str(e.by_user_id) if e.by_user_id else "system"}
-                for e in events
-            ],
-        }
-    )
-
-
-async def booking_outs(session: AsyncSession, bookings: list[Booking]) -> list[BookingOut]:
-    events = await service.events_of(session, bookings)
-    return [_out(b, events[b.id]) for b in bookings]
-
-
-async def booking_out(session: AsyncSession, booking: Booking) -> BookingOut:
-    return (await booking_outs(session, [booking]))[0]
-
-
 @router.post(
     "/v1/quotes",
     response_model=QuoteOut,
     operation_id="createQuote",
-    responses=openapi.merge(answer(200, openapi.QUOTE), problems("not_found"), openapi.END_BEFORE_START),
+    responses=openapi.merge(answer(200, openapi.QUOTE), problems("not_found")),
     openapi_extra=request_example(openapi.QUOTE_REQUEST),
     summary="Price and bookability of an interval",
     description="Refuses what booking would refuse, with `bookable: false` and `reason_code`; an "
@@ -105,7 +73,9 @@ async def booking_out(session: AsyncSession, booking: Booking) -> BookingOut:
     "breakdown, no refunds.",
 )
 async def create_quote(body: QuoteRequest, user: CurrentUser, session: DbSession, now: Now) -> QuoteOut:
-    result = await service.quote(session, user, body.spot_id, body.start, body.end, now)
+    result = await service.quote(
+        session, user, body.spot_id, body.start, body.end, now, vehicle_id=body.vehicle_id
+    )
     amount = result.amount
     return QuoteOut(
         bookable=result.reason_code is None,
@@ -134,20 +104,28 @@ class BookingWrite:
     now: datetime
     key: str | None
 
-    async def respond(self, status: int, operation: Callable[[], Awaitable[BookingOut]]) -> JSONResponse:
+    async def respond(
+        self, status: int, operation: Callable[[], Awaitable[BookingOut]], body: BaseModel | None = None
+    ) -> JSONResponse:
+        """`body`: the validated request body, which identifies the request with its path."""
+
         async def run() -> tuple[int, BookingOut]:
             return status, await operation()
 
         ttl = timedelta(seconds=self.settings.idempotency_ttl_seconds)
-        return await idempotency.run(self.session, self.user, self.key, self.request, self.now, ttl, run)
+        return await idempotency.run(
+            self.session, self.user, self.key, self.request, self.now, ttl, run, body
+        )
 
-    async def respond_changed(self, change: Callable[[], Awaitable[Booking]]) -> JSONResponse:
+    async def respond_changed(
+        self, change: Callable[[], Awaitable[Booking]], body: BaseModel | None = None
+    ) -> JSONResponse:
         """A status change answers 200 with the booking and all its events, read back."""
 
         async def operation() -> BookingOut:
-            return await booking_out(self.session, await change())
+            return await booking_out(self.session, await change(), self.user, self.now)
 
-        return await self.respond(200, operation)
+        return await self.respond(200, operation, body)
 
 
 async def booking_write(
@@ -181,6 +159,7 @@ Write = Annotated[BookingWrite, Depends(booking_write)]
             *KEY_ERRORS,
         ),
         openapi.SLOT_TAKEN,
+        openapi.TOO_LONG,
     ),
     openapi_extra=request_example(openapi.BOOKING_CREATE),
     summary="Book a spot",
@@ -189,11 +168,10 @@ Write = Annotated[BookingWrite, Depends(booking_write)]
 )
 async def create_booking(body: BookingCreate, w: Write) -> JSONResponse:
     async def create() -> BookingOut:
-        # A new booking has exactly the event written with it: nothing to read back.
         booking, event = await service.create(w.session, w.settings, w.user, body, w.now)
-        return _out(booking, [event])
+        return await new_booking_out(w.session, booking, event, w.user, w.now)
 
-    return await w.respond(201, create)
+    return await w.respond(201, create, body)
 
 
 @router.post(
@@ -246,9 +224,11 @@ async def decline_booking(booking_id: str, w: Write) -> JSONResponse:
     "cancellation refunds in full; a held or requested booking was not paid and refunds 0.",
 )
 async def cancel_booking(booking_id: str, w: Write, body: CancelRequest | None = None) -> JSONResponse:
-    reason = body.reason if body else None
+    # No body and an empty one are the same request.
+    request = body or CancelRequest()
     return await w.respond_changed(
-        lambda: service.change(w.session, w.user, booking_id, Action.cancel, w.now, reason=reason)
+        lambda: service.change(w.session, w.user, booking_id, Action.cancel, w.now, reason=request.reason),
+        request,
     )
 
 
@@ -262,7 +242,9 @@ async def cancel_booking(booking_id: str, w: Write, body: CancelRequest | None =
     summary="Extend a confirmed booking (driver)",
 )
 async def extend_booking(booking_id: str, body: ExtendRequest, w: Write) -> JSONResponse:
-    return await w.respond_changed(lambda: service.extend(w.session, w.user, booking_id, body.end, w.now))
+    return await w.respond_changed(
+        lambda: service.extend(w.session, w.user, booking_id, body.end, w.now), body
+    )
 
 
 @router.get(
@@ -274,7 +256,7 @@ async def extend_booking(booking_id: str, body: ExtendRequest, w: Write) -> JSON
 )
 async def get_booking(booking_id: str, user: CurrentUser, session: DbSession, now: Now) -> BookingOut:
     booking, _ = await service.get(session, user, booking_id)
-    return service.as_of(await booking_out(session, booking), now)
+    return service.as_of(await booking_out(session, booking, user, now), now)
 
 
 def _statuses(values: list[str] | None) -> list[Status] | None:
@@ -301,6 +283,7 @@ def _statuses(values: list[str] | None) -> list[Status] | None:
 async def my_bookings(
     user: CurrentUser,
     session: DbSession,
+    now: Now,
     page: Annotated[PageParams, Depends(page_params)],
     role: Annotated[
         Literal["driver", "owner"], Query(description="driver: bookings I made; owner: bookings of my spots")
@@ -313,11 +296,9 @@ async def my_bookings(
     ] = None,
     from_: Annotated[Instant | None, Query(alias="from", description="Bookings ending after this")] = None,
     to: Annotated[Instant | None, Query(description="Bookings starting before this")] = None,
-    *,
-    now: Now,
 ) -> Page[BookingOut]:
     bookings, next_cursor = await service.list_mine(
         session, user, role=role, statuses=_statuses(status), start=from_, end=to, page=page, now=now
     )
-    items = [service.as_of(out, now) for out in await booking_outs(session, bookings)]
+    items = [service.as_of(out, now) for out in await booking_outs(session, bookings, user, now)]
     return Page[BookingOut](items=items, next_cursor=next_cursor)

@@ -7,9 +7,12 @@ from typing import Literal
 from pydantic import Field, ValidationInfo, field_validator
 
 from app.schemas import Instant, RequestModel, ResponseModel, TimeSpan, UtcDatetime, line, token
+from app.spots.schemas import LocationOut
 
 StatusName = Literal["held", "requested", "confirmed", "declined", "expired", "cancelled", "completed"]
-ReasonName = Literal["invalid_interval", "outside_availability", "slot_unavailable", "own_spot"]
+ReasonName = Literal[
+    "invalid_interval", "outside_availability", "slot_unavailable", "own_spot", "vehicle_does_not_fit"
+]
 IntervalReasonName = Literal[
     "end_before_start",
     "not_on_granularity",
@@ -33,7 +36,11 @@ class _Interval(TimeSpan):
 
 
 class QuoteRequest(_Interval):
-    pass
+    vehicle_id: token(64) | None = Field(
+        default=None,
+        description="One of your vehicles: a quote for a vehicle too big for the spot says "
+        "`vehicle_does_not_fit`",
+    )
 
 
 class BookingCreate(_Interval):
@@ -91,11 +98,25 @@ class EventOut(ResponseModel):
     by: str = Field(description="The acting user's id, or `system` for expiry and completion")
 
 
+class BookingSpotOut(ResponseModel):
+    """What a booking keeps showing of its spot, also after the spot is withdrawn."""
+
+    title: str
+    district: str | None
+    location: LocationOut = Field(description="Rounded to 3 decimals, as in the public view")
+
+
 class BookingOut(ResponseModel):
     id: uuid.UUID
     spot_id: uuid.UUID
+    spot: BookingSpotOut
     driver_id: uuid.UUID
+    driver_name: str = Field(description="The driver's display name")
     vehicle_id: uuid.UUID | None
+    license_plate: str | None = Field(
+        description="The vehicle's plate: always for the driver; for the spot's owner only while the "
+        "booking is confirmed, from `rules.reveal_before_min` before its start until its end; else null"
+    )
     start: UtcDatetime
     end: UtcDatetime
     status: StatusName

@@ -296,9 +296,23 @@ async def _calendar_for_write(
     return calendar
 
 
+QuoteReason = ReasonCode | Literal["own_spot", "vehicle_does_not_fit"]
+
+
+async def _fit_reason(
+    session: AsyncSession, user: User, vehicle_id: str | None, spot: SpotTerms
+) -> Literal["vehicle_does_not_fit"] | None:
+    """What `create` would refuse with 422 `vehicle_does_not_fit`, as a quote's reason."""
+    try:
+        await _vehicle(session, user, vehicle_id, spot)
+    except VehicleDoesNotFit:
+        return "vehicle_does_not_fit"
+    return None
+
+
 @dataclass(frozen=True)
 class QuoteResult:
-    reason_code: ReasonCode | Literal["own_spot"] | None
+    reason_code: QuoteReason | None
     refusal: Refusal | None  # with the reason and limit of an invalid interval
     amount: Quote
     policy: str
@@ -306,27 +320,36 @@ class QuoteResult:
 
 
 async def quote(
-    session: AsyncSession, user: User, spot_id: str, start: datetime, end: datetime, now: datetime
+    session: AsyncSession,
+    user: User,
+    spot_id: str,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    *,
+    vehicle_id: str | None = None,
 ) -> QuoteResult:
-    """What booking would answer, without booking. The interval is checked against the spot's
-    rules first: an invalid one is neither priced nor looked up (its price is 0, its breakdown
-    and refunds empty), so no request makes work grow with the length it asks for."""
+    """What booking would answer, without booking, with its reasons in the order `create` checks
+    them: own spot, the vehicle, the rules, the calendar. The interval is checked against the
+    spot's rules before anything else: an invalid one is neither priced nor looked up (its price is
+    0, its breakdown and refunds empty), so no request makes work grow with the length it asks for."""
     conn = await driver_connection(session)
     spot = await _spot_terms(conn, parse_id(spot_id, "spot"), lock=False)
     policy = spot.cancellation_policy
+    early: QuoteReason | None = (
+        "own_spot" if spot.owner_id == user.id else await _fit_reason(session, user, vehicle_id, spot)
+    )
     refusal = spot.policy.check_interval(start, end, now)
-    own = spot.owner_id == user.id
     if refusal is not None:
         nothing = Quote(0, spot.tariff.currency, ())
-        return QuoteResult("own_spot" if own else refusal.code, refusal, nothing, policy.value, ())
+        return QuoteResult(early or refusal.code, refusal, nothing, policy.value, ())
     wanted = Interval(start, end)
-    if not own:
+    if early is None:
         calendar, _ = await read_calendar(conn, spot.id, spot.policy, wanted, now=now)
         refusal = calendar.check(wanted, now)
     amount = price(wanted, spot.tariff)
     steps = tuple(s for s in refund_schedule(policy, amount.total_cents, wanted.start) if s.until > now)
-    reason_code = "own_spot" if own else (refusal.code if refusal else None)
-    return QuoteResult(reason_code, refusal, amount, policy.value, steps)
+    return QuoteResult(early or (refusal.code if refusal else None), refusal, amount, policy.value, steps)
 
 
 # The booking and its first event in one round trip. The event's foreign key is checked at the

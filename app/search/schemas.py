@@ -13,7 +13,10 @@ class SearchQuote(ResponseModel):
 
 class SearchItem(ResponseModel):
     spot: SpotOut = Field(description="The public view of the spot")
-    distance_m: float = Field(description="Metres from the searched point (on the WGS 84 spheroid)")
+    distance_m: float = Field(
+        description="Metres from the searched point to the spot's public (rounded) location, on the "
+        "WGS 84 spheroid, rounded to 10 m; `radius_m` is measured the same way"
+    )
     quote: SearchQuote = Field(description="The price of exactly the searched interval")
 
 

@@ -2,7 +2,9 @@
 
 The database does all the filtering, so nothing but the page travels to Python:
 
-- distance: `ST_DWithin` on the `geography` column (GiST index `ix_spots_location`);
+- distance: `ST_DWithin` on the public, rounded location (`public_location`, GiST index
+  `ix_spots_public_location`), the point the public view shows, so that distances and the radius
+  never locate a spot more precisely than that view; `distance_m` is rounded to 10 m;
 - the spot's own rules (duration, lead time, horizon, granularity in the spot's local time);
 - open for the whole interval: one `spot_open_ranges` row contains it (the ranges are merged, so
   containment in one row is containment in their union); since they are also disjoint, only the
@@ -20,10 +22,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -42,15 +45,15 @@ MAX_RADIUS_M = 10_000
 # grid in UTC is on the grid in every time zone, as every offset in use is whole quarter hours.
 LOOSEST = BookingPolicy.loosest(ZoneInfo("UTC"))
 
-_SPOT_COLUMNS = [c.name for c in Spot.__table__.columns if c.name != "location"]  # type: ignore[attr-defined]
+_SPOT_COLUMNS = [c.name for c in Spot.__table__.columns if c.name not in ("location", "public_location")]  # type: ignore[attr-defined]
 
 SEARCH_SQL = """
 with near as materialized (
     -- Distance and the spot's own rules first: cheap, and it keeps the index probes below to the
     -- spots that really lie within the radius. Only what the later steps need is carried along.
-    select s.id, s.location, s.timezone, s.buffer_min, s.granularity_min, s.hourly_cents, s.daily_cap_cents
+    select s.id, s.public_location, s.timezone, s.buffer_min, s.granularity_min, s.hourly_cents, s.daily_cap_cents
     from spots s
-    where st_dwithin(s.location, st_setsrid(st_makepoint(:lon, :lat), 4326)::geography, :radius)
+    where st_dwithin(s.public_location, st_setsrid(st_makepoint(:lon, :lat), 4326)::geography, :radius)
       and s.deleted_at is null
       {filters}
       and :minutes between s.min_duration_min and s.max_duration_min
@@ -82,7 +85,8 @@ with near as materialized (
       )
 ), priced as (
     select c.*,
-           st_distance(c.location, st_setsrid(st_makepoint(:lon, :lat), 4326)::geography) as distance_m,
+           round(st_distance(c.public_location, st_setsrid(st_makepoint(:lon, :lat), 4326)::geography) / 10)
+               * 10 as distance_m,
            (
                select sum(least(coalesce(c.daily_cap_cents, 2147483647),
                                 (c.hourly_cents::bigint * day.units * c.granularity_min + 59) / 60))::bigint
@@ -141,30 +145,72 @@ class Hit:
     total_cents: int
 
 
-def _encode(sort: Sort, row: Any) -> str:
-    values = (
-        [sort, row.distance_m, str(row.id)]
-        if sort == "distance"
-        else [sort, row.total_cents, row.distance_m, str(row.id)]
+def _query_tag(query: SearchQuery) -> str:
+    """A short hash of everything that decides which spots match and in which order (all but the
+    page size), so that a cursor only continues the search it came from: its position means
+    nothing in another one. Times count as instants, whatever offset they were written with."""
+    normal = [
+        query.lat,
+        query.lon,
+        query.radius_m,
+        query.start.astimezone(UTC).isoformat(),
+        query.end.astimezone(UTC).isoformat(),
+        query.ev,
+        query.covered,
+        query.max_total_cents,
+        list(query.vehicle) if query.vehicle is not None else None,
+        query.sort,
+    ]
+    digest = hashlib.sha256(json.dumps(normal).encode()).digest()[:9]
+    return base64.urlsafe_b64encode(digest).decode()
+
+
+def _encode(query: SearchQuery, row: Any) -> str:
+    position = (
+        [row.distance_m, str(row.id)]
+        if query.sort == "distance"
+        else [row.total_cents, row.distance_m, str(row.id)]
     )
+    values = [_query_tag(query), *position]
     return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
 
 
-def _decode(cursor: str, sort: Sort) -> dict[str, Any]:
+def _decode(query: SearchQuery) -> dict[str, Any]:
     bad = ValidationProblem.field("cursor", "not a cursor of this search", "cursor_invalid", where="query")
     try:
+        cursor = query.cursor or ""
         values = json.loads(base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode()))
-        if values[0] != sort:
-            raise bad
-        if sort == "distance":
-            return {"after_distance": float(values[1]), "after_id": uuid.UUID(values[2])}
-        return {
-            "after_total": int(values[1]),
-            "after_distance": float(values[2]),
-            "after_id": uuid.UUID(values[3]),
-        }
+        if values[0] != _query_tag(query):
+            raise ValidationProblem.field(
+                "cursor",
+                "this cursor belongs to a search with other parameters; start again without it",
+                "cursor_mismatch",
+                where="query",
+            )
+        if query.sort == "distance":
+            position = {"after_distance": _distance(values[1]), "after_id": uuid.UUID(values[2])}
+        else:
+            position = {
+                "after_total": _total(values[1]),
+                "after_distance": _distance(values[2]),
+                "after_id": uuid.UUID(values[3]),
+            }
     except (binascii.Error, ValueError, TypeError, IndexError, KeyError):
         raise bad from None
+    return position
+
+
+def _total(value: Any) -> int:
+    # A cursor is client input: a number past PostgreSQL's bigint would be a 500, not a 422.
+    if type(value) is not int or not 0 <= value < 2**63:
+        raise ValueError("total out of range")
+    return value
+
+
+def _distance(value: Any) -> float:
+    if type(value) not in (int, float) or not 0 <= value <= 1e8:  # NaN and infinities fail too
+        raise ValueError("distance out of range")
+    return float(value)
 
 
 _TYPES: dict[str, Any] = {
@@ -225,7 +271,7 @@ def build(query: SearchQuery, now: datetime) -> tuple[str, dict[str, Any]]:
         params["max_total"] = query.max_total_cents
     after = ""
     if query.cursor is not None:
-        params.update(_decode(query.cursor, query.sort))
+        params.update(_decode(query))
         after = AFTER[query.sort]
     sql = SEARCH_SQL.format(
         filters="\n      ".join(filters),
@@ -246,5 +292,5 @@ async def search(session: AsyncSession, query: SearchQuery, now: datetime) -> tu
     hits = [
         Hit(spot=row, distance_m=row.distance_m, total_cents=row.total_cents) for row in rows[: query.limit]
     ]
-    next_cursor = _encode(query.sort, rows[query.limit - 1]) if len(rows) > query.limit else None
+    next_cursor = _encode(query, rows[query.limit - 1]) if len(rows) > query.limit else None
     return hits, next_cursor

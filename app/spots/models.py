@@ -30,7 +30,9 @@ class Spot(SQLModel, table=True):
             " and horizon_days > 0 and buffer_min >= 0",
             name="rules",
         ),
+        CheckConstraint("reveal_before_min between 0 and 1440", name="reveal_before_min"),
         Index("ix_spots_location", "location", postgresql_using="gist"),
+        Index("ix_spots_public_location", "public_location", postgresql_using="gist"),
         Index(
             "ix_spots_owner_id", "owner_id", "created_at", "id", postgresql_where=text("deleted_at is null")
         ),
@@ -60,6 +62,21 @@ class Spot(SQLModel, table=True):
             nullable=False,
         ),
     )
+    # What search measures from: the location as the public view shows it (3 decimals, about
+    # 100 m), so distances and the radius filter never reveal more than that view does. Rounded
+    # like `app.spots.service.public_coordinate`.
+    public_location: object | None = Field(
+        default=None,
+        sa_column=Column(
+            Geography(geometry_type="POINT", srid=4326, spatial_index=False),
+            Computed(
+                "(st_setsrid(st_makepoint(round(lon::numeric, 3)::double precision,"
+                " round(lat::numeric, 3)::double precision), 4326))::geography",
+                persisted=True,
+            ),
+            nullable=False,
+        ),
+    )
     timezone: str = Field(default="Europe/Berlin", max_length=64)
 
     covered: bool = False
@@ -84,6 +101,9 @@ class Spot(SQLModel, table=True):
     buffer_min: int = 0
     instant_book: bool = True
     cancellation_policy: str = Field(default="flexible", max_length=16)
+    # A driver sees the house number and access instructions from this long before a confirmed
+    # booking starts until it ends.
+    reveal_before_min: int = Field(default=60, sa_column_kwargs={"server_default": text("60")})
 
     # Bumped on every change of the spot itself; the ETag.
     version: int = 1

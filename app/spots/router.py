@@ -75,10 +75,14 @@ async def create_spot(
     responses=_with_etag(200, openapi.PUBLIC_SPOT, "not_found"),
     openapi_extra=openapi.PUBLIC,
     summary="A spot: the full view for its owner, the public view for everyone else",
+    description="A driver with a confirmed booking of the spot gets the full view from "
+    "`rules.reveal_before_min` minutes before its start until its end.",
 )
-async def get_spot(spot: ValidSpot, user: OptionalUser, session: DbSession, response: Response) -> SpotOut:
+async def get_spot(
+    spot: ValidSpot, user: OptionalUser, session: DbSession, response: Response, now: Now
+) -> SpotOut:
     response.headers["ETag"] = service.etag(spot)
-    return service.to_out(spot, full=await service.sees_everything(session, spot, user))
+    return service.to_out(spot, full=await service.sees_everything(session, spot, user, now))
 
 
 @router.patch(

@@ -101,6 +101,15 @@ class Rules(RequestModel):
     buffer_min: Annotated[StrictInt, Field(ge=0, le=240)] = 0
     instant_book: StrictBool = True
     cancellation_policy: CancellationPolicy = CancellationPolicy.flexible
+    reveal_before_min: Annotated[
+        int,
+        Field(
+            ge=0,
+            le=1440,
+            description="A driver with a confirmed booking sees the house number and access "
+            "instructions from this many minutes before its start until its end",
+        ),
+    ] = 60
 
     @model_validator(mode="after")
     def _consistent(self) -> Rules:
@@ -185,13 +194,15 @@ class RulesOut(ResponseModel):
     buffer_min: int
     instant_book: bool
     cancellation_policy: str
+    reveal_before_min: int
 
 
 class SpotOut(ResponseModel):
     id: uuid.UUID
     view: Literal["public", "full"] = Field(
         description="`public`: house number, access instructions and owner hidden (null), location "
-        "rounded to 3 decimals (about 100 m). `full`: for the owner and drivers with a confirmed booking."
+        "rounded to 3 decimals (about 100 m). `full`: for the owner, and for a driver with a confirmed "
+        "booking of the spot from `rules.reveal_before_min` before its start until its end."
     )
     owner_id: uuid.UUID | None
     title: str

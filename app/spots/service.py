@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from pydantic import ValidationError
@@ -47,16 +48,43 @@ def require_owner(spot: Spot, user: User) -> None:
         raise Forbidden("only the spot's owner may do this")
 
 
-async def sees_everything(session: AsyncSession, spot: Spot, user: User | None) -> bool:
-    """The owner sees the full view, and so does a driver with a confirmed booking of the spot
-    (they need the house number and the gate code)."""
+def public_coordinate(value: float) -> float:
+    """A coordinate as the public view shows it: 3 decimals (about 100 m), rounded exactly as the
+    database rounds the `public_location` that search measures from (float to numeric with 15
+    significant digits, then half away from zero), so the two never disagree on a tie."""
+    return float(Decimal(f"{value:.15g}").quantize(_PUBLIC_STEP, rounding=ROUND_HALF_UP))
+
+
+_PUBLIC_STEP = Decimal("0.001")
+
+
+def public_location(spot: Spot | Row[Any]) -> dict[str, float]:
+    return {"lat": public_coordinate(spot.lat), "lon": public_coordinate(spot.lon)}
+
+
+def reveals(*, start: datetime, end: datetime, reveal_before_min: int, now: datetime) -> bool:
+    """Whether a confirmed booking shows its driver the spot's private details now: from
+    `reveal_before_min` before its start until its end (an old or far-off booking is no reason to
+    know the gate code)."""
+    return start - timedelta(minutes=reveal_before_min) <= now < end
+
+
+async def sees_everything(session: AsyncSession, spot: Spot, user: User | None, now: datetime) -> bool:
+    """The owner sees the full view, and so does a driver while a confirmed booking of theirs
+    is due (they need the house number and the gate code then, and only then)."""
     if user is None:
         return False
     if user.id == spot.owner_id:
         return True
     booked = await session.scalar(
         select(Booking.id)
-        .where(Booking.spot_id == spot.id, Booking.driver_id == user.id, Booking.status == "confirmed")
+        .where(
+            Booking.spot_id == spot.id,
+            Booking.driver_id == user.id,
+            Booking.status == "confirmed",
+            Booking.start_at <= now + timedelta(minutes=spot.reveal_before_min),
+            Booking.end_at > now,
+        )
         .limit(1)
     )
     return booked is not None
@@ -67,7 +95,7 @@ def to_out(spot: Spot | Row[Any], *, full: bool) -> SpotOut:
     if not full:
         doc["address"]["house_number"] = None
         doc["access_instructions"] = None
-        doc["location"] = {"lat": round(spot.lat, 3), "lon": round(spot.lon, 3)}
+        doc["location"] = public_location(spot)
     return SpotOut.model_validate(
         {
             **doc,
@@ -122,6 +150,7 @@ def document(spot: Spot | Row[Any]) -> dict[str, Any]:
             "buffer_min": spot.buffer_min,
             "instant_book": spot.instant_book,
             "cancellation_policy": spot.cancellation_policy,
+            "reveal_before_min": spot.reveal_before_min,
         },
     }
 

@@ -1,0 +1,125 @@
+"""A booking as its answer shows it, to whom (API.md, "Bookings").
+
+Besides the row and its events, an answer carries a summary of the spot (title, district, the
+rounded public location), so a driver's history still says where they parked after the spot is
+withdrawn (spots are only soft-deleted), the driver's display name, and the vehicle's plate: for
+the driver always, for the spot's owner only while the booking is confirmed and due, in the same
+window in which the driver sees the spot's access details. Never the driver's e-mail or phone.
+
+The extra columns of a whole page come in one statement by primary keys; a new booking, on the
+booking hot path, needs only its spot's row.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.models import User
+from app.bookings import service
+from app.bookings.models import Booking, BookingEvent
+from app.bookings.schemas import BookingOut
+from app.db import driver_connection
+from app.spots.service import public_coordinate, reveals
+from app.users.models import Vehicle
+from booking.states import Status
+
+_FACTS = """
+select b.id, s.title, s.district, s.lat, s.lon, s.owner_id, s.reveal_before_min,
+       u.display_name, v.license_plate
+from bookings b
+join spots s on s.id = b.spot_id
+join users u on u.id = b.driver_id
+left join vehicles v on v.id = b.vehicle_id
+where b.id = any($1::uuid[])
+"""
+
+
+async def _facts(session: AsyncSession, bookings: list[Booking]) -> dict[uuid.UUID, Mapping[str, Any]]:
+    if not bookings:
+        return {}
+    conn = await driver_connection(session)
+    rows = await conn.fetch(_FACTS, [b.id for b in bookings])
+    return {row["id"]: row for row in rows}
+
+
+def _plate(b: Booking, facts: Mapping[str, Any], viewer: User, now: datetime) -> str | None:
+    plate: str | None = facts["license_plate"]
+    if viewer.id == b.driver_id:
+        return plate
+    due = b.status == Status.confirmed and reveals(
+        start=b.start_at, end=b.end_at, reveal_before_min=facts["reveal_before_min"], now=now
+    )
+    return plate if due else None
+
+
+def _out(
+    b: Booking, events: list[BookingEvent], facts: Mapping[str, Any], viewer: User, now: datetime
+) -> BookingOut:
+    return BookingOut.model_validate(
+        {
+            "id": b.id,
+            "spot_id": b.spot_id,
+            "spot": {
+                "title": facts["title"],
+                "district": facts["district"],
+                "location": {"lat": public_coordinate(facts["lat"]), "lon": public_coordinate(facts["lon"])},
+            },
+            "driver_id": b.driver_id,
+            "driver_name": facts["display_name"],
+            "vehicle_id": b.vehicle_id,
+            "license_plate": _plate(b, facts, viewer, now),
+            "start": b.start_at,
+            "end": b.end_at,
+            "status": b.status,
+            "total_cents": b.total_cents,
+            "currency": b.currency,
+            "refund_cents": b.refund_cents,
+            "hold_expires_at": b.hold_expires_at,
+            "request_expires_at": b.request_expires_at,
+            "created_at": b.created_at,
+            "updated_at": b.updated_at,
+            "events": [
+                {"at": e.at, "status": e.to_status, "by": str(e.by_user_id) if e.by_user_id else "system"}
+                for e in events
+            ],
+        }
+    )
+
+
+async def booking_outs(
+    session: AsyncSession, bookings: list[Booking], viewer: User, now: datetime
+) -> list[BookingOut]:
+    """A page of bookings as `viewer` (their driver or their spot's owner) sees them: two
+    statements whatever the page size."""
+    events = await service.events_of(session, bookings)
+    facts = await _facts(session, bookings)
+    return [_out(b, events[b.id], facts[b.id], viewer, now) for b in bookings]
+
+
+async def booking_out(session: AsyncSession, booking: Booking, viewer: User, now: datetime) -> BookingOut:
+    return (await booking_outs(session, [booking], viewer, now))[0]
+
+
+_SPOT_SUMMARY = "select title, district, lat, lon, reveal_before_min from spots where id = $1"
+
+
+async def new_booking_out(
+    session: AsyncSession, booking: Booking, event: BookingEvent, driver: User, now: datetime
+) -> BookingOut:
+    """A booking its driver has just made, on the booking hot path: it has exactly the event
+    written with it, the driver is at hand and so is the vehicle (loaded to check its size), so
+    one read of the spot by primary key is all; a four-table join costs more to plan than this."""
+    conn = await driver_connection(session)
+    spot = await conn.fetchrow(_SPOT_SUMMARY, booking.spot_id)
+    vehicle = await session.get(Vehicle, booking.vehicle_id) if booking.vehicle_id else None
+    facts = {
+        **dict(spot),
+        "display_name": driver.display_name,
+        "license_plate": vehicle.license_plate if vehicle else None,
+    }
+    return _out(booking, [event], facts, driver, now)
