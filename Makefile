@@ -8,12 +8,12 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help install db run test test-future lint format typecheck bench openapi-snapshot clean
+.PHONY: help install db run test test-future client-check lint format typecheck bench openapi-snapshot clean
 
 help:
 	@echo "make run    serve the API with Kreuzviertel demo data on http://$(HOST):$(PORT) (docs at /docs)"
 	@echo "make test   run the whole test suite against a real PostgreSQL"
-	@echo "make install | db | test-future | lint | format | typecheck | bench | openapi-snapshot | clean"
+	@echo "make install | db | test-future | client-check | lint | format | typecheck | bench | openapi-snapshot | clean"
 
 install: $(STAMP)
 
@@ -52,6 +52,10 @@ format: install
 
 typecheck: install
 	$(BIN)/mypy
+
+# A client generated from /openapi.json (TypeScript) compiles strictly and books through a live server.
+client-check: db
+	@scripts/check-client.sh
 
 bench: db
 	$(BIN)/python -m bench

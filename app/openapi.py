@@ -467,6 +467,10 @@ def build(app: FastAPI) -> dict[str, Any]:
         if route.operation_id is None:
             # A route without its own operationId still gets a short stable one.
             operation["operationId"] = _camel(route.name)
+        # One tag each: generators make one API class per tag, and an operation under two (a
+        # router's tag and the route's own, like `bookings` and `me`) is generated twice with
+        # clashing names. The route's own tag is the more specific.
+        operation["tags"] = operation.get("tags", [])[-1:]
         _set_security(operation, calls)
         _complete_errors(operation, calls, has_body=route.body_field is not None)
         _clean_request_body(operation)
