@@ -81,6 +81,9 @@ class Database:
                     "timezone": "UTC",
                 }
             },
+            # A failed statement's message would otherwise carry its parameters (e-mails, plates,
+            # house numbers) into the error log.
+            hide_parameters=True,
             **engine_kwargs,
         )
         event.listen(engine.sync_engine, "checkout", _refuse_closed_connection)

@@ -8,6 +8,7 @@ into `application/problem+json`.
 from __future__ import annotations
 
 import logging
+import traceback
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any, ClassVar, Literal
@@ -220,8 +221,36 @@ async def _on_http(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(exc.status_code, code, detail, headers=headers)
 
 
+# The messages of database errors quote the values they choke on: asyncpg's "invalid input for
+# query argument $1: 'DO-XY 1234'", PostgreSQL's "Key (email)=(...) already exists". Those values
+# are personal data, and logs are not the place for them.
+_QUOTING_LIBRARIES = {"sqlalchemy", "asyncpg"}
+
+
+def describe_for_log(exc: BaseException) -> str:
+    """An error and its causes as a log can keep them: the traceback's frames and the exception
+    types, with the message of every database error replaced by its SQLSTATE."""
+    parts: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        name = f"{type(current).__module__}.{type(current).__qualname__}"
+        if type(current).__module__.partition(".")[0] in _QUOTING_LIBRARIES:
+            state = getattr(current, "sqlstate", None) or getattr(
+                getattr(current, "orig", None), "sqlstate", None
+            )
+            message = f"(message withheld; sqlstate {state or 'unknown'})"
+        else:
+            message = str(current)
+        frames = "".join(traceback.format_tb(current.__traceback__))
+        parts.append(f"{frames}{name}: {message}")
+        current = current.__cause__ or current.__context__
+    return "\n\ncaused by:\n".join(parts)
+
+
 async def _on_database_down(_: Request, exc: Exception) -> JSONResponse:
-    logger.warning("database unavailable: %s", exc)
+    logger.warning("database unavailable: %s", describe_for_log(exc).rsplit("\n", 1)[-1])
     return problem_response(
         503,
         "unavailable",
@@ -231,7 +260,7 @@ async def _on_database_down(_: Request, exc: Exception) -> JSONResponse:
 
 
 async def _on_unexpected(_: Request, exc: Exception) -> JSONResponse:
-    logger.exception("unhandled error", exc_info=exc)
+    logger.error("unhandled error\n%s", describe_for_log(exc))
     return problem_response(500, "internal_error", "an unexpected error occurred")
 
 

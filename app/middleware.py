@@ -14,7 +14,7 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import PROBLEM_MEDIA_TYPE, problem_body
+from app.errors import PROBLEM_MEDIA_TYPE, describe_for_log, problem_body
 
 logger = logging.getLogger(__name__)
 
@@ -133,4 +133,4 @@ def _log_unexpected(scope: Scope, exc: BaseException) -> None:
     # The route template, never the path or the query: they may hold personal data.
     route: Any = scope.get("route")
     where = getattr(route, "path", "unmatched")
-    logger.error("unhandled error in %s %s", scope.get("method"), where, exc_info=exc)
+    logger.error("unhandled error in %s %s\n%s", scope.get("method"), where, describe_for_log(exc))

@@ -6,9 +6,12 @@ import asyncio
 import uuid
 
 import asyncpg
+import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from app.db import Database, driver_connection
+from app.errors import describe_for_log
 from app.settings import Settings
 
 
@@ -55,4 +58,23 @@ async def test_the_driver_connection_shares_the_session_transaction(settings: Se
         async with database.sessionmaker() as session:
             await session.execute(text("delete from users where id = :id"), {"id": user_id})
             await session.commit()
+        await database.dispose()
+
+
+async def test_a_failed_statement_keeps_its_parameters_out_of_the_error(settings: Settings) -> None:
+    """Unexpected errors are logged with their message: personal data must not be in it."""
+    database = Database.from_settings(settings)
+    secret = "DO-XY 1234, Kreuzstraße 12"
+    try:
+        async with database.sessionmaker() as session:
+            with pytest.raises(DBAPIError) as caught:
+                await session.execute(text("select cast(:value as integer)"), {"value": secret})
+        # SQLAlchemy's own part of the message hides the parameters...
+        assert "hidden due to hide_parameters" in str(caught.value)
+        # ...but asyncpg's quotes the value it could not encode; what is logged withholds it.
+        logged = describe_for_log(caught.value)
+        assert secret not in logged
+        assert "sqlalchemy.exc.DBAPIError: (message withheld; sqlstate" in logged
+        assert "test_db.py" in logged  # the frames are kept
+    finally:
         await database.dispose()
