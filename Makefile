@@ -67,4 +67,4 @@ openapi-snapshot: install
 	$(BIN)/parkshare openapi --write tests/openapi.snapshot.json
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .grimp_cache .import_linter_cache
