@@ -45,6 +45,7 @@ test-future: db
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: install
 	$(BIN)/ruff format .
@@ -63,7 +64,7 @@ bench: db
 # The committed OpenAPI document that tests/test_openapi.py compares with the served one: run after
 # changing a route or a schema, and review the diff.
 openapi-snapshot: install
-	$(BIN)/python -m app.openapi --write tests/openapi.snapshot.json
+	$(BIN)/parkshare openapi --write tests/openapi.snapshot.json
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .grimp_cache .import_linter_cache

@@ -1,4 +1,4 @@
-"""`parkshare serve|migrate|seed|worker`."""
+"""`parkshare serve|migrate|seed|worker|openapi`."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import signal
 import socket
 import sys
 import tempfile
+from pathlib import Path
 
 from pydantic import ValidationError
 
@@ -153,6 +154,18 @@ def worker(_: argparse.Namespace) -> None:
     asyncio.run(run())
 
 
+def openapi(args: argparse.Namespace) -> None:
+    from app.main import served_schema
+    from app.openapi import dumps
+
+    text = dumps(served_schema())
+    if args.write is None:
+        sys.stdout.write(text)
+    else:
+        args.write.write_text(text, encoding="utf-8")
+        print(f"wrote {args.write}", file=sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="parkshare", description="parkshare backend")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -183,6 +196,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("worker", help="run the background jobs without serving HTTP")
     p.set_defaults(func=worker)
+
+    p = commands.add_parser(
+        "openapi", help="print the OpenAPI document as served (make openapi-snapshot writes it)"
+    )
+    p.add_argument("--write", type=Path, metavar="FILE", help="write the document here")
+    p.set_defaults(func=openapi)
     return parser
 
 

@@ -5,15 +5,18 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, get_args
 
 from fastapi import FastAPI
+from pydantic import SecretStr
 
 from app import __version__, openapi
 from app.auth.router import router as auth_router
 from app.auth.service import Auth
 from app.availability.router import router as availability_router
+from app.availability.schemas import Weekday
 from app.bookings.router import router as bookings_router
+from app.bookings.schemas import ReasonName, StatusName
 from app.db import Database, utcnow
 from app.errors import install_handlers
 from app.middleware import BodyLimit, CatchAll
@@ -24,7 +27,11 @@ from app.scheduler import build_scheduler
 from app.search.router import router as search_router
 from app.settings import Settings, get_settings
 from app.spots.router import router as spots_router
+from app.spots.schemas import CancellationPolicy, Connector
+from app.users.models import ROLES
 from app.users.router import router as users_router
+from app.users.router import sign_in_router
+from app.wiring import wire
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +52,7 @@ intervals work without it. Enums may gain values: generate clients with an unkno
 def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
     """Builds the app. Pass `database` to share one (the tests do); otherwise the lifespan makes it."""
     settings = settings or get_settings()
+    wire()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -83,6 +91,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.add_middleware(metrics.MetricsMiddleware)
     app.add_middleware(CatchAll)  # outermost, so that every other layer's failure is answered
     app.include_router(ops_router)
+    app.include_router(sign_in_router)
     app.include_router(auth_router)
     app.include_router(users_router)
     app.include_router(spots_router)
@@ -97,5 +106,27 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
 def _openapi(app: FastAPI) -> dict[str, Any]:
     # Built once per app; app.openapi has the rules that apply to every route.
     if not app.openapi_schema:
-        app.openapi_schema = openapi.build(app)
+        app.openapi_schema = openapi.build(app, named_enums())
     return app.openapi_schema
+
+
+def named_enums() -> dict[str, list[str]]:
+    """Enums a generator should turn into one named type each, with their values from the code that
+    decides them (here, since app/openapi.py imports no domain)."""
+    return {
+        "BookingStatus": list(get_args(StatusName)),
+        "QuoteReasonCode": list(get_args(ReasonName)),
+        "CancellationPolicy": [p.value for p in CancellationPolicy],
+        "Connector": [c.value for c in Connector],
+        "Weekday": list(get_args(Weekday)),
+        # The users table's check constraint (app/users/models.py).
+        "Role": list(ROLES),
+        "ProblemCode": list(openapi.CODE_STATUS),
+    }
+
+
+def served_schema() -> dict[str, Any]:
+    """The document as the app serves it, for `parkshare openapi` (the committed snapshot)."""
+    # A fixed secret: building the app must not create the development secret file.
+    settings = Settings(jwt_secret=SecretStr("openapi-snapshot-" + "x" * 32), scheduler_enabled=False)
+    return create_app(settings).openapi()

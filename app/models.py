@@ -1,11 +1,11 @@
 """Every table model, imported once so the metadata (and Alembic) knows them all."""
 
-from app.auth.models import LoginSession, RefreshToken, User
+from app.auth.models import LoginSession, RefreshToken
 from app.availability.models import AvailabilityBlackout, AvailabilityRule, AvailabilityWindow, SpotOpenRange
 from app.bookings.models import Booking, BookingEvent, IdempotencyKey
 from app.ratelimit import RateLimit
 from app.spots.models import Spot
-from app.users.models import Vehicle
+from app.users.models import User, Vehicle
 
 __all__ = [
     "AvailabilityBlackout",

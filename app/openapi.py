@@ -10,18 +10,16 @@ domain problems they answer (`problems("slot_unavailable", ...)`).
 
 The document is committed as tests/openapi.snapshot.json so that a change of the contract shows in
 review; after changing a schema or a route, regenerate it with `make openapi-snapshot`
-(`python -m app.openapi --write tests/openapi.snapshot.json`).
+(`parkshare openapi --write tests/openapi.snapshot.json`).
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
-import sys
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 import fastapi_offline
 from fastapi import FastAPI, Request, routing
@@ -151,25 +149,6 @@ FIELD_PROBLEM_SCHEMA: dict[str, Any] = {
         "type": {"type": "string", "description": "pydantic's error type, e.g. `missing`"},
     },
 }
-
-
-def _named_enums() -> dict[str, list[str]]:
-    """Enums a generator should turn into one named type each, with their values from the code that
-    decides them. Inline enums with exactly these values become references to them."""
-    from app.availability.schemas import Weekday
-    from app.bookings.schemas import ReasonName, StatusName
-    from app.spots.schemas import CancellationPolicy, Connector
-
-    return {
-        "BookingStatus": list(get_args(StatusName)),
-        "QuoteReasonCode": list(get_args(ReasonName)),
-        "CancellationPolicy": [p.value for p in CancellationPolicy],
-        "Connector": [c.value for c in Connector],
-        "Weekday": list(get_args(Weekday)),
-        # The users table's check constraint (app/auth/models.py).
-        "Role": ["user", "admin"],
-        "ProblemCode": list(CODE_STATUS),
-    }
 
 
 # Answer fields typed `str` in the models that only ever hold an enum's values (they are copied
@@ -434,7 +413,10 @@ def _api_routes(app: FastAPI) -> Iterator[tuple[str, str, Any]]:
             yield context.path_format, method.lower(), context
 
 
-def build(app: FastAPI) -> dict[str, Any]:
+def build(app: FastAPI, named_enums: Mapping[str, list[str]]) -> dict[str, Any]:
+    """`named_enums`: the enums a generator should turn into one named type each, with their values
+    from the domains that decide them (app/main.py collects them: this module imports no domain).
+    Inline enums with exactly these values become references to them."""
     schema = get_openapi(
         title=app.title,
         version=app.version,
@@ -457,7 +439,7 @@ def build(app: FastAPI) -> dict[str, Any]:
             "description": "Access token from `login` or `refreshTokens`.",
         }
     }
-    _name_enums(schemas)
+    _name_enums(schemas, named_enums)
     _add_patch_schemas(schemas, "SpotCreate", "SpotPatch")
     _doubles(schemas)
 
@@ -587,8 +569,7 @@ def _doubles(schemas: Any) -> None:
             node["format"] = "double"
 
 
-def _name_enums(schemas: dict[str, Any]) -> None:
-    named = _named_enums()
+def _name_enums(schemas: dict[str, Any], named: Mapping[str, list[str]]) -> None:
     by_values = {frozenset(values): name for name, values in named.items()}
     for name, values in named.items():
         if name in schemas and schemas[name].get("enum") != values:
@@ -705,31 +686,3 @@ def install_docs(app: FastAPI) -> None:
 def dumps(schema: Mapping[str, Any]) -> str:
     """The committed form: sorted keys, so regenerating it is deterministic."""
     return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-
-
-def served_schema() -> dict[str, Any]:
-    from pydantic import SecretStr
-
-    from app.main import create_app
-    from app.settings import Settings
-
-    # A fixed secret: building the app must not create the development secret file.
-    settings = Settings(jwt_secret=SecretStr("openapi-snapshot-" + "x" * 32), scheduler_enabled=False)
-    return create_app(settings).openapi()
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m app.openapi", description=__doc__.splitlines()[0])
-    parser.add_argument("--write", type=Path, metavar="FILE", help="write the document here")
-    args = parser.parse_args(argv)
-    text = dumps(served_schema())
-    if args.write is None:
-        sys.stdout.write(text)
-    else:
-        args.write.write_text(text, encoding="utf-8")
-        print(f"wrote {args.write}", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -13,7 +13,10 @@ from sqlalchemy import Column, DateTime, Integer, String, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
 
+from app.db import Database, utcnow
 from app.errors import ProblemError
+from app.jobs import Job
+from app.settings import Settings
 
 
 class RateLimit(SQLModel, table=True):
@@ -87,3 +90,12 @@ async def purge(session: AsyncSession, now: datetime, keep: timedelta = timedelt
         text("delete from rate_limits where window_start < :cutoff"), {"cutoff": now - keep}
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def purge_rate_limits(database: Database) -> int:
+    async with database.sessionmaker() as session, session.begin():
+        return await purge(session, utcnow())
+
+
+def jobs(settings: Settings) -> list[Job]:
+    return [Job(purge_rate_limits, every=timedelta(hours=1))]

@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 from sqlalchemy import exists, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.models import User
 from app.auth.security import PasswordHashing
 from app.availability import service as availability
 from app.availability.materialize import load_calendar
@@ -24,7 +23,8 @@ from app.settings import Settings
 from app.spots import service as spot_service
 from app.spots.models import Spot
 from app.spots.schemas import SpotCreate
-from app.users.models import Vehicle
+from app.users.models import User, Vehicle
+from app.wiring import wire
 from booking import Interval
 from booking.states import Action
 
@@ -132,6 +132,7 @@ async def remove_demo(session: AsyncSession) -> int:
 async def seed_demo(settings: Settings, *, spots: int, if_empty: bool, seed: int, reset: bool = False) -> str:
     """Loads the demo; with `reset`, first removes the previous demo in the same transaction, so
     the bookings and windows are dated from now again and a failed load leaves the old demo."""
+    wire()  # the spot service's hooks, as the app has them
     rng = random.Random(seed)
     database = Database.from_settings(settings)
     now = utcnow()

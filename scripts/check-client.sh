@@ -62,7 +62,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$PY" -m app.openapi --write "$work/openapi.json" >/dev/null 2>&1
+.venv/bin/parkshare openapi --write "$work/openapi.json" >/dev/null 2>&1
 "$TOOLS/generator/bin/openapi-generator-cli" generate --input-spec "$work/openapi.json" \
     --generator-name typescript-fetch --output "$work/client" >"$work/generator.log" 2>&1 \
     || { cat "$work/generator.log" >&2; die "the generator refused the schema"; }

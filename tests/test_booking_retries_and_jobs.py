@@ -10,8 +10,8 @@ from httpx import AsyncClient
 from sqlalchemy import func, select, text
 
 from app.bookings.models import Booking, BookingEvent
+from app.bookings.tasks import purge_idempotency_keys, sweep_bookings
 from app.db import Database
-from app.scheduler import purge_idempotency_keys, sweep_bookings
 from tests.conftest import START, Account, assert_problem, at, make_account
 from tests.test_bookings import book, open_spot, scene
 

@@ -14,14 +14,13 @@ import httpx
 import pytest
 from sqlalchemy import func, select, text
 
-from app.auth.models import User
 from app.availability.models import AvailabilityRule, AvailabilityWindow, SpotOpenRange
 from app.bookings.models import Booking
 from app.db import Database
 from app.seed import DEMO_PASSWORD, demo_email, seed_demo
 from app.settings import Settings
 from app.spots.models import Spot
-from app.users.models import Vehicle
+from app.users.models import User, Vehicle
 from bench.common import served
 from tests.conftest import make_account
 from tests.test_bookings import scene

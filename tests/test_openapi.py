@@ -108,7 +108,7 @@ async def test_booking_posts_document_the_idempotency_key(client: AsyncClient) -
 # --- the document as client generators read it (app/openapi.py) ---------------------------------
 
 SNAPSHOT = Path(__file__).with_name("openapi.snapshot.json")
-REGENERATE = "make openapi-snapshot (python -m app.openapi --write tests/openapi.snapshot.json)"
+REGENERATE = "make openapi-snapshot (parkshare openapi --write tests/openapi.snapshot.json)"
 PUBLIC_OPERATIONS = {"searchSpots", "getSpot", "getAvailability"}
 ANONYMOUS_OPERATIONS = {
     "getHealth",

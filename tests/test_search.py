@@ -10,7 +10,6 @@ from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlalchemy import text
 
-from app.auth.models import User
 from app.availability import service as availability
 from app.availability.materialize import load_calendar
 from app.availability.models import AvailabilityBlackout, AvailabilityWindow
@@ -20,6 +19,7 @@ from app.db import Database
 from app.spots import service as spots
 from app.spots.models import Spot
 from app.spots.schemas import SpotCreate
+from app.users.models import User
 from booking import Interval
 from booking.pricing import price
 from tests.conftest import START, Account, Clock, assert_problem, at

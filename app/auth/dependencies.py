@@ -6,12 +6,11 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.auth import service
-from app.auth.models import User
-from app.clock import Now
-from app.db import DbSession
-from app.errors import Unauthorized
 
 _bearer = HTTPBearer(auto_error=False, description="Access token from /v1/auth/login or /v1/auth/refresh.")
+
+# The Authorization header, if any; `users.dependencies` turns it into the signed-in account.
+BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
 async def get_auth(request: Request) -> service.Auth:
@@ -20,32 +19,3 @@ async def get_auth(request: Request) -> service.Auth:
 
 
 AuthDep = Annotated[service.Auth, Depends(get_auth)]
-
-
-async def current_user(
-    session: DbSession,
-    auth: AuthDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    now: Now,
-) -> User:
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthorized("sign in first: send Authorization: Bearer <access token>")
-    return await service.authenticate(session, auth, credentials.credentials, now)
-
-
-CurrentUser = Annotated[User, Depends(current_user)]
-
-
-async def optional_user(
-    session: DbSession,
-    auth: AuthDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    now: Now,
-) -> User | None:
-    """Routes open to everyone that show more to some: no token is anonymous, a bad one is a 401."""
-    if credentials is None:
-        return None
-    return await current_user(session, auth, credentials, now)
-
-
-OptionalUser = Annotated[User | None, Depends(optional_user)]

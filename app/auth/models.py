@@ -3,28 +3,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Column, ForeignKey, LargeBinary
+from sqlalchemy import Column, ForeignKey, LargeBinary
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlmodel import Field, SQLModel
 
 from app.db import created_at_field, id_field, timestamp_field
-
-ROLES = ("user", "admin")
-
-
-class User(SQLModel, table=True):
-    __tablename__ = "users"
-    __table_args__ = (CheckConstraint("role in ('user', 'admin')", name="role"),)
-
-    id: uuid.UUID = id_field()
-    # Stored lower-cased, so the unique constraint is case-insensitive.
-    email: str = Field(max_length=254, unique=True)
-    password_hash: str = Field(max_length=255)
-    display_name: str = Field(max_length=80)
-    phone: str | None = Field(default=None, max_length=20)
-    role: str = Field(default="user", max_length=16)
-    created_at: datetime = created_at_field()
-    updated_at: datetime = created_at_field()
 
 
 class LoginSession(SQLModel, table=True):
@@ -33,6 +16,8 @@ class LoginSession(SQLModel, table=True):
     __tablename__ = "login_sessions"
 
     id: uuid.UUID = id_field()
+    # The account is users' (app/users/models.py): named by its table only, since auth is the lowest
+    # domain and imports none above it.
     user_id: uuid.UUID = Field(
         sa_column=Column(
             PG_UUID(as_uuid=True),

@@ -1,4 +1,6 @@
-"""Accounts and sign-in. Functions take the request's session first and only flush."""
+"""Sign-in sessions and tokens: starting a sign-in for an account, refreshing, logging out,
+revoking, and checking an access token. The accounts are users' (app/users/); auth knows them only
+by id. Functions take the request's session first and only flush."""
 
 from __future__ import annotations
 
@@ -6,25 +8,19 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, exists, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import ColumnElement, bindparam, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.models import LoginSession, RefreshToken, User
-from app.auth.security import PasswordHashing, TokenCodec, hash_refresh_token, new_refresh_token
-from app.errors import Conflict, ProblemError, Unauthorized
+from app.auth.models import LoginSession, RefreshToken
+from app.auth.security import (
+    AccessClaims,
+    PasswordHashing,
+    TokenCodec,
+    hash_refresh_token,
+    new_refresh_token,
+)
+from app.errors import Unauthorized
 from app.settings import Settings
-
-
-class EmailTaken(Conflict):
-    code = "email_taken"
-
-
-class InvalidCredentials(ProblemError):
-    status = 401
-    code = "invalid_credentials"
-    # The failed attempt is counted against the email's rate limit: that write must survive.
-    keeps_writes = True
 
 
 class RefreshTokenReused(Unauthorized):
@@ -52,40 +48,13 @@ class IssuedTokens:
     expires_in: int
 
 
-async def register(
-    session: AsyncSession, auth: Auth, now: datetime, *, email: str, password: str, display_name: str
-) -> User:
-    email = email.lower()
-    if await session.scalar(select(exists().where(User.email == email))):
-        raise EmailTaken("an account with this email exists")
-    user = User(
-        email=email,
-        password_hash=await auth.passwords.hash(password),
-        display_name=display_name,
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(user)
-    try:
-        # Two registrations racing past the check above meet the unique constraint here.
-        await session.flush()
-    except IntegrityError as exc:
-        raise EmailTaken("an account with this email exists") from exc
-    return user
-
-
-async def login(
-    session: AsyncSession, auth: Auth, now: datetime, *, email: str, password: str
-) -> IssuedTokens:
-    user = await session.scalar(select(User).where(User.email == email.lower()))
-    if not await auth.passwords.verify(user.password_hash if user else None, password) or user is None:
-        raise InvalidCredentials("wrong email or password")
-    if auth.passwords.needs_rehash(user.password_hash):
-        user.password_hash = await auth.passwords.hash(password)
-    login_session = LoginSession(user_id=user.id, created_at=now)
+async def start_session(session: AsyncSession, auth: Auth, user_id: uuid.UUID, now: datetime) -> IssuedTokens:
+    """Signs the account in: a new sign-in session and its first pair of tokens. The caller has
+    checked who it is (users checks the password)."""
+    login_session = LoginSession(user_id=user_id, created_at=now)
     session.add(login_session)
     await session.flush()
-    return await _issue(session, auth, user.id, login_session.id, now)
+    return await _issue(session, auth, user_id, login_session.id, now)
 
 
 async def refresh(session: AsyncSession, auth: Auth, now: datetime, *, refresh_token: str) -> IssuedTokens:
@@ -121,26 +90,24 @@ async def logout(session: AsyncSession, now: datetime, *, refresh_token: str) ->
         await _revoke(session, session_id, now, "logout")
 
 
-# Access tokens die with their sign-in: a logout or a detected theft ends them at once. Built once:
-# every authenticated request runs it, and building the expression costs more than running it.
-_SIGNED_IN_USER = select(User).where(
-    User.id == bindparam("user_id"),
-    exists().where(
-        LoginSession.id == bindparam("session_id"),
-        LoginSession.user_id == User.id,
-        LoginSession.revoked_at.is_(None),  # type: ignore[union-attr]
-    ),
-)
-
-
-async def authenticate(session: AsyncSession, auth: Auth, access_token: str, now: datetime) -> User:
+def verify(auth: Auth, access_token: str, now: datetime) -> AccessClaims:
+    """The access token's account and sign-in, if it is genuine and unexpired at `now`. Whether the
+    sign-in is still live is for the database to say: see `live_session`."""
     claims = auth.tokens.decode(access_token, now)
     if claims is None:
         raise Unauthorized("invalid or expired access token")
-    user = await session.scalar(_SIGNED_IN_USER, {"user_id": claims.user_id, "session_id": claims.session_id})
-    if user is None:
-        raise Unauthorized("this session has ended")
-    return user
+    return claims
+
+
+def live_session(user_id: ColumnElement[uuid.UUID]) -> ColumnElement[bool]:
+    """True while the sign-in named by the bind parameter `session_id` belongs to `user_id` and has
+    not ended: access tokens die with their sign-in, so a logout or a detected theft ends them at
+    once. A clause, not a query, so that users loads the account in the same statement."""
+    return exists().where(
+        LoginSession.id == bindparam("session_id"),
+        LoginSession.user_id == user_id,
+        LoginSession.revoked_at.is_(None),  # type: ignore[union-attr]
+    )
 
 
 async def _issue(

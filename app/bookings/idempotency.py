@@ -25,9 +25,9 @@ from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.models import User
 from app.bookings.models import IdempotencyKey
 from app.errors import Conflict, ProblemError, ValidationProblem, problem_body
+from app.users.models import User
 
 REPLAYED_HEADER = "Idempotent-Replayed"
 

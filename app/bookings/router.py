@@ -11,8 +11,6 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import openapi
-from app.auth.dependencies import CurrentUser
-from app.auth.models import User
 from app.bookings import idempotency, service
 from app.bookings.models import Booking
 from app.bookings.schemas import (
@@ -34,6 +32,8 @@ from app.openapi import answer, problems, request_example
 from app.pagination import PageParams, page_params
 from app.schemas import Instant, Page
 from app.settings import Settings
+from app.users.dependencies import CurrentUser
+from app.users.models import User
 from booking.states import Action, Status
 
 router = APIRouter(tags=["bookings"])

@@ -25,7 +25,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from app.auth.models import User
 from app.availability.materialize import read_calendar
 from app.bookings.models import Booking, BookingEvent
 from app.bookings.schemas import BookingCreate, BookingOut, EventOut
@@ -35,7 +34,7 @@ from app.pagination import PageParams, paginate
 from app.schemas import parse_id
 from app.settings import Settings
 from app.spots.models import Spot
-from app.users.models import Vehicle
+from app.users.models import User, Vehicle
 from app.users.service import own_vehicle
 from booking import BookingPolicy, Calendar, Interval, ReasonCode, Refusal
 from booking.availability import check_extension

@@ -19,13 +19,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.models import User
 from app.bookings import service
 from app.bookings.models import Booking, BookingEvent
 from app.bookings.schemas import BookingOut
 from app.db import driver_connection
 from app.spots.service import public_coordinate, reveals
-from app.users.models import Vehicle
+from app.users.models import User, Vehicle
 from booking.states import Status
 
 _FACTS = """

@@ -5,7 +5,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from app import openapi
-from app.auth.dependencies import OptionalUser
 from app.clock import Now
 from app.db import DbSession
 from app.errors import Unauthorized
@@ -14,6 +13,7 @@ from app.schemas import MAX_CENTS, Instant
 from app.search import service
 from app.search.schemas import SearchItem, SearchPage, SearchQuote
 from app.spots.service import to_out
+from app.users.dependencies import OptionalUser
 from app.users.service import own_vehicle
 
 router = APIRouter(tags=["search"])

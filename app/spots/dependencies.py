@@ -4,11 +4,11 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from app.auth.dependencies import CurrentUser
 from app.db import DbSession
 from app.schemas import parse_id
 from app.spots import service
 from app.spots.models import Spot
+from app.users.dependencies import CurrentUser
 
 
 async def valid_spot(spot_id: str, session: DbSession) -> Spot:

@@ -5,8 +5,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Header, Query, Response, status
 
 from app import openapi
-from app.auth.dependencies import CurrentUser, OptionalUser
-from app.bookings import service as bookings
 from app.clock import Now
 from app.db import DbSession
 from app.openapi import answer, problems
@@ -15,6 +13,7 @@ from app.schemas import Page
 from app.spots import service
 from app.spots.dependencies import LockedOwnedSpot, ValidSpot
 from app.spots.schemas import SpotCreate, SpotOut
+from app.users.dependencies import CurrentUser, OptionalUser
 
 router = APIRouter(tags=["spots"])
 
@@ -126,8 +125,7 @@ async def delete_spot(
         bool, Query(description="Cancel confirmed future bookings with a full refund instead of refusing")
     ] = False,
 ) -> Response:
-    await bookings.release_spot(session, spot, user, now, cancel_bookings=cancel_bookings)
-    await service.delete(session, spot, now)
+    await service.withdraw(session, spot, user, now, cancel_bookings=cancel_bookings)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -12,13 +12,12 @@ from pydantic import ValidationError
 from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.models import User
-from app.availability import materialize
-from app.bookings.models import Booking
 from app.errors import Forbidden, NotFound, PreconditionFailed, ValidationProblem
 from app.pagination import PageParams, paginate
+from app.spots import hooks
 from app.spots.models import Spot
 from app.spots.schemas import SpotCreate, SpotOut
+from app.users.models import User
 
 
 def etag(spot: Spot) -> str:
@@ -71,23 +70,13 @@ def reveals(*, start: datetime, end: datetime, reveal_before_min: int, now: date
 
 async def sees_everything(session: AsyncSession, spot: Spot, user: User | None, now: datetime) -> bool:
     """The owner sees the full view, and so does a driver while a confirmed booking of theirs
-    is due (they need the house number and the gate code then, and only then)."""
+    is due (they need the house number and the gate code then, and only then): bookings answers
+    that through `hooks.full_view`."""
     if user is None:
         return False
     if user.id == spot.owner_id:
         return True
-    booked = await session.scalar(
-        select(Booking.id)
-        .where(
-            Booking.spot_id == spot.id,
-            Booking.driver_id == user.id,
-            Booking.status == "confirmed",
-            Booking.start_at <= now + timedelta(minutes=spot.reveal_before_min),
-            Booking.end_at > now,
-        )
-        .limit(1)
-    )
-    return booked is not None
+    return await hooks.full_view(session, spot, user, now)
 
 
 def to_out(spot: Spot | Row[Any], *, full: bool) -> SpotOut:
@@ -198,7 +187,7 @@ async def create(session: AsyncSession, owner: User, data: SpotCreate, now: date
     await session.flush()
     # The generated `location` column is the database's; load it so the object is complete.
     await session.refresh(spot)
-    await materialize.refresh_open_ranges(session, spot, now)
+    await hooks.calendar_changed(session, spot, now)
     return spot
 
 
@@ -235,7 +224,7 @@ async def patch(
         await session.flush()
         await session.refresh(spot)
         if _availability_inputs(before) != _availability_inputs(after):
-            await materialize.refresh_open_ranges(session, spot, now)
+            await hooks.calendar_changed(session, spot, now)
     return spot
 
 
@@ -243,10 +232,14 @@ def _availability_inputs(doc: Mapping[str, Any]) -> tuple[Any, ...]:
     return doc["timezone"], doc["rules"]["horizon_days"]
 
 
-async def delete(session: AsyncSession, spot: Spot, now: datetime) -> None:
+async def withdraw(
+    session: AsyncSession, spot: Spot, owner: User, now: datetime, *, cancel_bookings: bool
+) -> None:
+    """Deletes the spot after the domains above have let go of it (`hooks.withdrawing`: bookings
+    cancels its future bookings or refuses, availability clears its open ranges)."""
+    await hooks.withdrawing(session, spot, owner, now, cancel_bookings=cancel_bookings)
     # Soft: bookings and their history keep pointing at the row.
     spot.deleted_at = now
-    await materialize.clear_open_ranges(session, spot)
     await session.flush()
 
 

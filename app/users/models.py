@@ -9,6 +9,23 @@ from sqlmodel import Field, SQLModel
 
 from app.db import created_at_field, id_field, timestamp_field
 
+ROLES = ("user", "admin")
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint("role in ('user', 'admin')", name="role"),)
+
+    id: uuid.UUID = id_field()
+    # Stored lower-cased, so the unique constraint is case-insensitive.
+    email: str = Field(max_length=254, unique=True)
+    password_hash: str = Field(max_length=255)
+    display_name: str = Field(max_length=80)
+    phone: str | None = Field(default=None, max_length=20)
+    role: str = Field(default="user", max_length=16)
+    created_at: datetime = created_at_field()
+    updated_at: datetime = created_at_field()
+
 
 class Vehicle(SQLModel, table=True):
     __tablename__ = "vehicles"

@@ -4,10 +4,13 @@ import re
 import uuid
 from typing import Annotated
 
-from pydantic import Field, StringConstraints, field_validator
+from pydantic import EmailStr, Field, StringConstraints, field_validator
 
-from app.auth.schemas import DisplayName
-from app.schemas import RequestModel, ResponseModel, StrictBool, StrictInt, UtcDatetime, line
+from app.schemas import RequestModel, ResponseModel, StrictBool, StrictInt, UtcDatetime, line, token
+
+Password = token(256, min_length=10)
+DisplayName = line(80)
+Email = Annotated[EmailStr, Field(max_length=254)]
 
 # E.164: a plus, a country code and at most 15 digits in all.
 Phone = Annotated[
@@ -15,6 +18,29 @@ Phone = Annotated[
 ]
 
 _PLATE = re.compile(r"^[A-ZÄÖÜ0-9]+(?:[ -][A-ZÄÖÜ0-9]+)*$")
+
+
+class RegisterRequest(RequestModel):
+    email: Email
+    password: Password
+    display_name: DisplayName
+
+
+class LoginRequest(RequestModel):
+    email: Email
+    # Compared with the stored hash, never stored: whatever an older version let an account set
+    # must still sign in.
+    password: Annotated[str, StringConstraints(min_length=1, max_length=256, strict=True)]
+
+
+class UserOut(ResponseModel):
+    id: uuid.UUID
+    email: str
+    display_name: str
+    phone: str | None
+    role: str
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
 
 
 class MePatch(RequestModel):

@@ -3,15 +3,74 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.models import User
-from app.errors import NotFound, ValidationProblem, Where
+from app.auth.security import AccessClaims
+from app.auth.service import Auth, IssuedTokens, live_session, start_session
+from app.errors import Conflict, NotFound, ProblemError, Unauthorized, ValidationProblem, Where
 from app.pagination import PageParams, paginate
-from app.users.models import Vehicle
+from app.users.models import User, Vehicle
 from app.users.schemas import MePatch, VehicleCreate
+
+
+class EmailTaken(Conflict):
+    code = "email_taken"
+
+
+class InvalidCredentials(ProblemError):
+    status = 401
+    code = "invalid_credentials"
+    # The failed attempt is counted against the email's rate limit: that write must survive.
+    keeps_writes = True
+
+
+async def register(
+    session: AsyncSession, auth: Auth, now: datetime, *, email: str, password: str, display_name: str
+) -> User:
+    email = email.lower()
+    if await session.scalar(select(exists().where(User.email == email))):
+        raise EmailTaken("an account with this email exists")
+    user = User(
+        email=email,
+        password_hash=await auth.passwords.hash(password),
+        display_name=display_name,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(user)
+    try:
+        # Two registrations racing past the check above meet the unique constraint here.
+        await session.flush()
+    except IntegrityError as exc:
+        raise EmailTaken("an account with this email exists") from exc
+    return user
+
+
+async def login(
+    session: AsyncSession, auth: Auth, now: datetime, *, email: str, password: str
+) -> IssuedTokens:
+    user = await session.scalar(select(User).where(User.email == email.lower()))
+    if not await auth.passwords.verify(user.password_hash if user else None, password) or user is None:
+        raise InvalidCredentials("wrong email or password")
+    if auth.passwords.needs_rehash(user.password_hash):
+        user.password_hash = await auth.passwords.hash(password)
+    return await start_session(session, auth, user.id, now)
+
+
+# Built once: every authenticated request runs it, and building the expression costs more than
+# running it.
+_SIGNED_IN_USER = select(User).where(User.id == bindparam("user_id"), live_session(User.id))
+
+
+async def signed_in(session: AsyncSession, claims: AccessClaims) -> User:
+    """The account of a verified access token, in one statement with the check that its sign-in
+    is still live."""
+    user = await session.scalar(_SIGNED_IN_USER, {"user_id": claims.user_id, "session_id": claims.session_id})
+    if user is None:
+        raise Unauthorized("this session has ended")
+    return user
 
 
 async def update_me(session: AsyncSession, user: User, patch: MePatch, now: datetime) -> User:

@@ -1,0 +1,31 @@
+"""Bookings' answers to the spots' hooks (app/spots/hooks.py), installed by app/wiring.py. The
+other one, cancelling a withdrawn spot's bookings, is `service.release_spot` itself."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.bookings.models import Booking
+from app.spots.models import Spot
+from app.users.models import User
+
+
+async def in_reveal_window(session: AsyncSession, spot: Spot, user: User, now: datetime) -> bool:
+    """Whether the user holds a confirmed booking of the spot that is due: from
+    `reveal_before_min` before its start until its end (the same window as
+    `app.spots.service.reveals`)."""
+    booked = await session.scalar(
+        select(Booking.id)
+        .where(
+            Booking.spot_id == spot.id,
+            Booking.driver_id == user.id,
+            Booking.status == "confirmed",
+            Booking.start_at <= now + timedelta(minutes=spot.reveal_before_min),
+            Booking.end_at > now,
+        )
+        .limit(1)
+    )
+    return booked is not None

@@ -1,0 +1,44 @@
+"""Bookings' background jobs."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from app.bookings import idempotency
+from app.bookings import service as bookings
+from app.db import Database, utcnow
+from app.jobs import Job
+from app.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+async def sweep_bookings(database: Database) -> tuple[int, int]:
+    """Expires holds and requests past their deadline and completes bookings past their end, in
+    batches of single statements that skip rows another process holds (see bookings.service)."""
+    expired = completed = 0
+    while True:
+        async with database.sessionmaker() as session, session.begin():
+            now = utcnow()
+            batch_expired = await bookings.expire_due(session, now)
+            batch_completed = await bookings.complete_due(session, now)
+        expired += batch_expired
+        completed += batch_completed
+        if batch_expired < 1000 and batch_completed < 1000:
+            break
+    if expired or completed:
+        logger.info("expired %d and completed %d bookings", expired, completed)
+    return expired, completed
+
+
+async def purge_idempotency_keys(database: Database) -> int:
+    async with database.sessionmaker() as session, session.begin():
+        return await idempotency.purge_expired(session, utcnow())
+
+
+def jobs(settings: Settings) -> list[Job]:
+    return [
+        Job(sweep_bookings, every=timedelta(seconds=settings.sweep_interval_seconds), at_start=True),
+        Job(purge_idempotency_keys, every=timedelta(hours=1)),
+    ]

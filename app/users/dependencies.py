@@ -1,0 +1,38 @@
+"""The signed-in account, for every router: `CurrentUser` and `OptionalUser`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends
+
+from app.auth import service as auth_service
+from app.auth.dependencies import AuthDep, BearerCredentials
+from app.clock import Now
+from app.db import DbSession
+from app.errors import Unauthorized
+from app.users import service
+from app.users.models import User
+
+
+# app/openapi.py recognises routes that read the caller by these two functions' names.
+async def current_user(session: DbSession, auth: AuthDep, credentials: BearerCredentials, now: Now) -> User:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized("sign in first: send Authorization: Bearer <access token>")
+    claims = auth_service.verify(auth, credentials.credentials, now)
+    return await service.signed_in(session, claims)
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+async def optional_user(
+    session: DbSession, auth: AuthDep, credentials: BearerCredentials, now: Now
+) -> User | None:
+    """Routes open to everyone that show more to some: no token is anonymous, a bad one is a 401."""
+    if credentials is None:
+        return None
+    return await current_user(session, auth, credentials, now)
+
+
+OptionalUser = Annotated[User | None, Depends(optional_user)]
