@@ -106,7 +106,7 @@ def make_sessionmaker(bind: Any, **kwargs: Any) -> async_sessionmaker[AsyncSessi
     return async_sessionmaker(bind=bind, expire_on_commit=False, autoflush=False, **kwargs)
 
 
-async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
+async def raw_connection(session: AsyncSession) -> asyncpg.Connection:
     """The asyncpg connection under `session`, inside the session's transaction, which still
     commits or rolls back everything done on it.
 

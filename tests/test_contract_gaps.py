@@ -298,7 +298,7 @@ async def test_a_page_of_bookings_costs_the_same_statements_whatever_its_size(
     vehicle = await client.post("/v1/me/vehicles", headers=bob.headers, json={"license_plate": "DO-X 1"})
     statements: list[str] = []
 
-    # SQLAlchemy's statements, and those sent on the driver connection beneath it.
+    # SQLAlchemy's statements, and those sent on the raw connection beneath it.
     def listener(*args: Any) -> None:
         statements.append(args[2])
 

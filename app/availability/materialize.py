@@ -24,7 +24,7 @@ from sqlalchemy.dialects.postgresql import Range
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.availability.models import SpotOpenRange
-from app.db import Database, driver_connection, utcnow
+from app.db import Database, raw_connection, utcnow
 from app.spots.models import Spot
 from booking import BookingPolicy, Calendar, Interval, WeeklyRule
 
@@ -85,7 +85,7 @@ async def read_calendar(
     """The spot's calendar within `bounds` (with `now`, the bookings blocking then, those within
     the buffer of `bounds` too, except `exclude`), and whether a hold or request past its deadline
     but not yet marked expired lies in reach: a write there must expire it first, since the
-    exclusion constraint still counts it. `conn` is the request's (`app.db.driver_connection`)."""
+    exclusion constraint still counts it. `conn` is the request's (`app.db.raw_connection`)."""
     if now is None:
         rows = await conn.fetch(_CALENDAR, spot_id, bounds.start, bounds.end)
     else:
@@ -129,7 +129,7 @@ async def load_calendar(
     exclude: uuid.UUID | None = None,
 ) -> Calendar:
     """`read_calendar` for a spot row, for readers."""
-    conn = await driver_connection(session)
+    conn = await raw_connection(session)
     calendar, _ = await read_calendar(conn, spot.id, policy_of(spot), bounds, now=now, exclude=exclude)
     return calendar
 

@@ -6,7 +6,7 @@ exclusion constraint on `bookings` backs this up in the database. Status changes
 row. Lock order is always spot, then booking, so no two transactions wait on each other in a circle.
 
 Booking is the hot path: its three statements (lock the spot, read the calendar, insert the
-booking with its event) go to the driver connection (`app.db.driver_connection`), and the lock is
+booking with its event) go to the raw connection (`app.db.raw_connection`), and the lock is
 a statement of its own, so that the calendar is read with a snapshot taken after the lock.
 """
 
@@ -29,7 +29,7 @@ from app.auth.models import User
 from app.availability.materialize import read_calendar
 from app.bookings.models import Booking, BookingEvent
 from app.bookings.schemas import BookingCreate, BookingOut, EventOut
-from app.db import driver_connection
+from app.db import raw_connection
 from app.errors import Conflict, Forbidden, NotFound, ProblemError
 from app.pagination import PageParams, paginate
 from app.schemas import parse_id
@@ -333,7 +333,7 @@ async def quote(
     them: own spot, the vehicle, the rules, the calendar. The interval is checked against the
     spot's rules before anything else: an invalid one is neither priced nor looked up (its price is
     0, its breakdown and refunds empty), so no request makes work grow with the length it asks for."""
-    conn = await driver_connection(session)
+    conn = await raw_connection(session)
     spot = await _spot_terms(conn, parse_id(spot_id, "spot"), lock=False)
     policy = spot.cancellation_policy
     early: QuoteReason | None = (
@@ -368,7 +368,7 @@ values ($1, $12, $13, $7, $14, $15)
 async def create(
     session: AsyncSession, settings: Settings, user: User, data: BookingCreate, now: datetime
 ) -> tuple[Booking, BookingEvent]:
-    conn = await driver_connection(session)
+    conn = await raw_connection(session)
     spot = await _spot_terms(conn, parse_id(data.spot_id, "spot"), lock=True)
     if spot.owner_id == user.id:
         raise OwnSpot("you cannot book your own spot")
@@ -574,7 +574,7 @@ async def extend(
     session: AsyncSession, user: User, booking_id: str, new_end: datetime, now: datetime
 ) -> Booking:
     booking, actor = await get(session, user, booking_id)
-    conn = await driver_connection(session)
+    conn = await raw_connection(session)
     spot = await _spot_terms(conn, booking.spot_id, lock=True)
     booking, actor = await get(session, user, booking_id, for_update=True)
     _transition(booking, Action.extend, actor)

@@ -23,7 +23,7 @@ from app.auth.models import User
 from app.bookings import service
 from app.bookings.models import Booking, BookingEvent
 from app.bookings.schemas import BookingOut
-from app.db import driver_connection
+from app.db import raw_connection
 from app.spots.service import public_coordinate, reveals
 from app.users.models import Vehicle
 from booking.states import Status
@@ -42,7 +42,7 @@ where b.id = any($1::uuid[])
 async def _facts(session: AsyncSession, bookings: list[Booking]) -> dict[uuid.UUID, Mapping[str, Any]]:
     if not bookings:
         return {}
-    conn = await driver_connection(session)
+    conn = await raw_connection(session)
     rows = await conn.fetch(_FACTS, [b.id for b in bookings])
     return {row["id"]: row for row in rows}
 
@@ -114,7 +114,7 @@ async def new_booking_out(
     """A booking its driver has just made, on the booking hot path: it has exactly the event
     written with it, the driver is at hand and so is the vehicle (loaded to check its size), so
     one read of the spot by primary key is all; a four-table join costs more to plan than this."""
-    conn = await driver_connection(session)
+    conn = await raw_connection(session)
     spot = await conn.fetchrow(_SPOT_SUMMARY, booking.spot_id)
     vehicle = await session.get(Vehicle, booking.vehicle_id) if booking.vehicle_id else None
     facts = {
