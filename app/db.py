@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import asyncpg
@@ -22,6 +21,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlmodel import Field, SQLModel
 
+from app.clock import utcnow
 from app.errors import ProblemError
 from app.settings import Settings
 
@@ -36,10 +36,6 @@ NAMING_CONVENTION = {
 }
 metadata: MetaData = SQLModel.metadata
 metadata.naming_convention = NAMING_CONVENTION
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def id_field(**kwargs: Any) -> Any:

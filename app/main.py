@@ -14,7 +14,8 @@ from app.auth.router import router as auth_router
 from app.auth.service import Auth
 from app.availability.router import router as availability_router
 from app.bookings.router import router as bookings_router
-from app.db import Database, utcnow
+from app.clock import utcnow
+from app.db import Database
 from app.errors import install_handlers
 from app.middleware import BodyLimit, CatchAll
 from app.migrations import head_revision

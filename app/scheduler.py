@@ -15,7 +15,8 @@ from app.auth.models import LoginSession, RefreshToken
 from app.availability.materialize import extend_open_ranges
 from app.bookings import idempotency
 from app.bookings import service as bookings
-from app.db import Database, utcnow
+from app.clock import utcnow
+from app.db import Database
 from app.settings import Settings
 
 logger = logging.getLogger(__name__)

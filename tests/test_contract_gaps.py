@@ -14,7 +14,7 @@ from httpx import AsyncClient
 from sqlalchemy import event, text
 
 from app.db import Database
-from tests.conftest import START, Account, Clock, assert_problem, at, make_account
+from tests.conftest import START, Account, FakeClock, assert_problem, at, make_account
 from tests.test_bookings import booked, open_spot
 from tests.test_spots import SPOT
 
@@ -30,7 +30,7 @@ async def quote(client: AsyncClient, who: Account, spot: dict[str, Any], **extra
 
 
 async def test_a_quote_for_a_vehicle_says_whether_it_fits(
-    client: AsyncClient, clock: Clock, alice: Account, bob: Account
+    client: AsyncClient, clock: FakeClock, alice: Account, bob: Account
 ) -> None:
     spot = await open_spot(client, alice)  # at most 480 x 200 x 200 cm
     vehicles = {}
@@ -80,7 +80,7 @@ async def test_a_quote_for_a_vehicle_says_whether_it_fits(
 
 
 async def test_own_spot_is_a_quote_reason_before_any_other(
-    client: AsyncClient, clock: Clock, alice: Account
+    client: AsyncClient, clock: FakeClock, alice: Account
 ) -> None:
     spot = await open_spot(client, alice)
     own = await quote(client, alice, spot)
@@ -88,7 +88,7 @@ async def test_own_spot_is_a_quote_reason_before_any_other(
 
 
 async def test_a_booking_keeps_a_summary_of_its_spot_after_the_spot_is_withdrawn(
-    client: AsyncClient, clock: Clock, alice: Account, bob: Account
+    client: AsyncClient, clock: FakeClock, alice: Account, bob: Account
 ) -> None:
     spot = await open_spot(client, alice)
     booking = await booked(client, bob, spot, 2, 4)
@@ -119,7 +119,7 @@ async def test_a_booking_keeps_a_summary_of_its_spot_after_the_spot_is_withdrawn
 
 
 async def test_a_page_of_bookings_answers_each_with_its_own_spot(
-    client: AsyncClient, clock: Clock, alice: Account, bob: Account
+    client: AsyncClient, clock: FakeClock, alice: Account, bob: Account
 ) -> None:
     first = await open_spot(client, alice)
     second = await open_spot(client, alice)
@@ -145,7 +145,7 @@ async def test_a_page_of_bookings_answers_each_with_its_own_spot(
 
 
 async def test_an_idempotent_retry_may_write_the_same_instants_with_another_offset(
-    client: AsyncClient, clock: Clock, alice: Account, bob: Account
+    client: AsyncClient, clock: FakeClock, alice: Account, bob: Account
 ) -> None:
     spot = await open_spot(client, alice)
 
@@ -171,7 +171,7 @@ async def test_an_idempotent_retry_may_write_the_same_instants_with_another_offs
 
 
 async def test_a_key_stored_before_the_canonical_form_still_replays(
-    client: AsyncClient, clock: Clock, alice: Account, bob: Account, db: Database
+    client: AsyncClient, clock: FakeClock, alice: Account, bob: Account, db: Database
 ) -> None:
     spot = await open_spot(client, alice)
     body = {"spot_id": spot["id"], "start": at(2, START), "end": at(4, START)}
@@ -196,7 +196,7 @@ async def test_a_key_stored_before_the_canonical_form_still_replays(
 
 
 async def test_a_cancel_without_a_body_and_with_an_empty_one_are_the_same_request(
-    client: AsyncClient, clock: Clock, alice: Account, bob: Account
+    client: AsyncClient, clock: FakeClock, alice: Account, bob: Account
 ) -> None:
     spot = await open_spot(client, alice)
     booking = await booked(client, bob, spot, 2, 4)
@@ -240,7 +240,7 @@ async def _first_page(client: AsyncClient, **query: Any) -> str:
     ],
 )
 async def test_a_search_cursor_only_continues_its_own_search(
-    client: AsyncClient, clock: Clock, alice: Account, change: dict[str, Any]
+    client: AsyncClient, clock: FakeClock, alice: Account, change: dict[str, Any]
 ) -> None:
     spots = [await open_spot(client, alice) for _ in range(3)]
     query = {**BASE, "start": at(2, START), "end": at(4, START)}
@@ -268,7 +268,7 @@ async def test_a_search_cursor_only_continues_its_own_search(
     ],
 )
 async def test_a_forged_cursor_position_is_refused(
-    client: AsyncClient, clock: Clock, alice: Account, sort: str, position: list[Any]
+    client: AsyncClient, clock: FakeClock, alice: Account, sort: str, position: list[Any]
 ) -> None:
     """A cursor is client input: its position is checked before it reaches SQL."""
     for _ in range(3):
@@ -286,7 +286,7 @@ async def test_a_forged_cursor_position_is_refused(
 
 async def test_a_page_of_bookings_costs_the_same_statements_whatever_its_size(
     client: AsyncClient,
-    clock: Clock,
+    clock: FakeClock,
     alice: Account,
     bob: Account,
     db: Database,

@@ -8,7 +8,7 @@ from sqlalchemy import select, text
 
 from app.db import Database
 from app.spots.models import Spot
-from tests.conftest import Account, Clock, assert_problem
+from tests.conftest import Account, FakeClock, assert_problem
 
 SPOT: dict[str, Any] = {
     "title": "Hofeinfahrt Kreuzstraße",
@@ -232,7 +232,7 @@ async def test_delete_withdraws_the_spot(client: AsyncClient, alice: Account, db
 
 
 async def test_my_spots_lists_only_mine_with_paging(
-    client: AsyncClient, alice: Account, bob: Account, clock: Clock
+    client: AsyncClient, alice: Account, bob: Account, clock: FakeClock
 ) -> None:
     mine = []
     for n in range(3):

@@ -24,7 +24,8 @@ from sqlalchemy.dialects.postgresql import Range
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.availability.models import SpotOpenRange
-from app.db import Database, raw_connection, utcnow
+from app.clock import utcnow
+from app.db import Database, raw_connection
 from app.spots.models import Spot
 from booking import BookingPolicy, Calendar, Interval, WeeklyRule
 

@@ -10,7 +10,7 @@ from app.schemas import Day, RequestModel, ResponseModel, TimeSpan, UtcDatetime,
 from booking.weekly import parse_clock
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-Clock = Annotated[
+ClockTime = Annotated[
     str, Field(max_length=5, strict=True, examples=["08:00"], description="HH:MM in the spot's local time")
 ]
 LONGEST = timedelta(days=366)
@@ -18,7 +18,7 @@ LONGEST = timedelta(days=366)
 
 class RuleCreate(RequestModel):
     weekdays: Annotated[list[Weekday], Field(min_length=1, max_length=7)]
-    start_time: Clock
+    start_time: ClockTime
     end_time: Annotated[
         str,
         Field(
