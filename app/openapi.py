@@ -158,7 +158,8 @@ def _named_enums() -> dict[str, list[str]]:
     decides them. Inline enums with exactly these values become references to them."""
     from app.availability.schemas import Weekday
     from app.bookings.schemas import ReasonName, StatusName
-    from app.spots.schemas import CancellationPolicy, Connector
+    from app.spots.schemas import Connector
+    from booking.pricing import CancellationPolicy
 
     return {
         "BookingStatus": list(get_args(StatusName)),
