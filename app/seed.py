@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.models import User
 from app.auth.security import PasswordHashing
 from app.availability import service as availability
-from app.availability.materialize import load_calendar
+from app.availability.calendar import load_calendar
 from app.availability.models import AvailabilityBlackout, AvailabilityWindow
 from app.availability.schemas import BlackoutCreate, RuleCreate, WindowCreate
 from app.bookings import service as bookings

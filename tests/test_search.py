@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from app.auth.models import User
 from app.availability import service as availability
-from app.availability.materialize import load_calendar
+from app.availability.calendar import load_calendar
 from app.availability.models import AvailabilityBlackout, AvailabilityWindow
 from app.availability.schemas import BlackoutCreate, RuleCreate, WindowCreate
 from app.bookings.models import Booking
@@ -422,6 +422,6 @@ async def test_search_agrees_with_the_engine_on_random_data(
 
 
 def spots_tariff(spot: Spot) -> Any:
-    from app.bookings.service import SpotTerms
+    from app.bookings.queries import SpotTerms
 
     return SpotTerms.of(spot.model_dump()).tariff

@@ -14,6 +14,7 @@ from app import openapi
 from app.auth.dependencies import CurrentUser
 from app.auth.models import User
 from app.bookings import idempotency, service
+from app.bookings.errors import refusal_members
 from app.bookings.models import Booking
 from app.bookings.schemas import (
     BookingCreate,
@@ -80,7 +81,7 @@ async def create_quote(body: QuoteRequest, user: CurrentUser, session: DbSession
     return QuoteOut(
         bookable=result.reason_code is None,
         reason_code=result.reason_code,
-        **(service.refusal_members(result.refusal) if result.refusal else {}),
+        **(refusal_members(result.refusal) if result.refusal else {}),
         total_cents=amount.total_cents,
         currency=amount.currency,
         breakdown=[

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import User
-from app.bookings import service
+from app.bookings import queries
 from app.bookings.models import Booking, BookingEvent
 from app.bookings.schemas import BookingOut
 from app.db import raw_connection
@@ -96,7 +96,7 @@ async def booking_outs(
 ) -> list[BookingOut]:
     """A page of bookings as `viewer` (their driver or their spot's owner) sees them: two
     statements whatever the page size."""
-    events = await service.events_of(session, bookings)
+    events = await queries.events_of(session, bookings)
     facts = await _facts(session, bookings)
     return [_out(b, events[b.id], facts[b.id], viewer, now) for b in bookings]
 
