@@ -11,14 +11,8 @@ from sqlalchemy.exc import IntegrityError
 
 from app.db import Database
 from booking import Calendar
-from tests.conftest import START, Account, FakeClock, assert_problem, at, make_account
+from tests.conftest import EVERY_DAY, START, Account, FakeClock, assert_problem, at, make_account
 from tests.test_spots import make_spot
-
-EVERY_DAY = {
-    "weekdays": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
-    "start_time": "00:00",
-    "end_time": "24:00",
-}
 
 
 @dataclass

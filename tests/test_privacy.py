@@ -14,7 +14,7 @@ from app.db import Database
 from app.spots.service import public_coordinate
 from tests.conftest import START, Account, FakeClock, assert_problem, at, make_account
 from tests.test_bookings import booked, open_spot
-from tests.test_spots import SPOT, make_spot, spot_body
+from tests.test_spots import NEW_SPOT, make_spot, spot_body
 
 PLATE = "DO-PS 4711"
 
@@ -41,9 +41,9 @@ async def test_a_driver_sees_access_details_only_from_an_hour_before_until_the_e
     clock.set(start - timedelta(minutes=60))
     full = await view(client, spot, bob)
     assert full["view"] == "full"
-    assert full["access_instructions"] == SPOT["access_instructions"]
-    assert full["address"]["house_number"] == SPOT["address"]["house_number"]
-    assert full["location"] == SPOT["location"]
+    assert full["access_instructions"] == NEW_SPOT["access_instructions"]
+    assert full["address"]["house_number"] == NEW_SPOT["address"]["house_number"]
+    assert full["location"] == NEW_SPOT["location"]
     clock.set(start + timedelta(hours=2) - timedelta(seconds=1))
     assert (await view(client, spot, bob))["view"] == "full"
     clock.set(start + timedelta(hours=2))  # the end: half-open

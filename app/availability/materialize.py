@@ -29,8 +29,8 @@ from booking import Interval
 
 logger = logging.getLogger(__name__)
 
-PAST = timedelta(days=1)
-AHEAD_SLACK = timedelta(days=2)
+OPEN_BEHIND = timedelta(days=1)
+OPEN_PAST_HORIZON = timedelta(days=2)
 
 
 def interval_of(during: Range[object]) -> Interval:
@@ -42,7 +42,7 @@ def range_of(interval: Interval) -> Range[object]:
 
 
 async def refresh_open_ranges(session: AsyncSession, spot: Spot, now: datetime) -> int:
-    bounds = Interval(now - PAST, now + timedelta(days=spot.horizon_days) + AHEAD_SLACK)
+    bounds = Interval(now - OPEN_BEHIND, now + timedelta(days=spot.horizon_days) + OPEN_PAST_HORIZON)
     calendar = await load_calendar(session, spot, bounds)
     open_times = calendar.open_times(bounds)
     await session.execute(delete(SpotOpenRange).where(SpotOpenRange.spot_id == spot.id))

@@ -13,7 +13,7 @@ Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 ClockTime = Annotated[
     str, Field(max_length=5, strict=True, examples=["08:00"], description="HH:MM in the spot's local time")
 ]
-LONGEST = timedelta(days=366)
+LONGEST_SPAN = timedelta(days=366)
 
 
 class RuleCreate(RequestModel):
@@ -73,7 +73,7 @@ class RuleOut(ResponseModel):
 
 
 class _Span(TimeSpan):
-    longest = LONGEST
+    longest = LONGEST_SPAN
 
 
 class WindowCreate(_Span):
