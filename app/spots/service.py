@@ -19,6 +19,7 @@ from app.errors import Forbidden, NotFound, PreconditionFailed, ValidationProble
 from app.pagination import PageParams, paginate
 from app.spots.models import Spot
 from app.spots.schemas import SpotCreate, SpotOut
+from booking.states import Status
 
 
 def etag(spot: Spot) -> str:
@@ -81,7 +82,7 @@ async def sees_everything(session: AsyncSession, spot: Spot, user: User | None, 
         .where(
             Booking.spot_id == spot.id,
             Booking.driver_id == user.id,
-            Booking.status == "confirmed",
+            Booking.status == Status.confirmed,
             Booking.start_at <= now + timedelta(minutes=spot.reveal_before_min),
             Booking.end_at > now,
         )
