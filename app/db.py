@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import asyncpg
@@ -22,6 +21,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlmodel import Field, SQLModel
 
+from app.clock import utcnow
 from app.errors import ProblemError
 from app.settings import Settings
 
@@ -36,10 +36,6 @@ NAMING_CONVENTION = {
 }
 metadata: MetaData = SQLModel.metadata
 metadata.naming_convention = NAMING_CONVENTION
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def id_field(**kwargs: Any) -> Any:
@@ -109,7 +105,7 @@ def make_sessionmaker(bind: Any, **kwargs: Any) -> async_sessionmaker[AsyncSessi
     return async_sessionmaker(bind=bind, expire_on_commit=False, autoflush=False, **kwargs)
 
 
-async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
+async def raw_connection(session: AsyncSession) -> asyncpg.Connection:
     """The asyncpg connection under `session`, inside the session's transaction, which still
     commits or rolls back everything done on it.
 

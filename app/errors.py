@@ -271,7 +271,7 @@ def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(OperationalError, _on_database_down)
     app.add_exception_handler(InterfaceError, _on_database_down)
     # asyncpg raises these unwrapped when it cannot even connect, and on the statements the hot
-    # path sends on the driver connection (app.db.driver_connection).
+    # path sends on the raw connection (app.db.raw_connection).
     app.add_exception_handler(OSError, _on_database_down)
     app.add_exception_handler(TimeoutError, _on_database_down)
     app.add_exception_handler(asyncpg.InterfaceError, _on_database_down)

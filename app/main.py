@@ -17,7 +17,8 @@ from app.availability.router import router as availability_router
 from app.availability.schemas import Weekday
 from app.bookings.router import router as bookings_router
 from app.bookings.schemas import ReasonName, StatusName
-from app.db import Database, utcnow
+from app.clock import utcnow
+from app.db import Database
 from app.errors import install_handlers
 from app.middleware import BodyLimit, CatchAll
 from app.migrations import head_revision
@@ -27,11 +28,12 @@ from app.scheduler import build_scheduler
 from app.search.router import router as search_router
 from app.settings import Settings, get_settings
 from app.spots.router import router as spots_router
-from app.spots.schemas import CancellationPolicy, Connector
+from app.spots.schemas import Connector
 from app.users.models import ROLES
 from app.users.router import router as users_router
 from app.users.router import sign_in_router
 from app.wiring import wire
+from booking.pricing import CancellationPolicy
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,8 @@ from sqlalchemy import Column, DateTime, Integer, String, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
 
-from app.db import Database, utcnow
+from app.clock import utcnow
+from app.db import Database
 from app.errors import ProblemError
 from app.jobs import Job
 from app.settings import Settings

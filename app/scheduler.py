@@ -11,7 +11,8 @@ from app import ratelimit
 from app.auth import tasks as auth_tasks
 from app.availability import tasks as availability_tasks
 from app.bookings import tasks as bookings_tasks
-from app.db import Database, utcnow
+from app.clock import utcnow
+from app.db import Database
 from app.jobs import Job
 from app.settings import Settings
 

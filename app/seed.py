@@ -13,12 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.security import PasswordHashing
 from app.availability import service as availability
-from app.availability.materialize import load_calendar
+from app.availability.calendar import load_calendar
 from app.availability.models import AvailabilityBlackout, AvailabilityWindow
 from app.availability.schemas import BlackoutCreate, RuleCreate, WindowCreate
 from app.bookings import service as bookings
 from app.bookings.schemas import BookingCreate
-from app.db import Database, utcnow
+from app.clock import utcnow
+from app.db import Database
 from app.settings import Settings
 from app.spots import service as spot_service
 from app.spots.models import Spot

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from app.availability.materialize import AHEAD_SLACK, PAST
+from app.availability.materialize import OPEN_BEHIND, OPEN_PAST_HORIZON
 from bench.common import asyncpg_dsn, bench_database_url, fresh_database
 from booking import BookingPolicy, Calendar, Interval, IntervalSet, WeeklyRule
 
@@ -130,7 +130,7 @@ async def generate(dsn: str, spots: int, bookings: int, seed: int = 2026) -> dic
                 windows=tuple(windows),
                 blackouts=tuple(blackouts),
             )
-            bounds = Interval(now - PAST, now + timedelta(days=90) + AHEAD_SLACK)
+            bounds = Interval(now - OPEN_BEHIND, now + timedelta(days=90) + OPEN_PAST_HORIZON)
             open_times = calendar.open_times(bounds)
             range_rows += [(spot_id, asyncpg.Range(i.start, i.end)) for i in open_times]
             booking_rows += _bookings(
@@ -171,7 +171,9 @@ async def generate(dsn: str, spots: int, bookings: int, seed: int = 2026) -> dic
             ],
             records=[(*row, False, 1) for row in spot_rows],
         )
-        await conn.execute("update spots set open_ranges_until = $1", now + timedelta(days=90) + AHEAD_SLACK)
+        await conn.execute(
+            "update spots set open_ranges_until = $1", now + timedelta(days=90) + OPEN_PAST_HORIZON
+        )
         await conn.copy_records_to_table(
             "availability_rules",
             columns=["id", "spot_id", "weekdays", "start_minute", "end_minute", "created_at"],

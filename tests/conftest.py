@@ -17,7 +17,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from app.db import Database, make_sessionmaker, metadata, utcnow
+from app.clock import utcnow
+from app.db import Database, make_sessionmaker, metadata
 from app.main import create_app
 from app.migrations import drop_database, ensure_database, upgrade
 from app.settings import Environment, Settings
@@ -207,7 +208,7 @@ def at(hours: float, base: datetime) -> str:
     return (base + timedelta(hours=hours)).isoformat().replace("+00:00", "Z")
 
 
-class Clock:
+class FakeClock:
     """The app's clock in API tests: it stands still until a test moves it."""
 
     def __init__(self, start: datetime = START) -> None:
@@ -237,14 +238,14 @@ def real_clock(request: pytest.FixtureRequest) -> bool:
 
 def with_clock(app: FastAPI, request: pytest.FixtureRequest) -> FastAPI:
     if not real_clock(request):
-        app.state.clock = Clock()
+        app.state.clock = FakeClock()
     return app
 
 
 @pytest.fixture
-def clock(app: FastAPI) -> Clock:
+def clock(app: FastAPI) -> FakeClock:
     fake = app.state.clock
-    assert isinstance(fake, Clock), "a test marked real_clock has no fake clock"
+    assert isinstance(fake, FakeClock), "a test marked real_clock has no fake clock"
     return fake
 
 

@@ -14,7 +14,7 @@ from app.auth.models import LoginSession, RefreshToken
 from app.auth.security import TokenCodec
 from app.db import Database
 from app.settings import Settings
-from tests.conftest import PASSWORD, Account, Clock, assert_problem, make_account
+from tests.conftest import PASSWORD, Account, FakeClock, assert_problem, make_account
 
 
 async def test_register_returns_the_user_without_secrets(client: AsyncClient) -> None:
@@ -172,7 +172,7 @@ async def test_two_sign_ins_are_separate_families(client: AsyncClient, alice: Ac
 
 
 async def test_refresh_refuses_unknown_and_expired_tokens(
-    client: AsyncClient, alice: Account, db: Database, clock: Clock
+    client: AsyncClient, alice: Account, db: Database, clock: FakeClock
 ) -> None:
     assert_problem(
         await client.post("/v1/auth/refresh", json={"refresh_token": "made-up"}),
@@ -285,7 +285,7 @@ async def test_tampered_tokens_are_refused(client: AsyncClient, alice: Account, 
 
 
 async def test_expired_access_token_is_refused(
-    client: AsyncClient, alice: Account, settings: Settings, clock: Clock
+    client: AsyncClient, alice: Account, settings: Settings, clock: FakeClock
 ) -> None:
     # Expiry is judged on the app's clock, the one the token was issued on.
     ttl = settings.access_token_ttl_seconds

@@ -11,14 +11,8 @@ from sqlalchemy.exc import IntegrityError
 
 from app.db import Database
 from booking import Calendar
-from tests.conftest import START, Account, Clock, assert_problem, at, make_account
+from tests.conftest import EVERY_DAY, START, Account, FakeClock, assert_problem, at, make_account
 from tests.test_spots import make_spot
-
-EVERY_DAY = {
-    "weekdays": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
-    "start_time": "00:00",
-    "end_time": "24:00",
-}
 
 
 @dataclass
@@ -95,7 +89,7 @@ def assert_invalid(response: Any, reason: str, limit: int | str, detail: str) ->
 
 
 async def test_instant_book_holds_then_confirms(
-    client: AsyncClient, clock: Clock, alice: Account, bob: Account
+    client: AsyncClient, clock: FakeClock, alice: Account, bob: Account
 ) -> None:
     spot = await open_spot(client, alice)
     r = await book(client, bob, spot, 2, 4)
@@ -120,7 +114,7 @@ async def test_instant_book_holds_then_confirms(
 
 
 async def test_request_to_book_waits_for_the_owner(
-    client: AsyncClient, clock: Clock, alice: Account, bob: Account
+    client: AsyncClient, clock: FakeClock, alice: Account, bob: Account
 ) -> None:
     spot = await open_spot(client, alice, instant_book=False)
     far = (await book(client, bob, spot, 48, 50)).json()
@@ -141,7 +135,7 @@ async def test_request_to_book_waits_for_the_owner(
 
 
 async def test_a_held_or_requested_booking_blocks_others(
-    client: AsyncClient, clock: Clock, alice: Account, bob: Account
+    client: AsyncClient, clock: FakeClock, alice: Account, bob: Account
 ) -> None:
     spot = await open_spot(client, alice)
     carol = await make_account(client, "carol")
@@ -154,7 +148,7 @@ async def test_a_held_or_requested_booking_blocks_others(
 
 
 async def test_the_buffer_keeps_bookings_apart(
-    client: AsyncClient, clock: Clock, alice: Account, bob: Account
+    client: AsyncClient, clock: FakeClock, alice: Account, bob: Account
 ) -> None:
     spot = await open_spot(client, alice, buffer_min=30)
     await booked(client, bob, spot, 2, 4)
@@ -172,7 +166,7 @@ async def test_the_buffer_keeps_bookings_apart(
     ]
 
 
-async def test_refusals(client: AsyncClient, clock: Clock, alice: Account, bob: Account) -> None:
+async def test_refusals(client: AsyncClient, clock: FakeClock, alice: Account, bob: Account) -> None:
     spot = await open_spot(client, alice, lead_time_min=60, horizon_days=30, max_duration_min=600)
     limited = await make_spot(
         client, alice, max_vehicle={"length_cm": 400, "width_cm": 200, "height_cm": 180}, rules={}
@@ -257,7 +251,7 @@ async def test_refusals(client: AsyncClient, clock: Clock, alice: Account, bob: 
 
 
 async def test_an_expired_hold_frees_its_slot_at_once(
-    client: AsyncClient, clock: Clock, alice: Account, bob: Account
+    client: AsyncClient, clock: FakeClock, alice: Account, bob: Account
 ) -> None:
     spot = await open_spot(client, alice)
     carol = await make_account(client, "carol")
@@ -278,7 +272,7 @@ async def test_an_expired_hold_frees_its_slot_at_once(
 
 
 async def test_a_stale_hold_within_the_buffer_neither_blocks_nor_stays(
-    client: AsyncClient, clock: Clock, alice: Account, bob: Account
+    client: AsyncClient, clock: FakeClock, alice: Account, bob: Account
 ) -> None:
     spot = await open_spot(client, alice, buffer_min=15)
     carol = await make_account(client, "carol")
@@ -293,7 +287,7 @@ async def test_a_stale_hold_within_the_buffer_neither_blocks_nor_stays(
 
 
 async def test_an_extension_over_a_stale_hold_expires_it(
-    client: AsyncClient, clock: Clock, alice: Account, bob: Account
+    client: AsyncClient, clock: FakeClock, alice: Account, bob: Account
 ) -> None:
     spot = await open_spot(client, alice)
     carol = await make_account(client, "carol")
@@ -311,7 +305,7 @@ async def test_an_extension_over_a_stale_hold_expires_it(
 
 
 async def test_confirming_too_late_is_hold_expired_and_expires_it(
-    client: AsyncClient, clock: Clock, alice: Account, bob: Account
+    client: AsyncClient, clock: FakeClock, alice: Account, bob: Account
 ) -> None:
     spot = await open_spot(client, alice)
     held = (await book(client, bob, spot, 2, 4)).json()
@@ -331,7 +325,7 @@ async def test_confirming_too_late_is_hold_expired_and_expires_it(
 
 
 async def test_approving_an_expired_request_fails(
-    client: AsyncClient, clock: Clock, alice: Account, bob: Account
+    client: AsyncClient, clock: FakeClock, alice: Account, bob: Account
 ) -> None:
     spot = await open_spot(client, alice, instant_book=False)
     requested = (await book(client, bob, spot, 2, 4)).json()
@@ -358,7 +352,7 @@ async def test_approving_an_expired_request_fails(
 )
 async def test_cancellation_refunds_follow_the_policy(
     client: AsyncClient,
-    clock: Clock,
+    clock: FakeClock,
     alice: Account,
     bob: Account,
     policy: str,
@@ -383,7 +377,7 @@ async def test_cancellation_refunds_follow_the_policy(
 
 
 async def test_owner_cancellation_refunds_in_full_and_unpaid_ones_refund_nothing(
-    client: AsyncClient, clock: Clock, alice: Account, bob: Account
+    client: AsyncClient, clock: FakeClock, alice: Account, bob: Account
 ) -> None:
     spot = await open_spot(client, alice, cancellation_policy="strict")
     confirmed = await booked(client, bob, spot, 2, 4)
@@ -395,7 +389,7 @@ async def test_owner_cancellation_refunds_in_full_and_unpaid_ones_refund_nothing
 
 
 async def test_extend_a_confirmed_booking(
-    client: AsyncClient, clock: Clock, alice: Account, bob: Account
+    client: AsyncClient, clock: FakeClock, alice: Account, bob: Account
 ) -> None:
     spot = await open_spot(client, alice, buffer_min=15)
     carol = await make_account(client, "carol")
@@ -467,7 +461,7 @@ async def test_extend_a_confirmed_booking(
 
 
 async def test_bookings_are_visible_to_driver_and_owner_only(
-    client: AsyncClient, clock: Clock, alice: Account, bob: Account
+    client: AsyncClient, clock: FakeClock, alice: Account, bob: Account
 ) -> None:
     spot = await open_spot(client, alice)
     carol = await make_account(client, "carol")
@@ -485,7 +479,7 @@ async def test_bookings_are_visible_to_driver_and_owner_only(
 
 
 async def test_the_public_view_opens_up_for_a_confirmed_driver(
-    client: AsyncClient, clock: Clock, alice: Account, bob: Account
+    client: AsyncClient, clock: FakeClock, alice: Account, bob: Account
 ) -> None:
     spot = await open_spot(client, alice)
     held = (await book(client, bob, spot, 2, 4)).json()
@@ -498,7 +492,7 @@ async def test_the_public_view_opens_up_for_a_confirmed_driver(
 
 
 async def test_my_bookings_by_role_status_and_time(
-    client: AsyncClient, clock: Clock, alice: Account, bob: Account
+    client: AsyncClient, clock: FakeClock, alice: Account, bob: Account
 ) -> None:
     spot = await open_spot(client, alice)
     first = await booked(client, bob, spot, 2, 4)
@@ -543,7 +537,7 @@ async def test_my_bookings_by_role_status_and_time(
 
 
 async def test_quote_prices_and_explains(
-    client: AsyncClient, clock: Clock, alice: Account, bob: Account
+    client: AsyncClient, clock: FakeClock, alice: Account, bob: Account
 ) -> None:
     spot = await open_spot(client, alice, cancellation_policy="moderate")
     r = await client.post(
@@ -606,7 +600,7 @@ async def test_quote_prices_and_explains(
 
 
 async def test_a_quote_refuses_what_booking_refuses_before_pricing_it(
-    client: AsyncClient, clock: Clock, alice: Account, bob: Account
+    client: AsyncClient, clock: FakeClock, alice: Account, bob: Account
 ) -> None:
     spot = await open_spot(client, alice, cancellation_policy="moderate", lead_time_min=60)
 
@@ -649,7 +643,7 @@ async def test_a_quote_refuses_what_booking_refuses_before_pricing_it(
 
 
 async def test_withdrawing_a_spot_with_bookings(
-    client: AsyncClient, clock: Clock, alice: Account, bob: Account
+    client: AsyncClient, clock: FakeClock, alice: Account, bob: Account
 ) -> None:
     spot = await open_spot(client, alice)
     confirmed = await booked(client, bob, spot, 2, 4)
@@ -670,7 +664,7 @@ async def test_withdrawing_a_spot_with_bookings(
 
 
 async def test_withdrawing_cancels_unconfirmed_bookings_without_asking(
-    client: AsyncClient, clock: Clock, alice: Account, bob: Account
+    client: AsyncClient, clock: FakeClock, alice: Account, bob: Account
 ) -> None:
     spot = await open_spot(client, alice)
     held = (await book(client, bob, spot, 6, 8)).json()
@@ -681,7 +675,7 @@ async def test_withdrawing_cancels_unconfirmed_bookings_without_asking(
 
 
 async def test_the_database_refuses_overlapping_active_bookings(
-    client: AsyncClient, clock: Clock, alice: Account, bob: Account, db: Database
+    client: AsyncClient, clock: FakeClock, alice: Account, bob: Account, db: Database
 ) -> None:
     spot = await open_spot(client, alice)
     first = await booked(client, bob, spot, 2, 4)
@@ -728,7 +722,7 @@ async def test_an_overlap_past_the_check_is_still_slot_unavailable(
 
 
 async def test_a_hold_past_its_deadline_reads_as_expired_before_the_sweeper(
-    client: AsyncClient, clock: Clock, alice: Account, bob: Account, db: Database
+    client: AsyncClient, clock: FakeClock, alice: Account, bob: Account, db: Database
 ) -> None:
     from app.bookings.service import expire_due
 
@@ -780,7 +774,7 @@ async def test_a_hold_past_its_deadline_reads_as_expired_before_the_sweeper(
 
 
 async def test_confirming_after_the_sweeper_expired_the_hold_is_hold_expired(
-    client: AsyncClient, clock: Clock, alice: Account, bob: Account, db: Database
+    client: AsyncClient, clock: FakeClock, alice: Account, bob: Account, db: Database
 ) -> None:
     from app.bookings.service import expire_due
 
@@ -812,7 +806,7 @@ async def test_confirming_after_the_sweeper_expired_the_hold_is_hold_expired(
 
 
 async def test_confirmation_clears_the_deadline(
-    client: AsyncClient, clock: Clock, alice: Account, bob: Account
+    client: AsyncClient, clock: FakeClock, alice: Account, bob: Account
 ) -> None:
     spot = await open_spot(client, alice)
     requests = await open_spot(client, alice, instant_book=False)
@@ -833,7 +827,7 @@ async def test_confirmation_clears_the_deadline(
     assert (again["status"], again["hold_expires_at"]) == ("confirmed", None)
 
 
-async def test_the_status_filter_is_bounded(client: AsyncClient, clock: Clock, bob: Account) -> None:
+async def test_the_status_filter_is_bounded(client: AsyncClient, clock: FakeClock, bob: Account) -> None:
     problem = assert_problem(
         await client.get("/v1/me/bookings", headers=bob.headers, params={"status": ",".join(["held"] * 8)}),
         422,

@@ -14,9 +14,9 @@ from httpx import AsyncClient
 from sqlalchemy import event, text
 
 from app.db import Database
-from tests.conftest import START, Account, Clock, assert_problem, at, make_account
+from tests.conftest import START, Account, FakeClock, assert_problem, at, make_account
 from tests.test_bookings import booked, open_spot
-from tests.test_spots import SPOT
+from tests.test_spots import NEW_SPOT
 
 
 async def quote(client: AsyncClient, who: Account, spot: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -30,7 +30,7 @@ async def quote(client: AsyncClient, who: Account, spot: dict[str, Any], **extra
 
 
 async def test_a_quote_for_a_vehicle_says_whether_it_fits(
-    client: AsyncClient, clock: Clock, alice: Account, bob: Account
+    client: AsyncClient, clock: FakeClock, alice: Account, bob: Account
 ) -> None:
     spot = await open_spot(client, alice)  # at most 480 x 200 x 200 cm
     vehicles = {}
@@ -80,7 +80,7 @@ async def test_a_quote_for_a_vehicle_says_whether_it_fits(
 
 
 async def test_own_spot_is_a_quote_reason_before_any_other(
-    client: AsyncClient, clock: Clock, alice: Account
+    client: AsyncClient, clock: FakeClock, alice: Account
 ) -> None:
     spot = await open_spot(client, alice)
     own = await quote(client, alice, spot)
@@ -88,13 +88,13 @@ async def test_own_spot_is_a_quote_reason_before_any_other(
 
 
 async def test_a_booking_keeps_a_summary_of_its_spot_after_the_spot_is_withdrawn(
-    client: AsyncClient, clock: Clock, alice: Account, bob: Account
+    client: AsyncClient, clock: FakeClock, alice: Account, bob: Account
 ) -> None:
     spot = await open_spot(client, alice)
     booking = await booked(client, bob, spot, 2, 4)
     summary = {
-        "title": SPOT["title"],
-        "district": SPOT["address"]["district"],
+        "title": NEW_SPOT["title"],
+        "district": NEW_SPOT["address"]["district"],
         "location": {"lat": 51.505, "lon": 7.447},  # rounded, as in the public view
     }
     assert booking["spot"] == summary
@@ -119,7 +119,7 @@ async def test_a_booking_keeps_a_summary_of_its_spot_after_the_spot_is_withdrawn
 
 
 async def test_a_page_of_bookings_answers_each_with_its_own_spot(
-    client: AsyncClient, clock: Clock, alice: Account, bob: Account
+    client: AsyncClient, clock: FakeClock, alice: Account, bob: Account
 ) -> None:
     first = await open_spot(client, alice)
     second = await open_spot(client, alice)
@@ -136,7 +136,7 @@ async def test_a_page_of_bookings_answers_each_with_its_own_spot(
     ids = [(await booked(client, bob, spot, 2 + n, 3 + n))["id"] for n, spot in enumerate((first, second))]
     page = (await client.get("/v1/me/bookings", headers=bob.headers)).json()["items"]
     assert [b["id"] for b in page] == ids
-    assert [b["spot"]["title"] for b in page] == [SPOT["title"], "Garage Lindenhof"]
+    assert [b["spot"]["title"] for b in page] == [NEW_SPOT["title"], "Garage Lindenhof"]
     assert page[1]["spot"] == {
         "title": "Garage Lindenhof",
         "district": None,
@@ -145,7 +145,7 @@ async def test_a_page_of_bookings_answers_each_with_its_own_spot(
 
 
 async def test_an_idempotent_retry_may_write_the_same_instants_with_another_offset(
-    client: AsyncClient, clock: Clock, alice: Account, bob: Account
+    client: AsyncClient, clock: FakeClock, alice: Account, bob: Account
 ) -> None:
     spot = await open_spot(client, alice)
 
@@ -171,7 +171,7 @@ async def test_an_idempotent_retry_may_write_the_same_instants_with_another_offs
 
 
 async def test_a_key_stored_before_the_canonical_form_still_replays(
-    client: AsyncClient, clock: Clock, alice: Account, bob: Account, db: Database
+    client: AsyncClient, clock: FakeClock, alice: Account, bob: Account, db: Database
 ) -> None:
     spot = await open_spot(client, alice)
     body = {"spot_id": spot["id"], "start": at(2, START), "end": at(4, START)}
@@ -196,7 +196,7 @@ async def test_a_key_stored_before_the_canonical_form_still_replays(
 
 
 async def test_a_cancel_without_a_body_and_with_an_empty_one_are_the_same_request(
-    client: AsyncClient, clock: Clock, alice: Account, bob: Account
+    client: AsyncClient, clock: FakeClock, alice: Account, bob: Account
 ) -> None:
     spot = await open_spot(client, alice)
     booking = await booked(client, bob, spot, 2, 4)
@@ -214,7 +214,7 @@ async def test_a_cancel_without_a_body_and_with_an_empty_one_are_the_same_reques
 
 # Search cursors
 
-BASE = {"lat": 51.505, "lon": 7.447, "radius_m": 800, "limit": 1}
+NEAR_CENTRE = {"lat": 51.505, "lon": 7.447, "radius_m": 800, "limit": 1}
 
 
 async def _first_page(client: AsyncClient, **query: Any) -> str:
@@ -240,10 +240,10 @@ async def _first_page(client: AsyncClient, **query: Any) -> str:
     ],
 )
 async def test_a_search_cursor_only_continues_its_own_search(
-    client: AsyncClient, clock: Clock, alice: Account, change: dict[str, Any]
+    client: AsyncClient, clock: FakeClock, alice: Account, change: dict[str, Any]
 ) -> None:
     spots = [await open_spot(client, alice) for _ in range(3)]
-    query = {**BASE, "start": at(2, START), "end": at(4, START)}
+    query = {**NEAR_CENTRE, "start": at(2, START), "end": at(4, START)}
     cursor = await _first_page(client, **query)
     # The same search continues, also with its times written in another offset or another page size.
     same = {**query, "start": "2026-11-23T11:00:00+01:00", "end": "2026-11-23T13:00:00+01:00", "limit": 5}
@@ -268,12 +268,12 @@ async def test_a_search_cursor_only_continues_its_own_search(
     ],
 )
 async def test_a_forged_cursor_position_is_refused(
-    client: AsyncClient, clock: Clock, alice: Account, sort: str, position: list[Any]
+    client: AsyncClient, clock: FakeClock, alice: Account, sort: str, position: list[Any]
 ) -> None:
     """A cursor is client input: its position is checked before it reaches SQL."""
     for _ in range(3):
         await open_spot(client, alice)
-    query = {**BASE, "start": at(2, START), "end": at(4, START), "sort": sort}
+    query = {**NEAR_CENTRE, "start": at(2, START), "end": at(4, START), "sort": sort}
     cursor = await _first_page(client, **query)
     values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     forged = [values[0], *position, values[-1]]
@@ -286,7 +286,7 @@ async def test_a_forged_cursor_position_is_refused(
 
 async def test_a_page_of_bookings_costs_the_same_statements_whatever_its_size(
     client: AsyncClient,
-    clock: Clock,
+    clock: FakeClock,
     alice: Account,
     bob: Account,
     db: Database,
@@ -298,7 +298,7 @@ async def test_a_page_of_bookings_costs_the_same_statements_whatever_its_size(
     vehicle = await client.post("/v1/me/vehicles", headers=bob.headers, json={"license_plate": "DO-X 1"})
     statements: list[str] = []
 
-    # SQLAlchemy's statements, and those sent on the driver connection beneath it.
+    # SQLAlchemy's statements, and those sent on the raw connection beneath it.
     def listener(*args: Any) -> None:
         statements.append(args[2])
 

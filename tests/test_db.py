@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from app.db import Database, driver_connection
+from app.db import Database, raw_connection
 from app.errors import describe_for_log
 from app.settings import Settings
 
@@ -35,7 +35,7 @@ async def test_a_pooled_connection_the_server_closed_is_replaced(settings: Setti
         await database.dispose()
 
 
-async def test_the_driver_connection_shares_the_session_transaction(settings: Settings) -> None:
+async def test_the_raw_connection_shares_the_session_transaction(settings: Settings) -> None:
     database = Database.from_settings(settings)
     insert = (
         "insert into users (id, email, password_hash, display_name, role, created_at, updated_at)"
@@ -47,7 +47,7 @@ async def test_the_driver_connection_shares_the_session_transaction(settings: Se
         for outcome in ("rollback", "commit"):
             async with database.sessionmaker() as session:
                 # The session's first statement: the transaction must begin here, not autocommit.
-                conn = await driver_connection(session)
+                conn = await raw_connection(session)
                 assert conn.is_in_transaction()
                 await conn.execute(insert, user_id, email)
                 assert await session.scalar(count, {"id": user_id}) == 1  # one transaction

@@ -60,7 +60,7 @@ async def test_unexpected_errors_are_a_500_problem_without_internals(app: FastAP
 
 
 async def test_a_lost_database_connection_is_a_503_problem(app: FastAPI) -> None:
-    # The booking hot path talks to asyncpg directly (app.db.driver_connection): its connection
+    # The booking hot path talks to asyncpg directly (app.db.raw_connection): its connection
     # errors are answered like SQLAlchemy's, as a passing unavailability.
     errors = {
         "/closed": asyncpg.InterfaceError("connection is closed"),

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from httpx import AsyncClient
 
-from tests.conftest import Account, Clock, assert_problem, at, make_account
+from tests.conftest import Account, FakeClock, assert_problem, at, make_account
 from tests.test_spots import make_spot
 
 
@@ -51,7 +51,7 @@ async def test_me_needs_sign_in(client: AsyncClient) -> None:
 
 
 async def test_vehicles_are_added_listed_and_removed(
-    client: AsyncClient, alice: Account, clock: Clock
+    client: AsyncClient, alice: Account, clock: FakeClock
 ) -> None:
     r = await client.post(
         "/v1/me/vehicles",
@@ -98,7 +98,9 @@ async def test_vehicles_are_added_listed_and_removed(
     assert again.status_code == 201
 
 
-async def test_vehicle_list_pages_with_a_cursor(client: AsyncClient, alice: Account, clock: Clock) -> None:
+async def test_vehicle_list_pages_with_a_cursor(
+    client: AsyncClient, alice: Account, clock: FakeClock
+) -> None:
     ids = []
     for n in range(5):
         clock.advance(seconds=1)  # pages are in order of registration
@@ -162,7 +164,7 @@ async def test_vehicle_validation(client: AsyncClient, alice: Account) -> None:
     assert len((await client.get("/v1/me/vehicles", headers=alice.headers)).json()["items"]) == 1
 
 
-async def test_every_timestamp_comes_from_the_app_clock(client: AsyncClient, clock: Clock) -> None:
+async def test_every_timestamp_comes_from_the_app_clock(client: AsyncClient, clock: FakeClock) -> None:
     """The app reads `now` from the request's clock only: what it stamps follows the fake clock,
     not the day the suite runs."""
     alice = await make_account(client, "stamped")

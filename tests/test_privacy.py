@@ -12,9 +12,9 @@ from sqlalchemy import text
 
 from app.db import Database
 from app.spots.service import public_coordinate
-from tests.conftest import START, Account, Clock, assert_problem, at, make_account
+from tests.conftest import START, Account, FakeClock, assert_problem, at, make_account
 from tests.test_bookings import booked, open_spot
-from tests.test_spots import SPOT, make_spot, spot_body
+from tests.test_spots import NEW_SPOT, make_spot, spot_body
 
 PLATE = "DO-PS 4711"
 
@@ -30,7 +30,7 @@ async def view(client: AsyncClient, spot: dict[str, Any], who: Account) -> dict[
 
 
 async def test_a_driver_sees_access_details_only_from_an_hour_before_until_the_end(
-    client: AsyncClient, clock: Clock, alice: Account, bob: Account
+    client: AsyncClient, clock: FakeClock, alice: Account, bob: Account
 ) -> None:
     spot = await open_spot(client, alice)
     await booked(client, bob, spot, 5, 7)  # confirmed, 13:00-15:00 in Berlin
@@ -41,9 +41,9 @@ async def test_a_driver_sees_access_details_only_from_an_hour_before_until_the_e
     clock.set(start - timedelta(minutes=60))
     full = await view(client, spot, bob)
     assert full["view"] == "full"
-    assert full["access_instructions"] == SPOT["access_instructions"]
-    assert full["address"]["house_number"] == SPOT["address"]["house_number"]
-    assert full["location"] == SPOT["location"]
+    assert full["access_instructions"] == NEW_SPOT["access_instructions"]
+    assert full["address"]["house_number"] == NEW_SPOT["address"]["house_number"]
+    assert full["location"] == NEW_SPOT["location"]
     clock.set(start + timedelta(hours=2) - timedelta(seconds=1))
     assert (await view(client, spot, bob))["view"] == "full"
     clock.set(start + timedelta(hours=2))  # the end: half-open
@@ -56,7 +56,7 @@ async def test_a_driver_sees_access_details_only_from_an_hour_before_until_the_e
 
 
 async def test_only_a_confirmed_booking_reveals(
-    client: AsyncClient, clock: Clock, alice: Account, bob: Account
+    client: AsyncClient, clock: FakeClock, alice: Account, bob: Account
 ) -> None:
     spot = await open_spot(client, alice)
     held = await booked(client, bob, spot, 0.5, 2, confirm=False)
@@ -70,7 +70,7 @@ async def test_only_a_confirmed_booking_reveals(
 
 
 async def test_reveal_before_min_is_a_spot_rule(
-    client: AsyncClient, clock: Clock, alice: Account, bob: Account
+    client: AsyncClient, clock: FakeClock, alice: Account, bob: Account
 ) -> None:
     spot = await open_spot(client, alice, reveal_before_min=0)
     assert spot["rules"]["reveal_before_min"] == 0
@@ -97,7 +97,7 @@ async def test_reveal_before_min_is_a_spot_rule(
 
 
 async def test_the_owner_sees_the_plate_only_in_the_reveal_window_and_never_contact_details(
-    client: AsyncClient, clock: Clock, alice: Account, bob: Account
+    client: AsyncClient, clock: FakeClock, alice: Account, bob: Account
 ) -> None:
     r = await client.patch("/v1/me", headers=bob.headers, json={"phone": "+4923112345678"})
     assert r.status_code == 200, r.text
@@ -192,7 +192,7 @@ def _anonymous(item: dict[str, Any]) -> dict[str, Any]:
 
 
 async def test_search_cannot_tell_two_spots_apart_that_share_their_public_location(
-    client: AsyncClient, clock: Clock, alice: Account
+    client: AsyncClient, clock: FakeClock, alice: Account
 ) -> None:
     for location in TWINS:
         spot = await open_spot(client, alice)
@@ -212,7 +212,7 @@ async def test_search_cannot_tell_two_spots_apart_that_share_their_public_locati
 
 @pytest.mark.parametrize("probe", PROBES)
 async def test_a_radius_bisection_finds_the_public_point_not_the_spot(
-    client: AsyncClient, clock: Clock, alice: Account, db: Database, probe: tuple[float, float]
+    client: AsyncClient, clock: FakeClock, alice: Account, db: Database, probe: tuple[float, float]
 ) -> None:
     spot = await open_spot(client, alice)
     exact = TWINS[1]

@@ -9,7 +9,7 @@ from app.db import Database
 from app.main import create_app
 from app.ratelimit import _window
 from app.settings import Settings
-from tests.conftest import PASSWORD, Clock, _client, assert_problem
+from tests.conftest import PASSWORD, FakeClock, _client, assert_problem
 
 LIMITED = {
     "rate_limit_window_seconds": 900,
@@ -25,7 +25,7 @@ def limited_app(settings: Settings, db: Database) -> FastAPI:
 
 async def test_failed_sign_ins_per_email_are_limited(settings: Settings, db: Database) -> None:
     app = limited_app(settings, db)
-    clock = app.state.clock = Clock(datetime(2026, 11, 23, 8, 5, tzinfo=UTC))
+    clock = app.state.clock = FakeClock(datetime(2026, 11, 23, 8, 5, tzinfo=UTC))
     async with _client(app) as client:
         await client.post(
             "/v1/auth/register",
@@ -59,7 +59,7 @@ async def test_failed_sign_ins_per_email_are_limited(settings: Settings, db: Dat
 
 async def test_successful_sign_ins_do_not_count_against_the_email(settings: Settings, db: Database) -> None:
     app = limited_app(settings, db)
-    app.state.clock = Clock()
+    app.state.clock = FakeClock()
     async with _client(app) as client:
         await client.post(
             "/v1/auth/register",
@@ -72,7 +72,7 @@ async def test_successful_sign_ins_do_not_count_against_the_email(settings: Sett
 
 async def test_attempts_per_address_and_registrations_are_limited(settings: Settings, db: Database) -> None:
     app = limited_app(settings, db)
-    app.state.clock = Clock()
+    app.state.clock = FakeClock()
     async with _client(app) as client:
         for n in range(4):
             r = await client.post(

@@ -11,7 +11,7 @@ from httpx import AsyncClient
 from sqlalchemy import text
 
 from app.availability import service as availability
-from app.availability.materialize import load_calendar
+from app.availability.calendar import load_calendar
 from app.availability.models import AvailabilityBlackout, AvailabilityWindow
 from app.availability.schemas import BlackoutCreate, RuleCreate, WindowCreate
 from app.bookings.models import Booking
@@ -22,7 +22,7 @@ from app.spots.schemas import SpotCreate
 from app.users.models import User
 from booking import Interval
 from booking.pricing import price
-from tests.conftest import START, Account, Clock, assert_problem, at
+from tests.conftest import START, Account, FakeClock, assert_problem, at
 from tests.test_bookings import EVERY_DAY, booked, open_spot
 from tests.test_spots import spot_body
 
@@ -41,7 +41,7 @@ def ids(page: dict[str, Any]) -> list[str]:
 
 
 async def test_search_returns_free_spots_with_public_view_distance_and_price(
-    client: AsyncClient, clock: Clock, alice: Account, bob: Account
+    client: AsyncClient, clock: FakeClock, alice: Account, bob: Account
 ) -> None:
     spot = await open_spot(client, alice)
     r = await search(client, at(2, START), at(5, START))
@@ -61,7 +61,7 @@ async def test_search_returns_free_spots_with_public_view_distance_and_price(
 
 
 async def test_buffer_blackout_rules_and_expired_holds(
-    client: AsyncClient, clock: Clock, alice: Account, bob: Account
+    client: AsyncClient, clock: FakeClock, alice: Account, bob: Account
 ) -> None:
     spot = await open_spot(
         client, alice, buffer_min=30, lead_time_min=60, min_duration_min=60, horizon_days=7
@@ -91,7 +91,9 @@ async def test_buffer_blackout_rules_and_expired_holds(
     assert ids(await search(client, at(20, START), at(22, START))) == [spot["id"]]
 
 
-async def test_filters_and_sorting(client: AsyncClient, clock: Clock, alice: Account, bob: Account) -> None:
+async def test_filters_and_sorting(
+    client: AsyncClient, clock: FakeClock, alice: Account, bob: Account
+) -> None:
     async def spot_at(dlat: float, hourly: int, **changes: Any) -> str:
         r = await client.post(
             "/v1/spots",
@@ -154,7 +156,7 @@ async def test_filters_and_sorting(client: AsyncClient, clock: Clock, alice: Acc
     assert ids(by_distance) + ids(rest) == [near, middle, far]
 
 
-async def test_radius_boundary(client: AsyncClient, clock: Clock, alice: Account, db: Database) -> None:
+async def test_radius_boundary(client: AsyncClient, clock: FakeClock, alice: Account, db: Database) -> None:
     inside = await open_spot(client, alice, buffer_min=0)
     await client.patch(
         f"/v1/spots/{inside['id']}",
@@ -201,7 +203,7 @@ async def make_night_spot(client: AsyncClient, owner: Account) -> str:
     return str(r.json()["id"])
 
 
-async def test_bad_input(client: AsyncClient, clock: Clock, bob: Account) -> None:
+async def test_bad_input(client: AsyncClient, clock: FakeClock, bob: Account) -> None:
     base = {"lat": CENTRE[0], "lon": CENTRE[1], "radius_m": 800, "start": at(2, START), "end": at(4, START)}
     for change, field in (
         ({"radius_m": 10001}, "radius_m"),
@@ -228,7 +230,7 @@ async def test_bad_input(client: AsyncClient, clock: Clock, bob: Account) -> Non
     assert price_cursor is None
 
 
-async def test_an_interval_no_spot_allows_is_invalid_interval(client: AsyncClient, clock: Clock) -> None:
+async def test_an_interval_no_spot_allows_is_invalid_interval(client: AsyncClient, clock: FakeClock) -> None:
     """Not an empty page, which the app cannot tell from "nothing free here": the same answer as
     booking, with the loosest rules any spot may have."""
     base = {"lat": CENTRE[0], "lon": CENTRE[1], "radius_m": 800, "start": at(2, START), "end": at(4, START)}
@@ -420,6 +422,6 @@ async def test_search_agrees_with_the_engine_on_random_data(
 
 
 def spots_tariff(spot: Spot) -> Any:
-    from app.bookings.service import SpotTerms
+    from app.bookings.queries import SpotTerms
 
     return SpotTerms.of(spot.model_dump()).tariff

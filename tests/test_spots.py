@@ -8,9 +8,9 @@ from sqlalchemy import select, text
 
 from app.db import Database
 from app.spots.models import Spot
-from tests.conftest import Account, Clock, assert_problem
+from tests.conftest import Account, FakeClock, assert_problem
 
-SPOT: dict[str, Any] = {
+NEW_SPOT: dict[str, Any] = {
     "title": "Hofeinfahrt Kreuzstraße",
     "description": "Behind the green gate",
     "address": {
@@ -30,7 +30,7 @@ SPOT: dict[str, Any] = {
 
 
 def spot_body(**changes: Any) -> dict[str, Any]:
-    body = copy.deepcopy(SPOT)
+    body = copy.deepcopy(NEW_SPOT)
     body.update(changes)
     return body
 
@@ -42,7 +42,7 @@ async def make_spot(client: AsyncClient, owner: Account, **changes: Any) -> dict
 
 
 async def test_create_spot_answers_the_full_view_with_defaults(client: AsyncClient, alice: Account) -> None:
-    r = await client.post("/v1/spots", json=SPOT, headers=alice.headers)
+    r = await client.post("/v1/spots", json=NEW_SPOT, headers=alice.headers)
     assert r.status_code == 201, r.text
     spot = r.json()
     assert r.headers["etag"] == '"1"'
@@ -113,7 +113,7 @@ async def test_unknown_and_malformed_spot_ids_are_404(client: AsyncClient) -> No
 
 
 async def test_create_needs_sign_in(client: AsyncClient) -> None:
-    assert_problem(await client.post("/v1/spots", json=SPOT), 401, "unauthorized")
+    assert_problem(await client.post("/v1/spots", json=NEW_SPOT), 401, "unauthorized")
 
 
 async def test_create_validates(client: AsyncClient, alice: Account) -> None:
@@ -128,8 +128,8 @@ async def test_create_validates(client: AsyncClient, alice: Account) -> None:
         (spot_body(rules={"granularity_min": 7}), "rules"),
         (spot_body(rules={"min_duration_min": 60, "max_duration_min": 30}), "rules"),
         (spot_body(rules={"cancellation_policy": "lenient"}), "rules.cancellation_policy"),
-        (spot_body(address={**SPOT["address"], "postal_code": "!"}), "address.postal_code"),
-        (spot_body(address={**SPOT["address"], "house_number": "<script>"}), "address.house_number"),
+        (spot_body(address={**NEW_SPOT["address"], "postal_code": "!"}), "address.postal_code"),
+        (spot_body(address={**NEW_SPOT["address"], "house_number": "<script>"}), "address.house_number"),
         (spot_body(title="   "), "title"),
         (
             spot_body(features={"ev_charger": {"connector": "type2", "power_kw": -1}}),
@@ -215,7 +215,7 @@ async def test_only_the_owner_changes_a_spot(client: AsyncClient, alice: Account
     )
     assert_problem(await client.delete(f"/v1/spots/{spot['id']}", headers=bob.headers), 403, "forbidden")
     assert_problem(await client.patch(f"/v1/spots/{spot['id']}", json={"title": "Mine"}), 401, "unauthorized")
-    assert (await client.get(f"/v1/spots/{spot['id']}")).json()["title"] == SPOT["title"]
+    assert (await client.get(f"/v1/spots/{spot['id']}")).json()["title"] == NEW_SPOT["title"]
 
 
 async def test_delete_withdraws_the_spot(client: AsyncClient, alice: Account, db: Database) -> None:
@@ -232,7 +232,7 @@ async def test_delete_withdraws_the_spot(client: AsyncClient, alice: Account, db
 
 
 async def test_my_spots_lists_only_mine_with_paging(
-    client: AsyncClient, alice: Account, bob: Account, clock: Clock
+    client: AsyncClient, alice: Account, bob: Account, clock: FakeClock
 ) -> None:
     mine = []
     for n in range(3):

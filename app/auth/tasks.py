@@ -8,7 +8,8 @@ from datetime import timedelta
 from sqlalchemy import delete, or_
 
 from app.auth.models import LoginSession, RefreshToken
-from app.db import Database, utcnow
+from app.clock import utcnow
+from app.db import Database
 from app.jobs import Job
 from app.settings import Settings
 

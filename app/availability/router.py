@@ -116,56 +116,91 @@ async def delete_rule(item_id: str, spot: LockedOwnedSpot, session: DbSession, n
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-def _span_routes(
-    path: str, model: Any, create: type[WindowCreate], out: type[WindowOut], noun: str, title: str
-) -> None:
-    """Add, list and delete for a kind of stored range (one-off windows, blackouts): the same
-    routes on different tables."""
+# One-off windows and blackouts are both stored ranges of a spot: the same three routes on two
+# tables, through the same service functions.
 
-    async def add(body: create, spot: LockedOwnedSpot, session: DbSession, now: Now) -> out:  # type: ignore[valid-type]
-        return out.model_validate(span_out(await service.add_span(session, spot, model, body, now)))
 
-    async def list_(spot: OwnedSpot, session: DbSession, page: Paging) -> Page[out]:  # type: ignore[valid-type]
-        rows, next_cursor = await service.list_items(session, spot, model, page)
-        return Page[out](items=[out.model_validate(span_out(r)) for r in rows], next_cursor=next_cursor)  # type: ignore[valid-type]
+def _window_out(row: AvailabilityWindow) -> WindowOut:
+    return WindowOut.model_validate(span_out(row))
 
-    async def delete(item_id: str, spot: LockedOwnedSpot, session: DbSession, now: Now) -> Response:
-        await service.remove_item(session, spot, model, parse_id(item_id, noun), noun, now)
-        return Response(status_code=status.HTTP_204_NO_CONTENT)
 
-    operation = f"Availability{noun.capitalize()}"
-    for handler, verb in ((add, "add"), (list_, "list"), (delete, "delete")):
-        handler.__name__ = f"{verb}_{noun}"
-    router.add_api_route(
-        path,
-        add,
-        methods=["POST"],
-        status_code=201,
-        response_model=out,
-        operation_id=f"create{operation}",
-        responses=OWNER_ERRORS,
-        summary=f"Add a {noun}",
+def _blackout_out(row: AvailabilityBlackout) -> BlackoutOut:
+    return BlackoutOut.model_validate(span_out(row))
+
+
+@router.post(
+    "/windows",
+    status_code=status.HTTP_201_CREATED,
+    response_model=WindowOut,
+    operation_id="createAvailabilityWindow",
+    responses=OWNER_ERRORS,
+    summary="Add a window",
+)
+async def add_window(body: WindowCreate, spot: LockedOwnedSpot, session: DbSession, now: Now) -> WindowOut:
+    return _window_out(await service.add_span(session, spot, AvailabilityWindow, body, now))
+
+
+@router.get(
+    "/windows",
+    response_model=Page[WindowOut],
+    operation_id="listAvailabilityWindows",
+    responses=OWNER_ERRORS,
+    summary="One-off windows (owner)",
+)
+async def list_windows(spot: OwnedSpot, session: DbSession, page: Paging) -> Page[WindowOut]:
+    rows, next_cursor = await service.list_items(session, spot, AvailabilityWindow, page)
+    return Page[WindowOut](items=[_window_out(r) for r in rows], next_cursor=next_cursor)
+
+
+@router.delete(
+    "/windows/{item_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    operation_id="deleteAvailabilityWindow",
+    responses=OWNER_ERRORS,
+    summary="Delete a window",
+)
+async def delete_window(item_id: str, spot: LockedOwnedSpot, session: DbSession, now: Now) -> Response:
+    await service.remove_item(session, spot, AvailabilityWindow, parse_id(item_id, "window"), "window", now)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/blackouts",
+    status_code=status.HTTP_201_CREATED,
+    response_model=BlackoutOut,
+    operation_id="createAvailabilityBlackout",
+    responses=OWNER_ERRORS,
+    summary="Add a blackout",
+)
+async def add_blackout(
+    body: BlackoutCreate, spot: LockedOwnedSpot, session: DbSession, now: Now
+) -> BlackoutOut:
+    return _blackout_out(await service.add_span(session, spot, AvailabilityBlackout, body, now))
+
+
+@router.get(
+    "/blackouts",
+    response_model=Page[BlackoutOut],
+    operation_id="listAvailabilityBlackouts",
+    responses=OWNER_ERRORS,
+    summary="Blackouts (owner)",
+)
+async def list_blackouts(spot: OwnedSpot, session: DbSession, page: Paging) -> Page[BlackoutOut]:
+    rows, next_cursor = await service.list_items(session, spot, AvailabilityBlackout, page)
+    return Page[BlackoutOut](items=[_blackout_out(r) for r in rows], next_cursor=next_cursor)
+
+
+@router.delete(
+    "/blackouts/{item_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    operation_id="deleteAvailabilityBlackout",
+    responses=OWNER_ERRORS,
+    summary="Delete a blackout",
+)
+async def delete_blackout(item_id: str, spot: LockedOwnedSpot, session: DbSession, now: Now) -> Response:
+    await service.remove_item(
+        session, spot, AvailabilityBlackout, parse_id(item_id, "blackout"), "blackout", now
     )
-    router.add_api_route(
-        path,
-        list_,
-        methods=["GET"],
-        response_model=Page[out],  # type: ignore[valid-type]
-        operation_id=f"list{operation}s",
-        responses=OWNER_ERRORS,
-        summary=f"{title} (owner)",
-    )
-    router.add_api_route(
-        f"{path}/{{item_id}}",
-        delete,
-        methods=["DELETE"],
-        status_code=204,
-        response_class=Response,
-        operation_id=f"delete{operation}",
-        responses=OWNER_ERRORS,
-        summary=f"Delete a {noun}",
-    )
-
-
-_span_routes("/windows", AvailabilityWindow, WindowCreate, WindowOut, "window", "One-off windows")
-_span_routes("/blackouts", AvailabilityBlackout, BlackoutCreate, BlackoutOut, "blackout", "Blackouts")
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -10,15 +10,15 @@ from app.schemas import Day, RequestModel, ResponseModel, TimeSpan, UtcDatetime,
 from booking.weekly import parse_clock
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-Clock = Annotated[
+ClockTime = Annotated[
     str, Field(max_length=5, strict=True, examples=["08:00"], description="HH:MM in the spot's local time")
 ]
-LONGEST = timedelta(days=366)
+LONGEST_SPAN = timedelta(days=366)
 
 
 class RuleCreate(RequestModel):
     weekdays: Annotated[list[Weekday], Field(min_length=1, max_length=7)]
-    start_time: Clock
+    start_time: ClockTime
     end_time: Annotated[
         str,
         Field(
@@ -73,7 +73,7 @@ class RuleOut(ResponseModel):
 
 
 class _Span(TimeSpan):
-    longest = LONGEST
+    longest = LONGEST_SPAN
 
 
 class WindowCreate(_Span):

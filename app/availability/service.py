@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.availability.materialize import load_calendar, policy_of, range_of, refresh_open_ranges
+from app.availability.calendar import load_calendar, policy_of
+from app.availability.materialize import range_of, refresh_open_ranges
 from app.availability.models import AvailabilityBlackout, AvailabilityRule, AvailabilityWindow
 from app.availability.schemas import BlackoutCreate, RuleCreate, WindowCreate
 from app.errors import NotFound, ValidationProblem

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.bookings.models import Booking
 from app.spots.models import Spot
 from app.users.models import User
+from booking.states import Status
 
 
 async def in_reveal_window(session: AsyncSession, spot: Spot, user: User, now: datetime) -> bool:
@@ -22,7 +23,7 @@ async def in_reveal_window(session: AsyncSession, spot: Spot, user: User, now: d
         .where(
             Booking.spot_id == spot.id,
             Booking.driver_id == user.id,
-            Booking.status == "confirmed",
+            Booking.status == Status.confirmed,
             Booking.start_at <= now + timedelta(minutes=spot.reveal_before_min),
             Booking.end_at > now,
         )

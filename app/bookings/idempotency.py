@@ -10,35 +10,40 @@ again. Refusals run in a savepoint so their partial work is undone while their a
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 import json
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from enum import Enum
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.bookings.errors import InProgress, KeyReused
 from app.bookings.models import IdempotencyKey
-from app.errors import Conflict, ProblemError, ValidationProblem, problem_body
+from app.errors import ProblemError, ValidationProblem, problem_body
 from app.users.models import User
 
 REPLAYED_HEADER = "Idempotent-Replayed"
 
 
-class KeyReused(ProblemError):
-    status = 422
-    code = "idempotency_key_reused"
-
-
-class InProgress(Conflict):
-    code = "idempotency_in_progress"
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="1-255 characters. A retry with the same key and body returns the first answer "
+        "again; the same key with another body is 422 `idempotency_key_reused`; a retry while the "
+        "first is still running is 409 `idempotency_in_progress`. Keys are kept at least 24 h.",
+    ),
+]
 
 
 def _canonical(value: Any) -> Any:
@@ -78,20 +83,70 @@ async def _raw_fingerprint(request: Request) -> bytes:
     return hashlib.sha256(canonical.encode()).digest()
 
 
-async def run(
+Route = Callable[..., Awaitable[BaseModel]]
+
+
+def idempotent(status_code: int, *, no_body: BaseModel | None = None) -> Callable[[Route], Route]:
+    """Makes a booking route answer retries sent with the same `Idempotency-Key` from the store.
+
+    The route is a plain function that returns its answer (a model, sent with `status_code`) or
+    raises a `ProblemError`. It must take `user`, `session` and `now`, and its validated body, if
+    any, as `body`; `no_body` is the body that a request without one counts as. The decorator adds
+    the `Idempotency-Key` header and the request to what FastAPI passes, and then:
+
+    - without a key, calls the route and sends its answer;
+    - with one, takes the advisory lock on (user, key) (409 `idempotency_in_progress` when another
+      request holds it), replays a stored answer of the same request (422
+      `idempotency_key_reused` for another), or calls the route in a savepoint and stores its
+      answer or refusal with the request's fingerprint before sending it.
+    """
+
+    def decorate(route: Route) -> Route:
+        signature = inspect.signature(route, eval_str=True)
+        extra = [
+            inspect.Parameter("_request", inspect.Parameter.KEYWORD_ONLY, annotation=Request),
+            inspect.Parameter(
+                "_idempotency_key",
+                inspect.Parameter.KEYWORD_ONLY,
+                annotation=IdempotencyKeyHeader,
+                default=None,
+            ),
+        ]
+
+        @functools.wraps(route)
+        async def answer(*, _request: Request, _idempotency_key: str | None, **kwargs: Any) -> JSONResponse:
+            if _idempotency_key is None:
+                return JSONResponse((await route(**kwargs)).model_dump(mode="json"), status_code=status_code)
+            body = kwargs.get("body")
+            return await _answer_once(
+                kwargs["session"],
+                kwargs["user"],
+                _idempotency_key,
+                _request,
+                kwargs["now"],
+                body if body is not None else no_body,
+                status_code,
+                functools.partial(route, **kwargs),
+            )
+
+        answer.__signature__ = signature.replace(  # type: ignore[attr-defined]
+            parameters=[*signature.parameters.values(), *extra], return_annotation=JSONResponse
+        )
+        return answer
+
+    return decorate
+
+
+async def _answer_once(
     session: AsyncSession,
     user: User,
-    key: str | None,
+    key: str,
     request: Request,
     now: datetime,
-    ttl: timedelta,
-    operation: Callable[[], Awaitable[tuple[int, BaseModel]]],
-    body: BaseModel | None = None,
+    body: BaseModel | None,
+    status_code: int,
+    route: Callable[[], Awaitable[BaseModel]],
 ) -> JSONResponse:
-    """`body`: the request's validated body, which with the method and path identifies the request."""
-    if key is None:
-        status, model = await operation()
-        return JSONResponse(model.model_dump(mode="json"), status_code=status)
     if not 1 <= len(key) <= 255:
         raise ValidationProblem.field("Idempotency-Key", "must be 1 to 255 characters", where="header")
     digest = fingerprint(request, body)
@@ -110,10 +165,10 @@ async def run(
             raise KeyReused("this Idempotency-Key was used with a different request")
         return _response(stored.status_code, stored.response, replayed=True)
 
+    status = status_code
     savepoint = await session.begin_nested()
     try:
-        status, model = await operation()
-        body: dict[str, Any] = model.model_dump(mode="json")
+        answer: dict[str, Any] = (await route()).model_dump(mode="json")
         await savepoint.commit()
     except ProblemError as exc:
         if exc.keeps_writes:
@@ -121,7 +176,8 @@ async def run(
         else:
             await savepoint.rollback()
         status = exc.status
-        body = problem_body(exc.status, exc.code, exc.detail, errors=exc.errors, extra=exc.extra)
+        answer = problem_body(exc.status, exc.code, exc.detail, errors=exc.errors, extra=exc.extra)
+    ttl = timedelta(seconds=request.app.state.settings.idempotency_ttl_seconds)
     # Upsert: an expired row for the same key is simply replaced.
     await session.execute(
         insert(IdempotencyKey)
@@ -130,7 +186,7 @@ async def run(
             key=key,
             request_hash=digest,
             status_code=status,
-            response=body,
+            response=answer,
             created_at=now,
             expires_at=now + ttl,
         )
@@ -139,13 +195,13 @@ async def run(
             set_={
                 "request_hash": digest,
                 "status_code": status,
-                "response": body,
+                "response": answer,
                 "created_at": now,
                 "expires_at": now + ttl,
             },
         )
     )
-    return _response(status, body, replayed=False)
+    return _response(status, answer, replayed=False)
 
 
 def _response(status: int, body: dict[str, Any], *, replayed: bool) -> JSONResponse:

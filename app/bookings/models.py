@@ -8,6 +8,7 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     Column,
+    Enum,
     ForeignKey,
     Identity,
     Index,
@@ -20,8 +21,13 @@ from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlmodel import Field, SQLModel
 
 from app.db import created_at_field, id_field, timestamp_field
+from booking.sql import ACTIVE_SQL, is_status
+from booking.states import Status
 
-ACTIVE_SQL = "status in ('held', 'requested', 'confirmed')"
+# The PostgreSQL enum `booking_status`, labelled with the values of `booking.states.Status`.
+BOOKING_STATUS = Enum(
+    Status, name="booking_status", values_callable=lambda statuses: [s.value for s in statuses]
+)
 
 
 def _fk(target: str, *, nullable: bool = False, ondelete: str = "RESTRICT") -> Any:
@@ -45,12 +51,11 @@ class Booking(SQLModel, table=True):
         ),
         CheckConstraint("end_at > start_at", name="interval"),
         CheckConstraint(
-            "status in ('held', 'requested', 'confirmed', 'declined', 'expired', 'cancelled', 'completed')",
-            name="status",
+            f"status <> '{Status.held.value}' or hold_expires_at is not null", name="held_has_deadline"
         ),
-        CheckConstraint("status <> 'held' or hold_expires_at is not null", name="held_has_deadline"),
         CheckConstraint(
-            "status <> 'requested' or request_expires_at is not null", name="requested_has_deadline"
+            f"status <> '{Status.requested.value}' or request_expires_at is not null",
+            name="requested_has_deadline",
         ),
         CheckConstraint(
             "total_cents >= 0 and (refund_cents is null or refund_cents between 0 and total_cents)",
@@ -59,13 +64,15 @@ class Booking(SQLModel, table=True):
         Index("ix_bookings_driver_id_start_at", "driver_id", "start_at", "id"),
         Index("ix_bookings_spot_id_start_at", "spot_id", "start_at", "id"),
         # What the sweeper looks for, kept small by their conditions.
-        Index("ix_bookings_hold_expires_at", "hold_expires_at", postgresql_where=text("status = 'held'")),
+        Index(
+            "ix_bookings_hold_expires_at", "hold_expires_at", postgresql_where=text(is_status(Status.held))
+        ),
         Index(
             "ix_bookings_request_expires_at",
             "request_expires_at",
-            postgresql_where=text("status = 'requested'"),
+            postgresql_where=text(is_status(Status.requested)),
         ),
-        Index("ix_bookings_end_at_confirmed", "end_at", postgresql_where=text("status = 'confirmed'")),
+        Index("ix_bookings_end_at_confirmed", "end_at", postgresql_where=text(is_status(Status.confirmed))),
     )
 
     id: uuid.UUID = id_field()
@@ -74,7 +81,7 @@ class Booking(SQLModel, table=True):
     vehicle_id: uuid.UUID | None = _fk("vehicles.id", nullable=True)
     start_at: datetime = timestamp_field()
     end_at: datetime = timestamp_field()
-    status: str = Field(max_length=16)
+    status: Status = Field(sa_column=Column(BOOKING_STATUS, nullable=False))
     total_cents: int
     currency: str = Field(max_length=3)
     refund_cents: int | None = None
@@ -95,8 +102,8 @@ class BookingEvent(SQLModel, table=True):
     booking_id: uuid.UUID = _fk("bookings.id", ondelete="CASCADE")
     at: datetime = timestamp_field()
     kind: str = Field(max_length=32)  # booking.held, booking.confirmed, ...
-    from_status: str | None = Field(default=None, max_length=16)
-    to_status: str = Field(max_length=16)
+    from_status: Status | None = Field(default=None, sa_column=Column(BOOKING_STATUS, nullable=True))
+    to_status: Status = Field(sa_column=Column(BOOKING_STATUS, nullable=False))
     actor: str = Field(max_length=8)  # driver, owner, system
     by_user_id: uuid.UUID | None = _fk("users.id", nullable=True, ondelete="SET NULL")
 

@@ -1,18 +1,13 @@
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Request
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncSession
+from fastapi import APIRouter, Depends, Query, Request
 
 from app import openapi
-from app.bookings import idempotency, service
-from app.bookings.models import Booking
+from app.bookings import service
+from app.bookings.errors import refusal_members
+from app.bookings.idempotency import idempotent
 from app.bookings.schemas import (
     BookingCreate,
     BookingOut,
@@ -33,20 +28,10 @@ from app.pagination import PageParams, page_params
 from app.schemas import Instant, Page
 from app.settings import Settings
 from app.users.dependencies import CurrentUser
-from app.users.models import User
 from booking.states import Action, Status
 
 router = APIRouter(tags=["bookings"])
 
-IdempotencyKeyHeader = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        description="1-255 characters. A retry with the same key and body returns the first answer "
-        "again; the same key with another body is 422 `idempotency_key_reused`; a retry while the "
-        "first is still running is 409 `idempotency_in_progress`. Keys are kept at least 24 h.",
-    ),
-]
 # Every booking-changing POST: the Idempotency-Key problems, and the booking's own.
 KEY_ERRORS = ("idempotency_in_progress", "idempotency_key_reused")
 CHANGE_ERRORS = problems("forbidden", "not_found", "invalid_transition", *KEY_ERRORS)
@@ -80,7 +65,7 @@ async def create_quote(body: QuoteRequest, user: CurrentUser, session: DbSession
     return QuoteOut(
         bookable=result.reason_code is None,
         reason_code=result.reason_code,
-        **(service.refusal_members(result.refusal) if result.refusal else {}),
+        **(refusal_members(result.refusal) if result.refusal else {}),
         total_cents=amount.total_cents,
         currency=amount.currency,
         breakdown=[
@@ -91,55 +76,6 @@ async def create_quote(body: QuoteRequest, user: CurrentUser, session: DbSession
             refunds=[RefundStepOut(until=s.until, refund_cents=s.refund_cents) for s in result.refunds],
         ),
     )
-
-
-@dataclass
-class BookingWrite:
-    """What every booking-changing route needs, with its Idempotency-Key handling."""
-
-    request: Request
-    user: User
-    session: AsyncSession
-    settings: Settings
-    now: datetime
-    key: str | None
-
-    async def respond(
-        self, status: int, operation: Callable[[], Awaitable[BookingOut]], body: BaseModel | None = None
-    ) -> JSONResponse:
-        """`body`: the validated request body, which identifies the request with its path."""
-
-        async def run() -> tuple[int, BookingOut]:
-            return status, await operation()
-
-        ttl = timedelta(seconds=self.settings.idempotency_ttl_seconds)
-        return await idempotency.run(
-            self.session, self.user, self.key, self.request, self.now, ttl, run, body
-        )
-
-    async def respond_changed(
-        self, change: Callable[[], Awaitable[Booking]], body: BaseModel | None = None
-    ) -> JSONResponse:
-        """A status change answers 200 with the booking and all its events, read back."""
-
-        async def operation() -> BookingOut:
-            return await booking_out(self.session, await change(), self.user, self.now)
-
-        return await self.respond(200, operation, body)
-
-
-async def booking_write(
-    request: Request,
-    user: CurrentUser,
-    session: DbSession,
-    settings: SettingsDep,
-    now: Now,
-    key: IdempotencyKeyHeader = None,
-) -> BookingWrite:
-    return BookingWrite(request, user, session, settings, now, key)
-
-
-Write = Annotated[BookingWrite, Depends(booking_write)]
 
 
 @router.post(
@@ -166,12 +102,12 @@ Write = Annotated[BookingWrite, Depends(booking_write)]
     description="Instant-book spots answer `held` with `hold_expires_at`: confirm before then. "
     "Request-to-book spots answer `requested` with `request_expires_at`: the owner approves or declines.",
 )
-async def create_booking(body: BookingCreate, w: Write) -> JSONResponse:
-    async def create() -> BookingOut:
-        booking, event = await service.create(w.session, w.settings, w.user, body, w.now)
-        return await new_booking_out(w.session, booking, event, w.user, w.now)
-
-    return await w.respond(201, create, body)
+@idempotent(201)
+async def create_booking(
+    body: BookingCreate, user: CurrentUser, session: DbSession, settings: SettingsDep, now: Now
+) -> BookingOut:
+    new = await service.create(session, settings, user, body, now)
+    return await new_booking_out(session, new.booking, new.event, user, now)
 
 
 @router.post(
@@ -182,10 +118,10 @@ async def create_booking(body: BookingCreate, w: Write) -> JSONResponse:
     summary="Confirm a held booking (driver; the payment step)",
     description="After `hold_expires_at` the hold is gone: 409 `hold_expired`.",
 )
-async def confirm_booking(booking_id: str, w: Write) -> JSONResponse:
-    return await w.respond_changed(
-        lambda: service.change(w.session, w.user, booking_id, Action.confirm, w.now)
-    )
+@idempotent(200)
+async def confirm_booking(booking_id: str, user: CurrentUser, session: DbSession, now: Now) -> BookingOut:
+    booking = await service.change(session, user, booking_id, Action.confirm, now)
+    return await booking_out(session, booking, user, now)
 
 
 @router.post(
@@ -195,10 +131,10 @@ async def confirm_booking(booking_id: str, w: Write) -> JSONResponse:
     responses=CHANGED,
     summary="Approve a requested booking (owner)",
 )
-async def approve_booking(booking_id: str, w: Write) -> JSONResponse:
-    return await w.respond_changed(
-        lambda: service.change(w.session, w.user, booking_id, Action.approve, w.now)
-    )
+@idempotent(200)
+async def approve_booking(booking_id: str, user: CurrentUser, session: DbSession, now: Now) -> BookingOut:
+    booking = await service.change(session, user, booking_id, Action.approve, now)
+    return await booking_out(session, booking, user, now)
 
 
 @router.post(
@@ -208,10 +144,10 @@ async def approve_booking(booking_id: str, w: Write) -> JSONResponse:
     responses=CHANGED,
     summary="Decline a requested booking (owner)",
 )
-async def decline_booking(booking_id: str, w: Write) -> JSONResponse:
-    return await w.respond_changed(
-        lambda: service.change(w.session, w.user, booking_id, Action.decline, w.now)
-    )
+@idempotent(200)
+async def decline_booking(booking_id: str, user: CurrentUser, session: DbSession, now: Now) -> BookingOut:
+    booking = await service.change(session, user, booking_id, Action.decline, now)
+    return await booking_out(session, booking, user, now)
 
 
 @router.post(
@@ -223,13 +159,14 @@ async def decline_booking(booking_id: str, w: Write) -> JSONResponse:
     description="`refund_cents` follows the spot's cancellation policy for a confirmed booking; an owner's "
     "cancellation refunds in full; a held or requested booking was not paid and refunds 0.",
 )
-async def cancel_booking(booking_id: str, w: Write, body: CancelRequest | None = None) -> JSONResponse:
-    # No body and an empty one are the same request.
-    request = body or CancelRequest()
-    return await w.respond_changed(
-        lambda: service.change(w.session, w.user, booking_id, Action.cancel, w.now, reason=request.reason),
-        request,
-    )
+# No body and an empty one are the same request.
+@idempotent(200, no_body=CancelRequest())
+async def cancel_booking(
+    booking_id: str, user: CurrentUser, session: DbSession, now: Now, body: CancelRequest | None = None
+) -> BookingOut:
+    reason = body.reason if body is not None else None
+    booking = await service.change(session, user, booking_id, Action.cancel, now, reason=reason)
+    return await booking_out(session, booking, user, now)
 
 
 @router.post(
@@ -241,10 +178,12 @@ async def cancel_booking(booking_id: str, w: Write, body: CancelRequest | None =
     ),
     summary="Extend a confirmed booking (driver)",
 )
-async def extend_booking(booking_id: str, body: ExtendRequest, w: Write) -> JSONResponse:
-    return await w.respond_changed(
-        lambda: service.extend(w.session, w.user, booking_id, body.end, w.now), body
-    )
+@idempotent(200)
+async def extend_booking(
+    booking_id: str, body: ExtendRequest, user: CurrentUser, session: DbSession, now: Now
+) -> BookingOut:
+    booking = await service.extend(session, user, booking_id, body.end, now)
+    return await booking_out(session, booking, user, now)
 
 
 @router.get(

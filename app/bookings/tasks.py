@@ -7,7 +7,8 @@ from datetime import timedelta
 
 from app.bookings import idempotency
 from app.bookings import service as bookings
-from app.db import Database, utcnow
+from app.clock import utcnow
+from app.db import Database
 from app.jobs import Job
 from app.settings import Settings
 

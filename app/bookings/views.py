@@ -19,10 +19,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.bookings import service
+from app.bookings import queries
 from app.bookings.models import Booking, BookingEvent
 from app.bookings.schemas import BookingOut
-from app.db import driver_connection
+from app.db import raw_connection
 from app.spots.service import public_coordinate, reveals
 from app.users.models import User, Vehicle
 from booking.states import Status
@@ -41,7 +41,7 @@ where b.id = any($1::uuid[])
 async def _facts(session: AsyncSession, bookings: list[Booking]) -> dict[uuid.UUID, Mapping[str, Any]]:
     if not bookings:
         return {}
-    conn = await driver_connection(session)
+    conn = await raw_connection(session)
     rows = await conn.fetch(_FACTS, [b.id for b in bookings])
     return {row["id"]: row for row in rows}
 
@@ -95,7 +95,7 @@ async def booking_outs(
 ) -> list[BookingOut]:
     """A page of bookings as `viewer` (their driver or their spot's owner) sees them: two
     statements whatever the page size."""
-    events = await service.events_of(session, bookings)
+    events = await queries.events_of(session, bookings)
     facts = await _facts(session, bookings)
     return [_out(b, events[b.id], facts[b.id], viewer, now) for b in bookings]
 
@@ -113,7 +113,7 @@ async def new_booking_out(
     """A booking its driver has just made, on the booking hot path: it has exactly the event
     written with it, the driver is at hand and so is the vehicle (loaded to check its size), so
     one read of the spot by primary key is all; a four-table join costs more to plan than this."""
-    conn = await driver_connection(session)
+    conn = await raw_connection(session)
     spot = await conn.fetchrow(_SPOT_SUMMARY, booking.spot_id)
     vehicle = await session.get(Vehicle, booking.vehicle_id) if booking.vehicle_id else None
     facts = {

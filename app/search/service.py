@@ -34,10 +34,11 @@ from sqlalchemy import BigInteger, DateTime, Float, Integer, Row, TextClause, bi
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.bookings.service import InvalidInterval, refusal_members
+from app.bookings.errors import InvalidInterval, refusal_members
 from app.errors import ValidationProblem
 from app.spots.models import Spot
 from booking import BookingPolicy
+from booking.sql import active, still_blocks
 
 Sort = Literal["distance", "price"]
 MAX_RADIUS_M = 10_000
@@ -76,12 +77,11 @@ with near as materialized (
       and not exists (
           select 1 from bookings b
           where b.spot_id = s.id
-            and b.status in ('held', 'requested', 'confirmed')
+            -- The exclusion constraint's predicate, word for word, so its GiST index answers this.
+            and {active}
             and tstzrange(b.start_at, b.end_at, '[)') && tstzrange(
                 :start - make_interval(mins => s.buffer_min), :end + make_interval(mins => s.buffer_min), '[)')
-            and (b.status = 'confirmed'
-                 or (b.status = 'held' and b.hold_expires_at > :now)
-                 or (b.status = 'requested' and b.request_expires_at > :now))
+            and {still_blocks}
       )
 ), priced as (
     select c.*,
@@ -115,6 +115,8 @@ join spots s on s.id = page.id
 order by {order_page}
 """
 
+_ACTIVE = active("b.")
+_STILL_BLOCKS = still_blocks(":now", "b.")
 ORDER = {"distance": "distance_m, id", "price": "total_cents, distance_m, id"}
 AFTER = {
     "distance": "and (distance_m, id) > (:after_distance, :after_id)",
@@ -280,6 +282,8 @@ def build(query: SearchQuery, now: datetime) -> tuple[str, dict[str, Any]]:
         price_filter=price_filter,
         after=after,
         order=ORDER[query.sort],
+        active=_ACTIVE,
+        still_blocks=_STILL_BLOCKS,
     )
     return sql, params
 

@@ -21,12 +21,7 @@ from app.schemas import (
 )
 from booking import BookingPolicy
 from booking.availability import GRANULARITIES
-
-
-class CancellationPolicy(StrEnum):
-    flexible = "flexible"
-    moderate = "moderate"
-    strict = "strict"
+from booking.pricing import CancellationPolicy
 
 
 class Connector(StrEnum):

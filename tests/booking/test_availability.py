@@ -219,11 +219,11 @@ def test_policy_validation() -> None:
 
 
 # Random calendars on a 15-minute grid over three days.
-START = utc(2026, 11, 23)
+MONDAY = utc(2026, 11, 23)
 
 
 def q(n: int) -> datetime:
-    return START + timedelta(minutes=15 * n)
+    return MONDAY + timedelta(minutes=15 * n)
 
 
 @st.composite
@@ -280,9 +280,9 @@ def test_free_never_touches_blackouts_or_buffered_bookings(calendar: Calendar, n
     assert all(i.start >= now + timedelta(minutes=calendar.policy.lead_time_min) for i in free)
 
 
-# Random intervals on a 5-minute grid around `START`, and rules of every kind.
+# Random intervals on a 5-minute grid around `MONDAY`, and rules of every kind.
 def f(n: int) -> datetime:
-    return START + timedelta(minutes=5 * n)
+    return MONDAY + timedelta(minutes=5 * n)
 
 
 @st.composite

@@ -1,0 +1,266 @@
+"""The bookings domain's SQL, in one place: the spot's terms, the insert of a booking with its
+first event, the sweep and expiry statement, and the reads behind the listings.
+
+The booking hot path (`spot_terms`, `insert_booking`) runs on the raw asyncpg connection of the
+request's transaction (`app.db.raw_connection`, docs/decisions/0004); the rest goes through the
+session. Which statuses are active or still block is spelled once, in `booking.sql`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+from sqlalchemy import ColumnElement, Select, and_, not_, or_, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from app.bookings.models import Booking, BookingEvent
+from app.spots.models import Spot
+from app.users.models import User
+from booking import BookingPolicy
+from booking.pricing import CancellationPolicy, Tariff
+from booking.sql import deadline, is_status, past_deadline
+from booking.states import ACTIVE, Status
+
+EXCLUSION = "ex_bookings_spot_id_during"
+
+
+@dataclass(frozen=True)
+class SpotTerms:
+    """What booking a spot depends on: its owner, booking rules, tariff and size limits."""
+
+    id: uuid.UUID
+    owner_id: uuid.UUID
+    instant_book: bool
+    policy: BookingPolicy
+    tariff: Tariff
+    cancellation_policy: CancellationPolicy
+    max_length_cm: int | None
+    max_width_cm: int | None
+    max_height_cm: int | None
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any]) -> SpotTerms:
+        """From a spot's columns: an asyncpg row, or a spot's `model_dump()`."""
+        timezone = ZoneInfo(row["timezone"])
+        return cls(
+            id=row["id"],
+            owner_id=row["owner_id"],
+            instant_book=row["instant_book"],
+            policy=BookingPolicy(
+                timezone,
+                granularity_min=row["granularity_min"],
+                min_duration_min=row["min_duration_min"],
+                max_duration_min=row["max_duration_min"],
+                lead_time_min=row["lead_time_min"],
+                horizon_days=row["horizon_days"],
+                buffer_min=row["buffer_min"],
+            ),
+            tariff=Tariff(
+                hourly_cents=row["hourly_cents"],
+                granularity_min=row["granularity_min"],
+                timezone=timezone,
+                daily_cap_cents=row["daily_cap_cents"],
+                currency=row["currency"],
+            ),
+            cancellation_policy=CancellationPolicy(row["cancellation_policy"]),
+            max_length_cm=row["max_length_cm"],
+            max_width_cm=row["max_width_cm"],
+            max_height_cm=row["max_height_cm"],
+        )
+
+
+_SPOT_TERMS = """
+select id, owner_id, instant_book, timezone, hourly_cents, daily_cap_cents, currency, granularity_min,
+       min_duration_min, max_duration_min, lead_time_min, horizon_days, buffer_min, cancellation_policy,
+       max_length_cm, max_width_cm, max_height_cm
+from spots where id = $1 and deleted_at is null
+"""
+
+
+async def spot_terms(conn: asyncpg.Connection, spot_id: uuid.UUID, *, lock: bool) -> SpotTerms | None:
+    """A spot's terms; with `lock`, the spot's bookings are this transaction's to change until it
+    ends. FOR NO KEY UPDATE leaves foreign-key checks of other tables on the spot unblocked."""
+    row = await conn.fetchrow(_SPOT_TERMS + ("for no key update" if lock else ""), spot_id)
+    return SpotTerms.of(row) if row is not None else None
+
+
+async def cancellation_policy(session: AsyncSession, spot_id: uuid.UUID) -> CancellationPolicy:
+    policy = await session.scalar(select(Spot.cancellation_policy).where(Spot.id == spot_id))
+    return CancellationPolicy(policy)
+
+
+# The booking and its first event in one round trip. The event's foreign key is checked at the
+# end of the statement, when the booking is there.
+_INSERT = """
+with booking as (
+    insert into bookings (id, spot_id, driver_id, vehicle_id, start_at, end_at, status, total_cents,
+                          currency, hold_expires_at, request_expires_at, created_at, updated_at)
+    values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)
+)
+insert into booking_events (booking_id, at, kind, to_status, actor, by_user_id)
+values ($1, $12, $13, $7, $14, $15)
+"""
+
+
+async def insert_booking(conn: asyncpg.Connection, booking: Booking, event: BookingEvent) -> None:
+    """Raises `asyncpg.ExclusionViolationError` for an overlap the exclusion constraint refuses."""
+    await conn.execute(
+        _INSERT,
+        booking.id,
+        booking.spot_id,
+        booking.driver_id,
+        booking.vehicle_id,
+        booking.start_at,
+        booking.end_at,
+        booking.status.value,
+        booking.total_cents,
+        booking.currency,
+        booking.hold_expires_at,
+        booking.request_expires_at,
+        booking.created_at,
+        event.kind,
+        event.actor,
+        event.by_user_id,
+    )
+
+
+# The sweeper and lazy expiry are one statement each: select the due rows with a lock, change them
+# and write their events together, so running it twice, or in two processes, changes nothing twice.
+# The change is dated `{at}`: a hold expired at its deadline, whenever the sweeper got to it, which
+# is also what reads show before it has (`as_of`).
+_SWEEP = """
+with due as (
+    select id, status from bookings
+    where {due} {scope}
+    order by id
+    for update {skip}
+    limit :batch
+), changed as (
+    update bookings b set status = :to_status, updated_at = {at}
+    from due where b.id = due.id
+    returning b.id, due.status as from_status, b.updated_at as at
+)
+insert into booking_events (booking_id, at, kind, from_status, to_status, actor)
+select id, at, :kind, from_status, :to_status, 'system' from changed
+"""
+_EXPIRY_DUE = past_deadline(":now")
+_COMPLETION_DUE = f"{is_status(Status.confirmed)} and end_at <= :now"
+
+
+async def _sweep(
+    session: AsyncSession,
+    due: str,
+    to_status: Status,
+    now: datetime,
+    spot_id: uuid.UUID | None,
+    batch: int,
+    at: str = ":now",
+) -> int:
+    statement = _SWEEP.format(
+        due=due,
+        at=at,
+        scope="and spot_id = :spot_id" if spot_id else "",
+        # The scheduler skips rows another process is on; a booking request waits for them, so it
+        # decides on their final state.
+        skip="" if spot_id else "skip locked",
+    )
+    params = {"now": now, "to_status": to_status.value, "kind": f"booking.{to_status.value}", "batch": batch}
+    if spot_id:
+        params["spot_id"] = spot_id
+    result = await session.execute(text(statement), params)
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def expire_due(
+    session: AsyncSession, now: datetime, *, spot_id: uuid.UUID | None = None, batch: int = 1000
+) -> int:
+    """Marks the holds and requests past their deadline expired, dated at their deadline; only
+    those of `spot_id` when given (they are waited for, not skipped)."""
+    return await _sweep(session, _EXPIRY_DUE, Status.expired, now, spot_id, batch, at=deadline("b."))
+
+
+async def complete_due(session: AsyncSession, now: datetime, *, batch: int = 1000) -> int:
+    """Marks the confirmed bookings past their end completed."""
+    return await _sweep(session, _COMPLETION_DUE, Status.completed, now, None, batch)
+
+
+def visible_to(user: User) -> Select[tuple[Booking]]:
+    """The bookings `user` made or that are of their spots."""
+    return (
+        select(Booking)
+        .join(Spot, Spot.id == Booking.spot_id)
+        .where(or_(Booking.driver_id == user.id, Spot.owner_id == user.id))
+    )
+
+
+async def events_of(session: AsyncSession, bookings: list[Booking]) -> dict[uuid.UUID, list[BookingEvent]]:
+    """The events of several bookings in one query, each list in time order."""
+    out: dict[uuid.UUID, list[BookingEvent]] = {b.id: [] for b in bookings}
+    if not bookings:
+        return out
+    rows = await session.scalars(
+        select(BookingEvent)
+        .where(BookingEvent.booking_id.in_(list(out)))  # type: ignore[attr-defined]
+        .order_by(BookingEvent.at, BookingEvent.id)  # type: ignore[arg-type]
+    )
+    for event in rows:
+        out[event.booking_id].append(event)
+    return out
+
+
+def mine(
+    user: User,
+    *,
+    role: str,
+    statuses: list[Status] | None,
+    start: datetime | None,
+    end: datetime | None,
+    now: datetime,
+) -> Select[tuple[Booking]]:
+    """A user's bookings as driver or as owner, by status as of `now`: a hold past its deadline
+    is found as expired (see `service.as_of`)."""
+    query = select(Booking)
+    if role == "driver":
+        query = query.where(Booking.driver_id == user.id)
+    else:
+        query = query.join(Spot, Spot.id == Booking.spot_id).where(Spot.owner_id == user.id)
+    if statuses:
+        query = query.where(or_(*(_has_status(s, now) for s in set(statuses))))
+    if start is not None:
+        query = query.where(Booking.end_at > start)
+    if end is not None:
+        query = query.where(Booking.start_at < end)
+    return query
+
+
+def _has_status(status: Status, now: datetime) -> ColumnElement[bool]:
+    status_ = col(Booking.status)
+    held_past = and_(status_ == Status.held, col(Booking.hold_expires_at) <= now)
+    requested_past = and_(status_ == Status.requested, col(Booking.request_expires_at) <= now)
+    if status is Status.expired:
+        return or_(status_ == Status.expired, held_past, requested_past)
+    if status in (Status.held, Status.requested):
+        return and_(status_ == status, not_(held_past if status is Status.held else requested_past))
+    return status_ == status
+
+
+async def upcoming_active(session: AsyncSession, spot_id: uuid.UUID, now: datetime) -> list[Booking]:
+    """The spot's active bookings that have not ended, locked."""
+    rows = await session.scalars(
+        select(Booking)
+        .where(
+            Booking.spot_id == spot_id,
+            col(Booking.status).in_([s for s in Status if s in ACTIVE]),
+            Booking.end_at > now,
+        )
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return list(rows.all())
