@@ -62,7 +62,6 @@ class BodyLimit:
             return
 
         received = 0
-        started = False
 
         async def limited_receive() -> Message:
             nonlocal received
@@ -73,19 +72,28 @@ class BodyLimit:
                     raise PayloadTooLarge(limit)
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        tracked = _Tracked(send)
         try:
-            await self.app(scope, limited_receive, tracking_send)
+            await self.app(scope, limited_receive, tracked)
         except PayloadTooLarge:
             # Read by something that does not turn HTTPExceptions into answers.
-            if started:
+            if tracked.started:
                 raise
             await send_problem(send, 413, "payload_too_large", detail, {"Connection": "close"})
+
+
+class _Tracked:
+    """`send`, remembering whether the answer has begun: once it has, an error can no longer be
+    answered, only the connection closed."""
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.started = False
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self.send(message)
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -111,18 +119,11 @@ class CatchAll:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        tracked = _Tracked(send)
         try:
-            await self.app(scope, receive, tracking_send)
+            await self.app(scope, receive, tracked)
         except Exception as exc:
-            if started:
+            if tracked.started:
                 # Half an answer is on the wire; only closing the connection can tell the client.
                 raise
             _log_unexpected(scope, exc)

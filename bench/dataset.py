@@ -23,6 +23,7 @@ import asyncpg
 from app.availability.materialize import OPEN_BEHIND, OPEN_PAST_HORIZON
 from bench.common import asyncpg_dsn, bench_database_url, fresh_database
 from booking import BookingPolicy, Calendar, Interval, IntervalSet, WeeklyRule
+from booking.availability import RULE_FIELDS
 
 CENTRE = (51.505, 7.447)
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -156,12 +157,7 @@ async def generate(dsn: str, spots: int, bookings: int, seed: int = 2026) -> dic
                 "hourly_cents",
                 "daily_cap_cents",
                 "currency",
-                "granularity_min",
-                "min_duration_min",
-                "max_duration_min",
-                "lead_time_min",
-                "horizon_days",
-                "buffer_min",
+                *RULE_FIELDS,
                 "instant_book",
                 "cancellation_policy",
                 "created_at",

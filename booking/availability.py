@@ -111,6 +111,17 @@ def _invalid(reason: IntervalReason, limit: int | datetime) -> Refusal:
     return Refusal(ReasonCode.invalid_interval, reason, limit)
 
 
+# A policy's fields besides its time zone, named as in a spot's `rules` and its table's columns.
+RULE_FIELDS = (
+    "granularity_min",
+    "min_duration_min",
+    "max_duration_min",
+    "lead_time_min",
+    "horizon_days",
+    "buffer_min",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class BookingPolicy:
     """A spot's booking rules (its `rules` in docs/api.md), all in minutes except the horizon."""
@@ -155,15 +166,7 @@ class BookingPolicy:
     @classmethod
     def of(cls, rules: object, timezone: ZoneInfo) -> BookingPolicy:
         """From any object with attributes named like the fields (a spot row, a request body)."""
-        names = (
-            "granularity_min",
-            "min_duration_min",
-            "max_duration_min",
-            "lead_time_min",
-            "horizon_days",
-            "buffer_min",
-        )
-        return cls(timezone, **{name: int(getattr(rules, name)) for name in names})
+        return cls(timezone, **{name: int(getattr(rules, name)) for name in RULE_FIELDS})
 
     @property
     def buffer(self) -> timedelta:

@@ -1,11 +1,4 @@
-"""Spots, availability rules, one-off windows, blackouts and the expanded open ranges.
-
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-11-22
-"""
-
-from collections.abc import Sequence
+"""Spots, availability rules, one-off windows, blackouts and the expanded open ranges."""
 
 import geoalchemy2
 import sqlalchemy as sa
@@ -14,8 +7,6 @@ from sqlalchemy.dialects import postgresql
 
 revision: str = "0003"
 down_revision: str | None = "0002"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

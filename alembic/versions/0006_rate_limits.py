@@ -1,19 +1,10 @@
-"""Rate-limit counters for sign-in and registration.
-
-Revision ID: 0006
-Revises: 0005
-Create Date: 2026-11-22
-"""
-
-from collections.abc import Sequence
+"""Rate-limit counters for sign-in and registration."""
 
 import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006"
 down_revision: str | None = "0005"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

@@ -1,11 +1,4 @@
-"""Spot privacy: the rounded public location that search measures from, and `reveal_before_min`.
-
-Revision ID: 0007
-Revises: 0006
-Create Date: 2026-11-26
-"""
-
-from collections.abc import Sequence
+"""Spot privacy: the rounded public location that search measures from, and `reveal_before_min`."""
 
 import geoalchemy2
 import sqlalchemy as sa
@@ -13,8 +6,6 @@ from alembic import op
 
 revision: str = "0007"
 down_revision: str | None = "0006"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 PUBLIC_LOCATION = (
     "(st_setsrid(st_makepoint((round((lon)::numeric, 3))::double precision,"

@@ -6,20 +6,12 @@ they are dropped first and made again on the enum: rebuilt by PostgreSQL on thei
 predicates would compare the status as text, which no query repeats, and the planner could no
 longer use the partial indexes (search relies on the exclusion constraint's). The enum refuses
 unknown values by itself, so `ck_bookings_status` goes.
-
-Revision ID: 0008
-Revises: 0007
-Create Date: 2026-11-26
 """
-
-from collections.abc import Sequence
 
 from alembic import op
 
 revision: str = "0008"
 down_revision: str | None = "0007"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 STATUSES = ("held", "requested", "confirmed", "declined", "expired", "cancelled", "completed")
 ACTIVE = "status in ('held', 'requested', 'confirmed')"
