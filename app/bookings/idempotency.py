@@ -26,6 +26,7 @@ from pydantic import BaseModel
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from app.bookings.errors import InProgress, KeyReused
 from app.bookings.models import IdempotencyKey
@@ -157,7 +158,9 @@ async def _answer_once(
         raise InProgress("a request with this Idempotency-Key is still being processed; retry shortly")
     stored = await session.scalar(
         select(IdempotencyKey).where(
-            IdempotencyKey.user_id == user.id, IdempotencyKey.key == key, IdempotencyKey.expires_at > now
+            col(IdempotencyKey.user_id) == user.id,
+            col(IdempotencyKey.key) == key,
+            col(IdempotencyKey.expires_at) > now,
         )
     )
     if stored is not None:

@@ -22,6 +22,7 @@ from typing import Literal, NamedTuple
 import asyncpg
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from app.availability.calendar import read_calendar
 from app.bookings import queries
@@ -256,7 +257,7 @@ class Access(NamedTuple):
 
 async def get(session: AsyncSession, user: User, booking_id: str, *, for_update: bool = False) -> Access:
     """A booking its driver or its spot's owner may see; anyone else is told it does not exist."""
-    query = queries.visible_to(user).where(Booking.id == parse_id(booking_id, "booking"))
+    query = queries.visible_to(user).where(col(Booking.id) == parse_id(booking_id, "booking"))
     if for_update:
         query = query.with_for_update(of=Booking).execution_options(populate_existing=True)
     booking = await session.scalar(query)
