@@ -85,9 +85,11 @@ async def _raw_fingerprint(request: Request) -> bytes:
 
 
 Route = Callable[..., Awaitable[BaseModel]]
+# What `@idempotent` makes of a route: it builds the JSON response itself (or replays a stored one).
+IdempotentRoute = Callable[..., Awaitable[JSONResponse]]
 
 
-def idempotent(status_code: int, *, no_body: BaseModel | None = None) -> Callable[[Route], Route]:
+def idempotent(status_code: int, *, no_body: BaseModel | None = None) -> Callable[[Route], IdempotentRoute]:
     """Makes a booking route answer retries sent with the same `Idempotency-Key` from the store.
 
     The route is a plain function that returns its answer (a model, sent with `status_code`) or
@@ -102,7 +104,7 @@ def idempotent(status_code: int, *, no_body: BaseModel | None = None) -> Callabl
       answer or refusal with the request's fingerprint before sending it.
     """
 
-    def decorate(route: Route) -> Route:
+    def decorate(route: Route) -> IdempotentRoute:
         signature = inspect.signature(route, eval_str=True)
         extra = [
             inspect.Parameter("_request", inspect.Parameter.KEYWORD_ONLY, annotation=Request),
