@@ -214,7 +214,7 @@ async def events_of(session: AsyncSession, bookings: list[Booking]) -> dict[uuid
     rows = await session.scalars(
         select(BookingEvent)
         .where(col(BookingEvent.booking_id).in_(list(out)))
-        .order_by(BookingEvent.at, BookingEvent.id)  # type: ignore[arg-type]
+        .order_by(col(BookingEvent.at), col(BookingEvent.id))
     )
     for event in rows:
         out[event.booking_id].append(event)
