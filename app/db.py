@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 import asyncpg
 from fastapi import Depends, Request
@@ -45,7 +45,7 @@ def id_field(**kwargs: Any) -> Any:
 def created_at_field() -> Any:
     return Field(
         default_factory=utcnow,
-        sa_type=DateTime(timezone=True),  # type: ignore[call-overload]
+        sa_type=DateTime(timezone=True),
         sa_column_kwargs={"server_default": func.now(), "nullable": False},
     )
 
@@ -53,7 +53,7 @@ def created_at_field() -> Any:
 def timestamp_field(*, nullable: bool = False, index: bool = False) -> Any:
     return Field(
         default=None if nullable else ...,
-        sa_type=DateTime(timezone=True),  # type: ignore[call-overload]
+        sa_type=DateTime(timezone=True),
         nullable=nullable,
         index=index,
     )
@@ -105,6 +105,12 @@ def make_sessionmaker(bind: Any, **kwargs: Any) -> async_sessionmaker[AsyncSessi
     return async_sessionmaker(bind=bind, expire_on_commit=False, autoflush=False, **kwargs)
 
 
+class Row(Protocol):
+    """A row read by column name: an asyncpg `Record` (which is no `Mapping`) or a dict."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
 async def raw_connection(session: AsyncSession) -> asyncpg.Connection:
     """The asyncpg connection under `session`, inside the session's transaction, which still
     commits or rolls back everything done on it.
@@ -113,7 +119,10 @@ async def raw_connection(session: AsyncSession) -> asyncpg.Connection:
     insert): there SQLAlchemy's execution machinery costs about 250 µs of CPU per statement and
     asyncpg's own call about 50 µs (docs/bookings.md, "Throughput")."""
     connection = await session.connection()
-    raw: asyncpg.Connection = (await connection.get_raw_connection()).driver_connection
+    raw = (await connection.get_raw_connection()).driver_connection
+    # SQLAlchemy types the driver's connection as Optional[Any]; a checked-out one of this engine
+    # is asyncpg's.
+    assert isinstance(raw, asyncpg.Connection)
     if not raw.is_in_transaction():
         # SQLAlchemy's asyncpg adapter sends BEGIN with its first statement; a request that has
         # sent none yet (sign-in usually has) lets it do so now, so the session owns the transaction.

@@ -248,7 +248,7 @@ TOKENS = {
     "token_type": "bearer",
     "expires_in": 900,
 }
-SPOT_CREATE = {
+SPOT_CREATE: dict[str, Any] = {
     "title": "Covered garage near Kreuzkirche",
     "description": "Ground floor, wide door.",
     "address": {
@@ -331,7 +331,7 @@ QUOTE = {
     },
 }
 BOOKING_CREATE = {**QUOTE_REQUEST, "vehicle_id": _VEHICLE}
-BOOKING = {
+BOOKING: dict[str, Any] = {
     "id": _BOOKING,
     "spot_id": _SPOT,
     "spot": {
@@ -407,10 +407,15 @@ def _api_routes(app: FastAPI) -> Iterator[tuple[str, str, Any]]:
     """(path, method, route) for every documented operation; the route as included (with the
     dependencies and responses of the routers it was included through)."""
     for context in routing.iter_route_contexts(app.routes):
-        if not isinstance(context.original_route, routing.APIRoute) or not context.include_in_schema:
+        path = context.path_format  # None only for a route without a path, never an APIRoute
+        if (
+            not isinstance(context.original_route, routing.APIRoute)
+            or not context.include_in_schema
+            or path is None
+        ):
             continue
         for method in sorted(context.methods or ()):
-            yield context.path_format, method.lower(), context
+            yield path, method.lower(), context
 
 
 def build(app: FastAPI, named_enums: Mapping[str, list[str]]) -> dict[str, Any]:
@@ -579,9 +584,9 @@ def _name_enums(schemas: dict[str, Any], named: Mapping[str, list[str]]) -> None
         if name in named:
             continue
         for node in _walk(component):
-            values = node.get("enum")
-            if isinstance(values, list) and frozenset(values) in by_values and node.get("type") == "string":
-                ref = by_values[frozenset(values)]
+            found = node.get("enum")
+            if isinstance(found, list) and frozenset(found) in by_values and node.get("type") == "string":
+                ref = by_values[frozenset(found)]
                 for key in ("enum", "type", "title", "const"):
                     node.pop(key, None)
                 node["$ref"] = f"#/components/schemas/{ref}"
@@ -589,13 +594,15 @@ def _name_enums(schemas: dict[str, Any], named: Mapping[str, list[str]]) -> None
         prop = schemas.get(component, {}).get("properties", {}).get(field)
         if prop is None:
             continue
-        ref = {"$ref": f"#/components/schemas/{enum}"}
+        to_enum = {"$ref": f"#/components/schemas/{enum}"}
         if prop.get("type") == "string":
             for key in ("type", "title"):
                 prop.pop(key, None)
-            prop.update(ref)
+            prop.update(to_enum)
         elif "anyOf" in prop:
-            prop["anyOf"] = [ref if branch.get("type") == "string" else branch for branch in prop["anyOf"]]
+            prop["anyOf"] = [
+                to_enum if branch.get("type") == "string" else branch for branch in prop["anyOf"]
+            ]
 
 
 def _add_patch_schemas(schemas: dict[str, Any], source: str, target: str) -> None:

@@ -56,7 +56,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
 
 async def paginate(
     session: AsyncSession,
-    query: Select[tuple[T]],
+    query: Select[T],
     model: Any,
     params: PageParams,
     *,

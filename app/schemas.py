@@ -10,9 +10,12 @@ from __future__ import annotations
 import re
 import unicodedata
 import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
+from annotated_types import GroupedMetadata
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -47,7 +50,7 @@ _INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Cn", "Zs", "Zl", "Zp", "Mn
 _BLANK_CHARACTERS = frozenset("\u115f\u1160\u2800\u3164\uffa0")
 
 
-def _refuse(pattern: re.Pattern[str], what: str) -> Any:
+def _refuse(pattern: re.Pattern[str], what: str) -> Callable[[Any], Any]:
     def check(value: Any) -> Any:
         # Checked before any whitespace is stripped, so nothing is removed silently.
         if isinstance(value, str) and (found := pattern.search(value)) is not None:
@@ -69,34 +72,52 @@ def _visible(value: str) -> str:
     return value
 
 
-def line(max_length: int) -> Any:
+# Text fields are written `Annotated[str, line(120)]`: each helper returns a group of metadata that
+# pydantic unpacks in order, and a plain object in the annotation keeps type checkers content.
+@dataclass(frozen=True)
+class _Line(GroupedMetadata):
+    max_length: int
+
+    def __iter__(self) -> Iterator[object]:
+        yield StringConstraints(strip_whitespace=True, min_length=1, max_length=self.max_length, strict=True)
+        # Listed after the constraints so that it wraps them: it sees the string as sent.
+        yield BeforeValidator(_refuse(_SINGLE_LINE_FORBIDDEN, "a single line"))
+        yield AfterValidator(_visible)
+
+
+@dataclass(frozen=True)
+class _Text(GroupedMetadata):
+    max_length: int
+
+    def __iter__(self) -> Iterator[object]:
+        yield StringConstraints(max_length=self.max_length, strict=True)
+        yield BeforeValidator(_refuse(_MULTI_LINE_FORBIDDEN, "text"))
+
+
+@dataclass(frozen=True)
+class _Token(GroupedMetadata):
+    max_length: int
+    min_length: int
+
+    def __iter__(self) -> Iterator[object]:
+        yield StringConstraints(min_length=self.min_length, max_length=self.max_length, strict=True)
+        yield BeforeValidator(_refuse(_SINGLE_LINE_FORBIDDEN, "a token"))
+
+
+def line(max_length: int) -> GroupedMetadata:
     """One line of text (a name, a title, a reason) of 1 to `max_length` characters: surrounding
     spaces are trimmed (keyboards' autocompletion adds them), and it must show something."""
-    return Annotated[
-        str,
-        StringConstraints(strip_whitespace=True, min_length=1, max_length=max_length, strict=True),
-        # Listed after the constraints so that it wraps them: it sees the string as sent.
-        BeforeValidator(_refuse(_SINGLE_LINE_FORBIDDEN, "a single line")),
-        AfterValidator(_visible),
-    ]
+    return _Line(max_length)
 
 
-def text(max_length: int) -> Any:
+def text(max_length: int) -> GroupedMetadata:
     """Free text over several lines (a description, access instructions), kept as written."""
-    return Annotated[
-        str,
-        StringConstraints(max_length=max_length, strict=True),
-        BeforeValidator(_refuse(_MULTI_LINE_FORBIDDEN, "text")),
-    ]
+    return _Text(max_length)
 
 
-def token(max_length: int, min_length: int = 1) -> Any:
+def token(max_length: int, min_length: int = 1) -> GroupedMetadata:
     """An opaque token or a secret: compared exactly as sent, so nothing is trimmed."""
-    return Annotated[
-        str,
-        StringConstraints(min_length=min_length, max_length=max_length, strict=True),
-        BeforeValidator(_refuse(_SINGLE_LINE_FORBIDDEN, "a token")),
-    ]
+    return _Token(max_length, min_length)
 
 
 # Numbers. Strict: `"250"` or `true` for a number is a 422, not silently converted.

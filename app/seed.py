@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import exists, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from app.auth.security import PasswordHashing
 from app.availability import service as availability
@@ -143,7 +144,7 @@ async def seed_demo(settings: Settings, *, spots: int, if_empty: bool, seed: int
             if reset:
                 removed = await remove_demo(session)
             elif if_empty and await session.scalar(
-                select(exists().where(User.email == demo_email("owner", 1)))
+                select(exists().where(col(User.email) == demo_email("owner", 1)))
             ):
                 return f"demo data is already there (sign in as {demo_email('driver', 1)} / {DEMO_PASSWORD})"
             password_hash = await PasswordHashing(settings).hash(DEMO_PASSWORD)

@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
 from app.schemas import RequestModel, ResponseModel, token
 
-RefreshTokenValue = token(512)
+RefreshTokenValue = Annotated[str, token(512)]
 
 
 class RefreshRequest(RequestModel):

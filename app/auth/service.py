@@ -8,8 +8,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, bindparam, exists, select, update
+from sqlalchemy import ColumnElement, SQLColumnExpression, bindparam, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from app.auth.models import LoginSession, RefreshToken
 from app.auth.security import (
@@ -62,8 +63,8 @@ async def refresh(session: AsyncSession, auth: Auth, now: datetime, *, refresh_t
     row = (
         await session.execute(
             select(RefreshToken, LoginSession)
-            .join(LoginSession, LoginSession.id == RefreshToken.session_id)
-            .where(RefreshToken.token_hash == hash_refresh_token(refresh_token))
+            .join(LoginSession, col(LoginSession.id) == RefreshToken.session_id)
+            .where(col(RefreshToken.token_hash) == hash_refresh_token(refresh_token))
             .with_for_update(of=RefreshToken)
         )
     ).one_or_none()
@@ -84,7 +85,9 @@ async def refresh(session: AsyncSession, auth: Auth, now: datetime, *, refresh_t
 async def logout(session: AsyncSession, now: datetime, *, refresh_token: str) -> None:
     """Ends the sign-in the token belongs to; an unknown or dead token is not an error."""
     session_id = await session.scalar(
-        select(RefreshToken.session_id).where(RefreshToken.token_hash == hash_refresh_token(refresh_token))
+        select(col(RefreshToken.session_id)).where(
+            col(RefreshToken.token_hash) == hash_refresh_token(refresh_token)
+        )
     )
     if session_id is not None:
         await _revoke(session, session_id, now, "logout")
@@ -99,14 +102,14 @@ def verify(auth: Auth, access_token: str, now: datetime) -> AccessClaims:
     return claims
 
 
-def live_session(user_id: ColumnElement[uuid.UUID]) -> ColumnElement[bool]:
+def live_session(user_id: SQLColumnExpression[uuid.UUID]) -> ColumnElement[bool]:
     """True while the sign-in named by the bind parameter `session_id` belongs to `user_id` and has
     not ended: access tokens die with their sign-in, so a logout or a detected theft ends them at
     once. A clause, not a query, so that users loads the account in the same statement."""
     return exists().where(
-        LoginSession.id == bindparam("session_id"),
-        LoginSession.user_id == user_id,
-        LoginSession.revoked_at.is_(None),  # type: ignore[union-attr]
+        col(LoginSession.id) == bindparam("session_id"),
+        col(LoginSession.user_id) == user_id,
+        col(LoginSession.revoked_at).is_(None),
     )
 
 
@@ -137,6 +140,6 @@ async def _issue(
 async def _revoke(session: AsyncSession, session_id: uuid.UUID, now: datetime, reason: str) -> None:
     await session.execute(
         update(LoginSession)
-        .where(LoginSession.id == session_id, LoginSession.revoked_at.is_(None))  # type: ignore[union-attr]
+        .where(col(LoginSession.id) == session_id, col(LoginSession.revoked_at).is_(None))
         .values(revoked_at=now, revoked_reason=reason)
     )

@@ -6,6 +6,7 @@ import logging
 from datetime import timedelta
 
 from sqlalchemy import delete, or_
+from sqlmodel import col
 
 from app.auth.models import LoginSession, RefreshToken
 from app.clock import utcnow
@@ -26,11 +27,11 @@ async def purge_dead_refresh_tokens(database: Database, *, keep: timedelta = tim
         revoked = (
             LoginSession.__table__.select()  # type: ignore[attr-defined]
             .with_only_columns(LoginSession.id)
-            .where(LoginSession.revoked_at < cutoff)  # type: ignore[operator]
+            .where(col(LoginSession.revoked_at) < cutoff)
         )
         result = await session.execute(
             delete(RefreshToken).where(
-                or_(RefreshToken.expires_at < cutoff, RefreshToken.session_id.in_(revoked))  # type: ignore[attr-defined]
+                or_(col(RefreshToken.expires_at) < cutoff, col(RefreshToken.session_id).in_(revoked))
             )
         )
     count = int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -19,6 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import Range
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from app.availability.calendar import load_calendar
 from app.availability.models import SpotOpenRange
@@ -45,7 +46,7 @@ async def refresh_open_ranges(session: AsyncSession, spot: Spot, now: datetime) 
     bounds = Interval(now - OPEN_BEHIND, now + timedelta(days=spot.horizon_days) + OPEN_PAST_HORIZON)
     calendar = await load_calendar(session, spot, bounds)
     open_times = calendar.open_times(bounds)
-    await session.execute(delete(SpotOpenRange).where(SpotOpenRange.spot_id == spot.id))
+    await session.execute(delete(SpotOpenRange).where(col(SpotOpenRange.spot_id) == spot.id))
     if open_times:
         await session.execute(
             insert(SpotOpenRange), [{"spot_id": spot.id, "during": range_of(i)} for i in open_times]
@@ -56,7 +57,7 @@ async def refresh_open_ranges(session: AsyncSession, spot: Spot, now: datetime) 
 
 
 async def clear_open_ranges(session: AsyncSession, spot: Spot) -> None:
-    await session.execute(delete(SpotOpenRange).where(SpotOpenRange.spot_id == spot.id))
+    await session.execute(delete(SpotOpenRange).where(col(SpotOpenRange.spot_id) == spot.id))
     spot.open_ranges_until = None
 
 
@@ -75,10 +76,10 @@ async def extend_open_ranges(database: Database, *, batch: int = 200, now: datet
                 await session.scalars(
                     select(Spot)
                     .where(
-                        Spot.deleted_at.is_(None),  # type: ignore[union-attr]
-                        (Spot.open_ranges_until.is_(None)) | (Spot.open_ranges_until < threshold),  # type: ignore[union-attr, operator]
+                        col(Spot.deleted_at).is_(None),
+                        (col(Spot.open_ranges_until).is_(None)) | (col(Spot.open_ranges_until) < threshold),
                     )
-                    .order_by(Spot.open_ranges_until.nulls_first())  # type: ignore[union-attr]
+                    .order_by(col(Spot.open_ranges_until).nulls_first())
                     .limit(batch)
                     .with_for_update(skip_locked=True)
                 )

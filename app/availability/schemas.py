@@ -81,7 +81,7 @@ class WindowCreate(_Span):
 
 
 class BlackoutCreate(_Span):
-    reason: line(200) | None = None
+    reason: Annotated[str, line(200)] | None = None
 
 
 class WindowOut(ResponseModel):

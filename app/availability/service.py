@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from app.availability.calendar import load_calendar, policy_of
 from app.availability.materialize import range_of, refresh_open_ranges
@@ -33,7 +34,7 @@ Span = type[AvailabilityWindow] | type[AvailabilityBlackout]
 
 
 async def add_rule(session: AsyncSession, spot: Spot, data: RuleCreate, now: datetime) -> AvailabilityRule:
-    count = await session.scalar(select(func.count()).where(AvailabilityRule.spot_id == spot.id))
+    count = await session.scalar(select(func.count()).where(col(AvailabilityRule.spot_id) == spot.id))
     if (count or 0) >= MAX_RULES:
         raise ValidationProblem.field(
             "weekdays", f"a spot has at most {MAX_RULES} rules; delete one first", "too_many"
@@ -75,14 +76,15 @@ async def add_span(
             "end", f"at most {SPANS_AHEAD.days} days ahead (by {latest})", "too_far_ahead"
         )
     count = await session.scalar(
-        select(func.count()).where(model.spot_id == spot.id, func.upper(model.during) > now)
+        select(func.count()).where(col(model.spot_id) == spot.id, func.upper(model.during) > now)
     )
     if (count or 0) >= MAX_SPANS:
         raise ValidationProblem.field(
             "start", f"a spot has at most {MAX_SPANS} upcoming entries here", "too_many"
         )
-    extra = {"reason": data.reason} if isinstance(data, BlackoutCreate) else {}
-    row = model(spot_id=spot.id, during=range_of(Interval(data.start, data.end)), created_at=now, **extra)
+    row = model(spot_id=spot.id, during=range_of(Interval(data.start, data.end)), created_at=now)
+    if isinstance(row, AvailabilityBlackout) and isinstance(data, BlackoutCreate):
+        row.reason = data.reason
     session.add(row)
     await session.flush()
     await refresh_open_ranges(session, spot, now)

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from app.bookings.models import Booking
 from app.spots.models import Spot
@@ -19,13 +20,13 @@ async def in_reveal_window(session: AsyncSession, spot: Spot, user: User, now: d
     `reveal_before_min` before its start until its end (the same window as
     `app.spots.service.reveals`)."""
     booked = await session.scalar(
-        select(Booking.id)
+        select(col(Booking.id))
         .where(
-            Booking.spot_id == spot.id,
-            Booking.driver_id == user.id,
-            Booking.status == Status.confirmed,
-            Booking.start_at <= now + timedelta(minutes=spot.reveal_before_min),
-            Booking.end_at > now,
+            col(Booking.spot_id) == spot.id,
+            col(Booking.driver_id) == user.id,
+            col(Booking.status) == Status.confirmed,
+            col(Booking.start_at) <= now + timedelta(minutes=spot.reveal_before_min),
+            col(Booking.end_at) > now,
         )
         .limit(1)
     )

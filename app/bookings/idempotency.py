@@ -26,6 +26,7 @@ from pydantic import BaseModel
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from app.bookings.errors import InProgress, KeyReused
 from app.bookings.models import IdempotencyKey
@@ -84,9 +85,11 @@ async def _raw_fingerprint(request: Request) -> bytes:
 
 
 Route = Callable[..., Awaitable[BaseModel]]
+# What `@idempotent` makes of a route: it builds the JSON response itself (or replays a stored one).
+IdempotentRoute = Callable[..., Awaitable[JSONResponse]]
 
 
-def idempotent(status_code: int, *, no_body: BaseModel | None = None) -> Callable[[Route], Route]:
+def idempotent(status_code: int, *, no_body: BaseModel | None = None) -> Callable[[Route], IdempotentRoute]:
     """Makes a booking route answer retries sent with the same `Idempotency-Key` from the store.
 
     The route is a plain function that returns its answer (a model, sent with `status_code`) or
@@ -101,7 +104,7 @@ def idempotent(status_code: int, *, no_body: BaseModel | None = None) -> Callabl
       answer or refusal with the request's fingerprint before sending it.
     """
 
-    def decorate(route: Route) -> Route:
+    def decorate(route: Route) -> IdempotentRoute:
         signature = inspect.signature(route, eval_str=True)
         extra = [
             inspect.Parameter("_request", inspect.Parameter.KEYWORD_ONLY, annotation=Request),
@@ -157,7 +160,9 @@ async def _answer_once(
         raise InProgress("a request with this Idempotency-Key is still being processed; retry shortly")
     stored = await session.scalar(
         select(IdempotencyKey).where(
-            IdempotencyKey.user_id == user.id, IdempotencyKey.key == key, IdempotencyKey.expires_at > now
+            col(IdempotencyKey.user_id) == user.id,
+            col(IdempotencyKey.key) == key,
+            col(IdempotencyKey.expires_at) > now,
         )
     )
     if stored is not None:

@@ -9,10 +9,8 @@ session. Which statuses are active or still block is spelled once, in `booking.s
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -21,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.bookings.models import Booking, BookingEvent
+from app.db import Row
 from app.spots.models import Spot
 from app.users.models import User
 from booking import BookingPolicy
@@ -46,7 +45,7 @@ class SpotTerms:
     max_height_cm: int | None
 
     @classmethod
-    def of(cls, row: Mapping[str, Any]) -> SpotTerms:
+    def of(cls, row: Row) -> SpotTerms:
         """From a spot's columns: an asyncpg row, or a spot's `model_dump()`."""
         timezone = ZoneInfo(row["timezone"])
         return cls(
@@ -92,7 +91,9 @@ async def spot_terms(conn: asyncpg.Connection, spot_id: uuid.UUID, *, lock: bool
 
 
 async def cancellation_policy(session: AsyncSession, spot_id: uuid.UUID) -> CancellationPolicy:
-    policy = await session.scalar(select(Spot.cancellation_policy).where(Spot.id == spot_id))
+    policy = (
+        await session.execute(select(col(Spot.cancellation_policy)).where(col(Spot.id) == spot_id))
+    ).scalar_one()
     return CancellationPolicy(policy)
 
 
@@ -171,7 +172,12 @@ async def _sweep(
         # decides on their final state.
         skip="" if spot_id else "skip locked",
     )
-    params = {"now": now, "to_status": to_status.value, "kind": f"booking.{to_status.value}", "batch": batch}
+    params: dict[str, object] = {
+        "now": now,
+        "to_status": to_status.value,
+        "kind": f"booking.{to_status.value}",
+        "batch": batch,
+    }
     if spot_id:
         params["spot_id"] = spot_id
     result = await session.execute(text(statement), params)
@@ -191,12 +197,12 @@ async def complete_due(session: AsyncSession, now: datetime, *, batch: int = 100
     return await _sweep(session, _COMPLETION_DUE, Status.completed, now, None, batch)
 
 
-def visible_to(user: User) -> Select[tuple[Booking]]:
+def visible_to(user: User) -> Select[Booking]:
     """The bookings `user` made or that are of their spots."""
     return (
         select(Booking)
-        .join(Spot, Spot.id == Booking.spot_id)
-        .where(or_(Booking.driver_id == user.id, Spot.owner_id == user.id))
+        .join(Spot, col(Spot.id) == Booking.spot_id)
+        .where(or_(col(Booking.driver_id) == user.id, col(Spot.owner_id) == user.id))
     )
 
 
@@ -207,8 +213,8 @@ async def events_of(session: AsyncSession, bookings: list[Booking]) -> dict[uuid
         return out
     rows = await session.scalars(
         select(BookingEvent)
-        .where(BookingEvent.booking_id.in_(list(out)))  # type: ignore[attr-defined]
-        .order_by(BookingEvent.at, BookingEvent.id)  # type: ignore[arg-type]
+        .where(col(BookingEvent.booking_id).in_(list(out)))
+        .order_by(col(BookingEvent.at), col(BookingEvent.id))
     )
     for event in rows:
         out[event.booking_id].append(event)
@@ -223,20 +229,20 @@ def mine(
     start: datetime | None,
     end: datetime | None,
     now: datetime,
-) -> Select[tuple[Booking]]:
+) -> Select[Booking]:
     """A user's bookings as driver or as owner, by status as of `now`: a hold past its deadline
     is found as expired (see `service.as_of`)."""
     query = select(Booking)
     if role == "driver":
-        query = query.where(Booking.driver_id == user.id)
+        query = query.where(col(Booking.driver_id) == user.id)
     else:
-        query = query.join(Spot, Spot.id == Booking.spot_id).where(Spot.owner_id == user.id)
+        query = query.join(Spot, col(Spot.id) == Booking.spot_id).where(col(Spot.owner_id) == user.id)
     if statuses:
         query = query.where(or_(*(_has_status(s, now) for s in set(statuses))))
     if start is not None:
-        query = query.where(Booking.end_at > start)
+        query = query.where(col(Booking.end_at) > start)
     if end is not None:
-        query = query.where(Booking.start_at < end)
+        query = query.where(col(Booking.start_at) < end)
     return query
 
 
@@ -256,9 +262,9 @@ async def upcoming_active(session: AsyncSession, spot_id: uuid.UUID, now: dateti
     rows = await session.scalars(
         select(Booking)
         .where(
-            Booking.spot_id == spot_id,
+            col(Booking.spot_id) == spot_id,
             col(Booking.status).in_([s for s in Status if s in ACTIVE]),
-            Booking.end_at > now,
+            col(Booking.end_at) > now,
         )
         .with_for_update()
         .execution_options(populate_existing=True)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
@@ -25,7 +25,7 @@ IntervalReasonName = Literal[
 
 
 class _Interval(TimeSpan):
-    spot_id: token(64) = Field(description="The spot's id")
+    spot_id: Annotated[str, token(64)] = Field(description="The spot's id")
 
     @field_validator("end")
     @classmethod
@@ -36,7 +36,7 @@ class _Interval(TimeSpan):
 
 
 class QuoteRequest(_Interval):
-    vehicle_id: token(64) | None = Field(
+    vehicle_id: Annotated[str, token(64)] | None = Field(
         default=None,
         description="One of your vehicles: a quote for a vehicle too big for the spot says "
         "`vehicle_does_not_fit`",
@@ -44,13 +44,13 @@ class QuoteRequest(_Interval):
 
 
 class BookingCreate(_Interval):
-    vehicle_id: token(64) | None = Field(
+    vehicle_id: Annotated[str, token(64)] | None = Field(
         default=None, description="One of your vehicles; checked against the spot's size limits"
     )
 
 
 class CancelRequest(RequestModel):
-    reason: line(500) | None = None
+    reason: Annotated[str, line(500)] | None = None
 
 
 class ExtendRequest(RequestModel):

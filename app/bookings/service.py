@@ -22,6 +22,7 @@ from typing import Literal, NamedTuple
 import asyncpg
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from app.availability.calendar import read_calendar
 from app.bookings import queries
@@ -41,7 +42,7 @@ from app.bookings.models import Booking, BookingEvent
 from app.bookings.queries import EXCLUSION, SpotTerms
 from app.bookings.queries import complete_due as complete_due  # the sweeper's, re-exported
 from app.bookings.queries import expire_due as expire_due
-from app.bookings.schemas import BookingCreate, BookingOut, EventOut
+from app.bookings.schemas import BookingCreate, BookingOut, EventOut, ReasonName
 from app.db import raw_connection
 from app.errors import Forbidden, NotFound
 from app.pagination import PageParams, paginate
@@ -129,7 +130,18 @@ async def _calendar_for_write(
     return calendar
 
 
-QuoteReason = ReasonCode | Literal["own_spot", "vehicle_does_not_fit"]
+QuoteReason = ReasonName
+
+
+def _reason_name(code: ReasonCode) -> ReasonName:
+    """The engine's reason as the API's `reason_code`."""
+    match code:
+        case ReasonCode.invalid_interval:
+            return "invalid_interval"
+        case ReasonCode.outside_availability:
+            return "outside_availability"
+        case ReasonCode.slot_unavailable:
+            return "slot_unavailable"
 
 
 async def _fit_reason(
@@ -175,14 +187,16 @@ async def quote(
     refusal = spot.policy.check_interval(start, end, now)
     if refusal is not None:
         nothing = Quote(0, spot.tariff.currency, ())
-        return QuoteResult(early or refusal.code, refusal, nothing, policy, ())
+        return QuoteResult(early or _reason_name(refusal.code), refusal, nothing, policy, ())
     wanted = Interval(start, end)
     if early is None:
         calendar, _ = await read_calendar(conn, spot.id, spot.policy, wanted, now=now)
         refusal = calendar.check(wanted, now)
     amount = price(wanted, spot.tariff)
     steps = tuple(s for s in refund_schedule(policy, amount.total_cents, wanted.start) if s.until > now)
-    return QuoteResult(early or (refusal.code if refusal else None), refusal, amount, policy, steps)
+    return QuoteResult(
+        early or (_reason_name(refusal.code) if refusal else None), refusal, amount, policy, steps
+    )
 
 
 class NewBooking(NamedTuple):
@@ -256,7 +270,7 @@ class Access(NamedTuple):
 
 async def get(session: AsyncSession, user: User, booking_id: str, *, for_update: bool = False) -> Access:
     """A booking its driver or its spot's owner may see; anyone else is told it does not exist."""
-    query = queries.visible_to(user).where(Booking.id == parse_id(booking_id, "booking"))
+    query = queries.visible_to(user).where(col(Booking.id) == parse_id(booking_id, "booking"))
     if for_update:
         query = query.with_for_update(of=Booking).execution_options(populate_existing=True)
     booking = await session.scalar(query)

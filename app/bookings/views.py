@@ -13,16 +13,14 @@ booking hot path, needs only its spot's row.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.bookings import queries
 from app.bookings.models import Booking, BookingEvent
 from app.bookings.schemas import BookingOut
-from app.db import raw_connection
+from app.db import Row, raw_connection
 from app.spots.service import public_coordinate, reveals
 from app.users.models import User, Vehicle
 from booking.states import Status
@@ -38,7 +36,7 @@ where b.id = any($1::uuid[])
 """
 
 
-async def _facts(session: AsyncSession, bookings: list[Booking]) -> dict[uuid.UUID, Mapping[str, Any]]:
+async def _facts(session: AsyncSession, bookings: list[Booking]) -> dict[uuid.UUID, Row]:
     if not bookings:
         return {}
     conn = await raw_connection(session)
@@ -46,7 +44,7 @@ async def _facts(session: AsyncSession, bookings: list[Booking]) -> dict[uuid.UU
     return {row["id"]: row for row in rows}
 
 
-def _plate(b: Booking, facts: Mapping[str, Any], viewer: User, now: datetime) -> str | None:
+def _plate(b: Booking, facts: Row, viewer: User, now: datetime) -> str | None:
     plate: str | None = facts["license_plate"]
     if viewer.id == b.driver_id:
         return plate
@@ -56,9 +54,7 @@ def _plate(b: Booking, facts: Mapping[str, Any], viewer: User, now: datetime) ->
     return plate if due else None
 
 
-def _out(
-    b: Booking, events: list[BookingEvent], facts: Mapping[str, Any], viewer: User, now: datetime
-) -> BookingOut:
+def _out(b: Booking, events: list[BookingEvent], facts: Row, viewer: User, now: datetime) -> BookingOut:
     return BookingOut.model_validate(
         {
             "id": b.id,
@@ -115,6 +111,7 @@ async def new_booking_out(
     one read of the spot by primary key is all; a four-table join costs more to plan than this."""
     conn = await raw_connection(session)
     spot = await conn.fetchrow(_SPOT_SUMMARY, booking.spot_id)
+    assert spot is not None  # the booking's spot, locked while it was booked
     vehicle = await session.get(Vehicle, booking.vehicle_id) if booking.vehicle_id else None
     facts = {
         **dict(spot),

@@ -33,13 +33,13 @@ class Connector(StrEnum):
 
 
 class Address(RequestModel):
-    street: line(120)
+    street: Annotated[str, line(120)]
     house_number: Annotated[
-        line(16), Field(pattern=r"^[0-9]{1,5}\s?[a-zA-Z]?(\s?[-/]\s?[0-9]{1,5}\s?[a-zA-Z]?)?$")
+        str, line(16), Field(pattern=r"^[0-9]{1,5}\s?[a-zA-Z]?(\s?[-/]\s?[0-9]{1,5}\s?[a-zA-Z]?)?$")
     ]
-    postal_code: Annotated[line(10), Field(pattern=r"^[0-9A-Za-z][0-9A-Za-z -]{1,8}[0-9A-Za-z]$")]
-    city: line(80)
-    district: line(80) | None = None
+    postal_code: Annotated[str, line(10), Field(pattern=r"^[0-9A-Za-z][0-9A-Za-z -]{1,8}[0-9A-Za-z]$")]
+    city: Annotated[str, line(80)]
+    district: Annotated[str, line(80)] | None = None
 
 
 class Location(RequestModel):
@@ -123,14 +123,14 @@ def check_timezone(value: str) -> str:
 
 
 class SpotCreate(RequestModel):
-    title: line(120)
-    description: text(2000) | None = None
+    title: Annotated[str, line(120)]
+    description: Annotated[str, text(2000)] | None = None
     address: Address
     location: Location
-    timezone: Annotated[line(64), Field(examples=["Europe/Berlin"])] = "Europe/Berlin"
+    timezone: Annotated[str, line(64), Field(examples=["Europe/Berlin"])] = "Europe/Berlin"
     features: Features = Field(default_factory=Features)
     max_vehicle: MaxVehicle | None = None
-    access_instructions: text(1000) | None = None
+    access_instructions: Annotated[str, text(1000)] | None = None
     pricing: Pricing
     rules: Rules = Field(default_factory=Rules)
 

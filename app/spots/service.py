@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from app.errors import Forbidden, NotFound, PreconditionFailed, ValidationProblem
 from app.pagination import PageParams, paginate
@@ -33,7 +34,7 @@ def matches(if_match: str, spot: Spot) -> bool:
 
 
 async def get(session: AsyncSession, spot_id: uuid.UUID, *, for_update: bool = False) -> Spot:
-    query = select(Spot).where(Spot.id == spot_id, Spot.deleted_at.is_(None))  # type: ignore[union-attr]
+    query = select(Spot).where(col(Spot.id) == spot_id, col(Spot.deleted_at).is_(None))
     if for_update:
         query = query.with_for_update()
     spot = await session.scalar(query)
@@ -176,6 +177,11 @@ def _apply(spot: Spot, data: SpotCreate) -> None:
 async def create(session: AsyncSession, owner: User, data: SpotCreate, now: datetime) -> Spot:
     spot = Spot(
         owner_id=owner.id,
+        title=data.title,
+        street=data.address.street,
+        house_number=data.address.house_number,
+        postal_code=data.address.postal_code,
+        city=data.address.city,
         hourly_cents=data.pricing.hourly_cents,
         lat=data.location.lat,
         lon=data.location.lon,
@@ -244,5 +250,5 @@ async def withdraw(
 
 
 async def list_owned(session: AsyncSession, owner: User, page: PageParams) -> tuple[list[Spot], str | None]:
-    query = select(Spot).where(Spot.owner_id == owner.id, Spot.deleted_at.is_(None))  # type: ignore[union-attr]
+    query = select(Spot).where(col(Spot.owner_id) == owner.id, col(Spot.deleted_at).is_(None))
     return await paginate(session, query, Spot, page)

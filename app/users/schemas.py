@@ -8,8 +8,8 @@ from pydantic import EmailStr, Field, StringConstraints, field_validator
 
 from app.schemas import RequestModel, ResponseModel, StrictBool, StrictInt, UtcDatetime, line, token
 
-Password = token(256, min_length=10)
-DisplayName = line(80)
+Password = Annotated[str, token(256, min_length=10)]
+DisplayName = Annotated[str, line(80)]
 Email = Annotated[EmailStr, Field(max_length=254)]
 
 # E.164: a plus, a country code and at most 15 digits in all.
@@ -49,7 +49,7 @@ class MePatch(RequestModel):
 
 
 class VehicleCreate(RequestModel):
-    license_plate: Annotated[line(16), Field(examples=["DO-PS 1234"])]
+    license_plate: Annotated[str, line(16), Field(examples=["DO-PS 1234"])]
     length_cm: Annotated[StrictInt, Field(ge=100, le=2000)] | None = None
     width_cm: Annotated[StrictInt, Field(ge=50, le=400)] | None = None
     height_cm: Annotated[StrictInt, Field(ge=50, le=500)] | None = None

@@ -6,6 +6,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from app.auth.security import AccessClaims
 from app.auth.service import Auth, IssuedTokens, live_session, start_session
@@ -30,7 +31,7 @@ async def register(
     session: AsyncSession, auth: Auth, now: datetime, *, email: str, password: str, display_name: str
 ) -> User:
     email = email.lower()
-    if await session.scalar(select(exists().where(User.email == email))):
+    if await session.scalar(select(exists().where(col(User.email) == email))):
         raise EmailTaken("an account with this email exists")
     user = User(
         email=email,
@@ -51,7 +52,7 @@ async def register(
 async def login(
     session: AsyncSession, auth: Auth, now: datetime, *, email: str, password: str
 ) -> IssuedTokens:
-    user = await session.scalar(select(User).where(User.email == email.lower()))
+    user = await session.scalar(select(User).where(col(User.email) == email.lower()))
     if not await auth.passwords.verify(user.password_hash if user else None, password) or user is None:
         raise InvalidCredentials("wrong email or password")
     if auth.passwords.needs_rehash(user.password_hash):
@@ -61,7 +62,7 @@ async def login(
 
 # Built once: every authenticated request runs it, and building the expression costs more than
 # running it.
-_SIGNED_IN_USER = select(User).where(User.id == bindparam("user_id"), live_session(User.id))
+_SIGNED_IN_USER = select(User).where(col(User.id) == bindparam("user_id"), live_session(col(User.id)))
 
 
 async def signed_in(session: AsyncSession, claims: AccessClaims) -> User:
@@ -99,16 +100,16 @@ async def add_vehicle(session: AsyncSession, user: User, data: VehicleCreate, no
 async def list_vehicles(
     session: AsyncSession, user: User, page: PageParams
 ) -> tuple[list[Vehicle], str | None]:
-    query = select(Vehicle).where(Vehicle.owner_id == user.id, Vehicle.deleted_at.is_(None))  # type: ignore[union-attr]
+    query = select(Vehicle).where(col(Vehicle.owner_id) == user.id, col(Vehicle.deleted_at).is_(None))
     return await paginate(session, query, Vehicle, page)
 
 
 async def remove_vehicle(session: AsyncSession, user: User, vehicle_id: uuid.UUID, now: datetime) -> None:
     vehicle = await session.scalar(
         select(Vehicle).where(
-            Vehicle.id == vehicle_id,
-            Vehicle.owner_id == user.id,
-            Vehicle.deleted_at.is_(None),  # type: ignore[union-attr]
+            col(Vehicle.id) == vehicle_id,
+            col(Vehicle.owner_id) == user.id,
+            col(Vehicle.deleted_at).is_(None),
         )
     )
     if vehicle is None:
@@ -131,9 +132,9 @@ async def own_vehicle(
     if parsed is not None:
         vehicle = await session.scalar(
             select(Vehicle).where(
-                Vehicle.id == parsed,
-                Vehicle.owner_id == user.id,
-                Vehicle.deleted_at.is_(None),  # type: ignore[union-attr]
+                col(Vehicle.id) == parsed,
+                col(Vehicle.owner_id) == user.id,
+                col(Vehicle.deleted_at).is_(None),
             )
         )
     if vehicle is None:
