@@ -14,7 +14,8 @@ from app.auth.models import LoginSession, RefreshToken
 from app.auth.security import TokenCodec
 from app.db import Database
 from app.settings import Settings
-from tests.conftest import PASSWORD, Account, Clock, assert_problem, make_account
+from tests.conftest import Clock, assert_problem
+from tests.factories import PASSWORD, Account, make_account
 
 
 async def test_register_returns_the_user_without_secrets(client: AsyncClient) -> None:

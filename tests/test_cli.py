@@ -23,8 +23,7 @@ from app.settings import Settings
 from app.spots.models import Spot
 from app.users.models import Vehicle
 from bench.common import served
-from tests.conftest import make_account
-from tests.test_bookings import scene
+from tests.factories import make_account, scene
 
 PARKSHARE = str(Path(sys.executable).with_name("parkshare"))
 

@@ -14,7 +14,8 @@ from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 
 from app.errors import MAX_LISTED_ERRORS
-from tests.conftest import Account, assert_problem
+from tests.conftest import assert_problem
+from tests.factories import Account
 
 
 async def test_unknown_route_is_a_problem(client: AsyncClient) -> None:

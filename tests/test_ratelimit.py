@@ -9,7 +9,8 @@ from app.db import Database
 from app.main import create_app
 from app.ratelimit import _window
 from app.settings import Settings
-from tests.conftest import PASSWORD, Clock, _client, assert_problem
+from tests.conftest import Clock, _client, assert_problem
+from tests.factories import PASSWORD
 
 LIMITED = {
     "rate_limit_window_seconds": 900,

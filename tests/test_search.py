@@ -22,9 +22,8 @@ from app.spots.models import Spot
 from app.spots.schemas import SpotCreate
 from booking import Interval
 from booking.pricing import price
-from tests.conftest import START, Account, Clock, assert_problem, at
-from tests.test_bookings import EVERY_DAY, booked, open_spot
-from tests.test_spots import spot_body
+from tests.conftest import START, Clock, assert_problem, at
+from tests.factories import EVERY_DAY, Account, add_rule, booked, make_spot, open_spot, spot_body
 
 CENTRE = (51.505, 7.447)
 
@@ -93,19 +92,15 @@ async def test_buffer_blackout_rules_and_expired_holds(
 
 async def test_filters_and_sorting(client: AsyncClient, clock: Clock, alice: Account, bob: Account) -> None:
     async def spot_at(dlat: float, hourly: int, **changes: Any) -> str:
-        r = await client.post(
-            "/v1/spots",
-            headers=alice.headers,
-            json=spot_body(
-                location={"lat": CENTRE[0] + dlat, "lon": CENTRE[1]},
-                pricing={"hourly_cents": hourly},
-                **changes,
-            ),
+        spot = await make_spot(
+            client,
+            alice,
+            location={"lat": CENTRE[0] + dlat, "lon": CENTRE[1]},
+            pricing={"hourly_cents": hourly},
+            **changes,
         )
-        await client.post(
-            f"/v1/spots/{r.json()['id']}/availability/rules", headers=alice.headers, json=EVERY_DAY
-        )
-        return str(r.json()["id"])
+        await add_rule(client, alice, spot)
+        return str(spot["id"])
 
     near = await spot_at(0.001, 400, features={"covered": False}, max_vehicle=None)
     middle = await spot_at(
@@ -188,17 +183,9 @@ async def test_the_dst_night(app: FastAPI, client: AsyncClient, alice: Account) 
 
 
 async def make_night_spot(client: AsyncClient, owner: Account) -> str:
-    r = await client.post(
-        "/v1/spots",
-        headers=owner.headers,
-        json=spot_body(rules={"horizon_days": 30}, pricing={"hourly_cents": 250}),
-    )
-    await client.post(
-        f"/v1/spots/{r.json()['id']}/availability/rules",
-        headers=owner.headers,
-        json={"weekdays": ["sat"], "start_time": "22:00", "end_time": "06:00"},
-    )
-    return str(r.json()["id"])
+    spot = await make_spot(client, owner, rules={"horizon_days": 30}, pricing={"hourly_cents": 250})
+    await add_rule(client, owner, spot, {"weekdays": ["sat"], "start_time": "22:00", "end_time": "06:00"})
+    return str(spot["id"])
 
 
 async def test_bad_input(client: AsyncClient, clock: Clock, bob: Account) -> None:

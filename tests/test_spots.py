@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from httpx import AsyncClient
@@ -8,37 +7,8 @@ from sqlalchemy import select, text
 
 from app.db import Database
 from app.spots.models import Spot
-from tests.conftest import Account, Clock, assert_problem
-
-SPOT: dict[str, Any] = {
-    "title": "Hofeinfahrt Kreuzstraße",
-    "description": "Behind the green gate",
-    "address": {
-        "street": "Kreuzstraße",
-        "house_number": "61a",
-        "postal_code": "44139",
-        "city": "Dortmund",
-        "district": "Kreuzviertel",
-    },
-    "location": {"lat": 51.505123, "lon": 7.447456},
-    "features": {"covered": True, "ev_charger": {"connector": "type2", "power_kw": 11}, "lit": True},
-    "max_vehicle": {"length_cm": 480, "width_cm": 200, "height_cm": 200},
-    "access_instructions": "Code 4711 at the gate",
-    "pricing": {"hourly_cents": 250, "daily_cap_cents": 1500},
-    "rules": {"buffer_min": 15, "cancellation_policy": "moderate"},
-}
-
-
-def spot_body(**changes: Any) -> dict[str, Any]:
-    body = copy.deepcopy(SPOT)
-    body.update(changes)
-    return body
-
-
-async def make_spot(client: AsyncClient, owner: Account, **changes: Any) -> dict[str, Any]:
-    r = await client.post("/v1/spots", json=spot_body(**changes), headers=owner.headers)
-    assert r.status_code == 201, r.text
-    return dict(r.json())
+from tests.conftest import Clock, assert_problem
+from tests.factories import SPOT, Account, make_spot, spot_body
 
 
 async def test_create_spot_answers_the_full_view_with_defaults(client: AsyncClient, alice: Account) -> None:
