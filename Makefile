@@ -8,12 +8,12 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help install db run test test-future client-check lint format typecheck bench openapi-snapshot clean
+.PHONY: help install db run test test-fast test-future client-check lint format typecheck bench openapi-snapshot clean
 
 help:
 	@echo "make run    serve the API with Kreuzviertel demo data on http://$(HOST):$(PORT) (docs at /docs)"
 	@echo "make test   run the whole test suite against a real PostgreSQL"
-	@echo "make install | db | test-future | client-check | lint | format | typecheck | bench | openapi-snapshot | clean"
+	@echo "make install | db | test-fast | test-future | client-check | lint | format | typecheck | bench | openapi-snapshot | clean"
 
 install: $(STAMP)
 
@@ -34,6 +34,11 @@ run: db
 
 test: db
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The suite without the tests marked `slow` (servers, subprocesses, the fuzzer, the big race): for
+# the edit-test loop; `make test` still runs everything.
+test-fast: db
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 # The whole suite with the process clock moved ahead (FUTURE, libfaketime's syntax): no test may
 # depend on the day it runs. PostgreSQL keeps the real clock, as a server elsewhere would.

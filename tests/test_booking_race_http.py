@@ -22,6 +22,8 @@ from tests.factories import add_rule, make_account, make_spot
 
 PARKSHARE = str(Path(sys.executable).with_name("parkshare"))
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def server(settings: Settings, committed_db: Database) -> Iterator[str]:

@@ -27,6 +27,9 @@ from tests.factories import make_account, scene
 
 PARKSHARE = str(Path(sys.executable).with_name("parkshare"))
 
+# Subprocesses of the CLI, servers and the demo data: `make test-fast` leaves them out.
+pytestmark = pytest.mark.slow
+
 
 def _env(settings: Settings) -> dict[str, str]:
     return {

@@ -33,6 +33,9 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 # Per operation and mode; about 40 operations, so a few hundred requests in all.
 EXAMPLES = 10
 
+# Hundreds of generated requests: `make test-fast` leaves it out.
+pytestmark = pytest.mark.slow
+
 
 def draw_cases(schema: Any, mode: str) -> list[Case]:
     cases: list[Case] = []

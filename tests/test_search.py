@@ -350,6 +350,7 @@ async def _random_world(db: Database, rng: random.Random, now: datetime) -> list
         return made
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2, 3])
 async def test_search_agrees_with_the_engine_on_random_data(
     app: FastAPI, client: AsyncClient, db: Database, seed: int
