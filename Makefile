@@ -32,11 +32,16 @@ run: db
 	$(BIN)/parkshare seed --if-empty
 	$(BIN)/parkshare serve --host $(HOST) --port $(PORT)
 
+# pytest-xdist workers, each on a test database of its own; PYTEST_WORKERS=0 runs in one process
+# (for --pdb or -x).
+PYTEST_WORKERS ?= 2
+
 test: db
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 # The suite without the tests marked `slow` (servers, subprocesses, the fuzzer, the big race): for
-# the edit-test loop; `make test` still runs everything.
+# the edit-test loop; `make test` still runs everything. One process: without the slow tests, which
+# mostly wait, a second worker's start-up costs more than it saves on two cores.
 test-fast: db
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
