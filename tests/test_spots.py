@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from httpx import AsyncClient
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from app.db import Database
 from app.spots.models import Spot
@@ -82,8 +82,12 @@ async def test_unknown_and_malformed_spot_ids_are_404(client: AsyncClient) -> No
     assert_problem(await client.get("/v1/spots/nope"), 404, "not_found")
 
 
-async def test_create_needs_sign_in(client: AsyncClient) -> None:
-    assert_problem(await client.post("/v1/spots", json=SPOT), 401, "unauthorized")
+async def test_create_needs_sign_in(client: AsyncClient, db: Database) -> None:
+    r = await client.post("/v1/spots", json=SPOT)
+    assert_problem(r, 401, "unauthorized")
+    assert r.headers["www-authenticate"] == "Bearer"
+    async with db.sessionmaker() as session:
+        assert await session.scalar(select(func.count()).select_from(Spot)) == 0
 
 
 async def test_create_validates(client: AsyncClient, alice: Account) -> None:
@@ -151,10 +155,15 @@ async def test_patch_with_a_stale_etag_is_412_and_changes_nothing(
     assert ok.status_code == 200
 
 
-async def test_patch_without_changes_keeps_the_etag(client: AsyncClient, alice: Account) -> None:
+async def test_patch_without_changes_keeps_the_etag(
+    client: AsyncClient, alice: Account, clock: Clock
+) -> None:
     spot = await make_spot(client, alice)
+    clock.advance(minutes=5)
     r = await client.patch(f"/v1/spots/{spot['id']}", json={"title": spot["title"]}, headers=alice.headers)
     assert r.headers["etag"] == '"1"'
+    assert r.status_code == 200, r.text
+    assert r.json() == spot  # updated_at too: nothing changed
 
 
 async def test_patch_validates_the_result(client: AsyncClient, alice: Account) -> None:
