@@ -40,10 +40,9 @@ test: db
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 # The suite without the tests marked `slow` (servers, subprocesses, the fuzzer, the big race): for
-# the edit-test loop; `make test` still runs everything. One process: without the slow tests, which
-# mostly wait, a second worker's start-up costs more than it saves on two cores.
+# the edit-test loop; `make test` still runs everything.
 test-fast: db
-	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -m "not slow" $(PYTEST_ARGS)
 
 # The whole suite with the process clock moved ahead (FUTURE, libfaketime's syntax): no test may
 # depend on the day it runs. PostgreSQL keeps the real clock, as a server elsewhere would.
