@@ -8,12 +8,12 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help install db run test test-future client-check lint format typecheck bench openapi-snapshot clean
+.PHONY: help install db run test test-fast test-future client-check lint format typecheck bench openapi-snapshot clean
 
 help:
 	@echo "make run    serve the API with Kreuzviertel demo data on http://$(HOST):$(PORT) (docs at /docs)"
 	@echo "make test   run the whole test suite against a real PostgreSQL"
-	@echo "make install | db | test-future | client-check | lint | format | typecheck | bench | openapi-snapshot | clean"
+	@echo "make install | db | test-fast | test-future | client-check | lint | format | typecheck | bench | openapi-snapshot | clean"
 
 install: $(STAMP)
 
@@ -32,8 +32,17 @@ run: db
 	$(BIN)/parkshare seed --if-empty
 	$(BIN)/parkshare serve --host $(HOST) --port $(PORT)
 
+# pytest-xdist workers, each on a test database of its own; PYTEST_WORKERS=0 runs in one process
+# (for --pdb or -x).
+PYTEST_WORKERS ?= 2
+
 test: db
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+
+# The suite without the tests marked `slow` (servers, subprocesses, the fuzzer, the big race): for
+# the edit-test loop; `make test` still runs everything.
+test-fast: db
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -m "not slow" $(PYTEST_ARGS)
 
 # The whole suite with the process clock moved ahead (FUTURE, libfaketime's syntax): no test may
 # depend on the day it runs. PostgreSQL keeps the real clock, as a server elsewhere would.

@@ -7,7 +7,7 @@ import asyncio
 import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import pytest
@@ -23,8 +23,10 @@ from app.main import create_app
 from app.migrations import drop_database, ensure_database, upgrade
 from app.settings import Environment, Settings
 
+if TYPE_CHECKING:
+    from tests.factories import Account
+
 TEST_DB_PREFIX = "parkshare_test_"
-PASSWORD = "correct horse battery"
 
 
 def _base_url() -> str:
@@ -140,46 +142,18 @@ async def committed_client(
         yield client
 
 
-class Account:
-    def __init__(self, client: AsyncClient, email: str, body: dict[str, Any], tokens: dict[str, Any]) -> None:
-        self.client = client
-        self.email = email
-        self.user = body
-        self.tokens = tokens
-
-    @property
-    def id(self) -> str:
-        return str(self.user["id"])
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.tokens['access_token']}"}
-
-
-_counter = 0
-
-
-async def make_account(client: AsyncClient, name: str = "user", **extra: Any) -> Account:
-    global _counter
-    _counter += 1
-    email = f"{name}{_counter}@example.org"
-    r = await client.post(
-        "/v1/auth/register",
-        json={"email": email, "password": PASSWORD, "display_name": name.title(), **extra},
-    )
-    assert r.status_code == 201, r.text
-    login = await client.post("/v1/auth/login", json={"email": email, "password": PASSWORD})
-    assert login.status_code == 200, login.text
-    return Account(client, email, r.json(), login.json())
-
-
 @pytest.fixture
 async def alice(client: AsyncClient) -> Account:
+    # Imported here: tests/factories.py counts its times from START and `at` below.
+    from tests.factories import make_account
+
     return await make_account(client, "alice")
 
 
 @pytest.fixture
 async def bob(client: AsyncClient) -> Account:
+    from tests.factories import make_account
+
     return await make_account(client, "bob")
 
 
@@ -196,11 +170,6 @@ def assert_problem(response: Any, status: int, code: str) -> dict[str, Any]:
 # Where the fake clock starts: a Monday, 09:00 in Berlin. API tests run on the fake clock, so what
 # they book is always ahead of the app's "now", whatever day the suite runs on.
 START = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
-EVERY_DAY = {
-    "weekdays": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
-    "start_time": "00:00",
-    "end_time": "24:00",
-}
 
 
 def at(hours: float, base: datetime) -> str:

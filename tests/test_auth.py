@@ -8,16 +8,18 @@ from datetime import timedelta
 
 from httpx import AsyncClient
 from jose import jwt
-from sqlalchemy import select, update
+from sqlalchemy import func, select, text, update
 
 from app.auth.models import LoginSession, RefreshToken
 from app.auth.security import TokenCodec
 from app.db import Database
 from app.settings import Settings
-from tests.conftest import PASSWORD, Account, FakeClock, assert_problem, make_account
+from app.users.models import User
+from tests.conftest import FakeClock, assert_problem
+from tests.factories import PASSWORD, Account, make_account
 
 
-async def test_register_returns_the_user_without_secrets(client: AsyncClient) -> None:
+async def test_register_returns_the_user_without_secrets(client: AsyncClient, db: Database) -> None:
     r = await client.post(
         "/v1/auth/register",
         json={
@@ -35,14 +37,28 @@ async def test_register_returns_the_user_without_secrets(client: AsyncClient) ->
     assert body["created_at"].endswith("Z")
     uuid.UUID(body["id"])
     assert "password" not in json.dumps(body)
+    assert r.headers["content-type"] == "application/json"
+    async with db.sessionmaker() as session:
+        stored = await session.scalar(select(User.password_hash).where(User.id == uuid.UUID(body["id"])))
+    assert stored is not None
+    assert stored.startswith("$argon2id$")  # a hash, never the password
+    assert PASSWORD not in stored
 
 
-async def test_register_refuses_a_taken_email_whatever_its_case(client: AsyncClient, alice: Account) -> None:
+async def test_register_refuses_a_taken_email_whatever_its_case(
+    client: AsyncClient, alice: Account, db: Database
+) -> None:
     r = await client.post(
         "/v1/auth/register",
         json={"email": alice.email.upper(), "password": PASSWORD, "display_name": "Eve"},
     )
-    assert_problem(r, 409, "email_taken")
+    problem = assert_problem(r, 409, "email_taken")
+    assert problem["detail"] == "an account with this email exists"
+    async with db.sessionmaker() as session:
+        names = (
+            await session.scalars(select(User.display_name).where(func.lower(User.email) == alice.email))
+        ).all()
+    assert names == ["Alice"]  # nothing written, nothing overwritten
 
 
 async def test_register_validates_fields(client: AsyncClient) -> None:
@@ -52,6 +68,11 @@ async def test_register_validates_fields(client: AsyncClient) -> None:
     body = assert_problem(r, 422, "validation_error")
     fields = {e["field"] for e in body["errors"]}
     assert fields == {"email", "password", "display_name"}
+    assert {tuple(e["loc"]) for e in body["errors"]} == {
+        ("body", "email"),
+        ("body", "password"),
+        ("body", "display_name"),
+    }
 
 
 async def test_register_refuses_unknown_fields(client: AsyncClient) -> None:
@@ -99,12 +120,27 @@ async def test_login_answers_a_token_pair(client: AsyncClient, settings: Setting
     assert me.json()["email"] == "l@example.org"
 
 
-async def test_wrong_password_and_unknown_email_answer_alike(client: AsyncClient, alice: Account) -> None:
+async def test_wrong_password_and_unknown_email_answer_alike(
+    client: AsyncClient, alice: Account, db: Database
+) -> None:
     wrong = await client.post("/v1/auth/login", json={"email": alice.email, "password": "wrong password!"})
     unknown = await client.post("/v1/auth/login", json={"email": "nobody@example.org", "password": PASSWORD})
     assert assert_problem(wrong, 401, "invalid_credentials") == assert_problem(
         unknown, 401, "invalid_credentials"
     )
+    assert wrong.headers.keys() == unknown.headers.keys()
+    async with db.sessionmaker() as session:
+        # No sign-in was recorded; each failure counts against its email's limit, known or not.
+        sessions = await session.scalar(select(func.count()).select_from(LoginSession))
+        failures = dict(
+            (
+                await session.execute(
+                    text("select key, count from rate_limits where key like 'login-email:%'")
+                )
+            ).all()
+        )
+    assert sessions == 1  # alice's own, from the fixture
+    assert failures == {f"login-email:{alice.email}": 1, "login-email:nobody@example.org": 1}
 
 
 async def test_refresh_rotates_the_pair(client: AsyncClient, alice: Account) -> None:
@@ -117,6 +153,7 @@ async def test_refresh_rotates_the_pair(client: AsyncClient, alice: Account) -> 
     assert me.json()["id"] == alice.id
     again = await client.post("/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]})
     assert again.status_code == 200
+    assert again.json()["refresh_token"] not in (pair["refresh_token"], alice.tokens["refresh_token"])
 
 
 async def test_refresh_reuse_revokes_the_whole_family(
@@ -162,33 +199,45 @@ async def test_refresh_reuse_revocation_is_committed_despite_the_401(
     )
 
 
-async def test_two_sign_ins_are_separate_families(client: AsyncClient, alice: Account) -> None:
+async def test_two_sign_ins_are_separate_families(client: AsyncClient, alice: Account, db: Database) -> None:
     other = (await client.post("/v1/auth/login", json={"email": alice.email, "password": PASSWORD})).json()
     first = alice.tokens["refresh_token"]
-    await client.post("/v1/auth/refresh", json={"refresh_token": first})
-    await client.post("/v1/auth/refresh", json={"refresh_token": first})  # reuse: revokes one family only
+    assert (await client.post("/v1/auth/refresh", json={"refresh_token": first})).status_code == 200
+    reuse = await client.post("/v1/auth/refresh", json={"refresh_token": first})  # revokes one family only
+    assert_problem(reuse, 401, "unauthorized")
+    assert_problem(await client.get("/v1/me", headers=alice.headers), 401, "unauthorized")
+    me = await client.get("/v1/me", headers={"Authorization": f"Bearer {other['access_token']}"})
+    assert me.status_code == 200, me.text
     r = await client.post("/v1/auth/refresh", json={"refresh_token": other["refresh_token"]})
     assert r.status_code == 200
+    async with db.sessionmaker() as session:
+        reasons = (
+            await session.scalars(select(LoginSession.revoked_reason).order_by(LoginSession.created_at))
+        ).all()
+    assert sorted(reasons, key=str) == [None, "refresh_token_reused"]
 
 
 async def test_refresh_refuses_unknown_and_expired_tokens(
     client: AsyncClient, alice: Account, db: Database, clock: FakeClock
 ) -> None:
-    assert_problem(
-        await client.post("/v1/auth/refresh", json={"refresh_token": "made-up"}),
-        401,
-        "unauthorized",
-    )
+    unknown = await client.post("/v1/auth/refresh", json={"refresh_token": "made-up"})
+    assert_problem(unknown, 401, "unauthorized")
+    assert unknown.json()["detail"] == "unknown refresh token"
+    assert unknown.headers["www-authenticate"] == "Bearer"
     async with db.sessionmaker() as session:
         await session.execute(update(RefreshToken).values(expires_at=clock.now + timedelta(seconds=1)))
         await session.commit()
     clock.advance(seconds=1)
     r = await client.post("/v1/auth/refresh", json={"refresh_token": alice.tokens["refresh_token"]})
     assert_problem(r, 401, "unauthorized")
+    assert r.json()["detail"] == "refresh token expired"
+    async with db.sessionmaker() as session:
+        tokens = (await session.execute(select(RefreshToken.used_at))).all()
+    assert tokens == [(None,)]  # the expired token was not used up and nothing new was issued
 
 
 async def test_concurrent_refreshes_with_one_token_let_one_through(
-    committed_client: AsyncClient,
+    committed_client: AsyncClient, committed_db: Database
 ) -> None:
     account = await make_account(committed_client, "racer")
     token = account.tokens["refresh_token"]
@@ -196,9 +245,20 @@ async def test_concurrent_refreshes_with_one_token_let_one_through(
         *(committed_client.post("/v1/auth/refresh", json={"refresh_token": token}) for _ in range(2))
     )
     assert sorted(r.status_code for r in results) == [200, 401]
+    loser = next(r for r in results if r.status_code == 401)
+    assert_problem(loser, 401, "unauthorized")
+    async with committed_db.sessionmaker() as session:
+        issued = await session.scalar(select(func.count()).select_from(RefreshToken))
+        reasons = (await session.scalars(select(LoginSession.revoked_reason))).all()
+    # One new token: the second refresh waited for the first and found the token used, which
+    # reads as theft and ends the sign-in.
+    assert issued == 2
+    assert reasons == ["refresh_token_reused"]
 
 
-async def test_logout_ends_refresh_and_access_tokens(client: AsyncClient, alice: Account) -> None:
+async def test_logout_ends_refresh_and_access_tokens(
+    client: AsyncClient, alice: Account, db: Database, clock: FakeClock
+) -> None:
     r = await client.post("/v1/auth/logout", json={"refresh_token": alice.tokens["refresh_token"]})
     assert r.status_code == 204
     assert r.content == b""
@@ -207,9 +267,16 @@ async def test_logout_ends_refresh_and_access_tokens(client: AsyncClient, alice:
         401,
         "unauthorized",
     )
-    assert_problem(await client.get("/v1/me", headers=alice.headers), 401, "unauthorized")
+    me = await client.get("/v1/me", headers=alice.headers)
+    assert_problem(me, 401, "unauthorized")
+    assert me.headers["www-authenticate"] == "Bearer"
+    assert me.json()["detail"] == "this session has ended"
+    clock.advance(minutes=1)
     again = await client.post("/v1/auth/logout", json={"refresh_token": alice.tokens["refresh_token"]})
     assert again.status_code == 204
+    async with db.sessionmaker() as session:
+        ended = (await session.execute(select(LoginSession.revoked_at, LoginSession.revoked_reason))).all()
+    assert ended == [(clock.now - timedelta(minutes=1), "logout")]  # the second logout changed nothing
 
 
 async def test_missing_or_malformed_authorization_is_401(client: AsyncClient) -> None:
@@ -227,6 +294,17 @@ async def test_missing_or_malformed_authorization_is_401(client: AsyncClient) ->
         401,
         "unauthorized",
     )
+    # Every refusal tells the client how to authenticate, and why.
+    sign_in_first = "sign in first: send Authorization: Bearer <access token>"
+    for authorization, detail in (
+        (None, sign_in_first),
+        ("Bearer", sign_in_first),
+        ("Basic Zm9vOmJhcg==", sign_in_first),
+        ("Bearer not.a.jwt", "invalid or expired access token"),
+    ):
+        headers = {} if authorization is None else {"Authorization": authorization}
+        r = await client.get("/v1/me", headers=headers)
+        assert (r.headers.get("www-authenticate"), r.json()["detail"]) == ("Bearer", detail), authorization
 
 
 def _b64(data: dict[str, object]) -> str:
@@ -309,7 +387,7 @@ async def test_expired_access_token_is_refused(
 
 
 async def test_concurrent_registrations_of_one_email_let_one_through(
-    committed_client: AsyncClient,
+    committed_client: AsyncClient, committed_db: Database
 ) -> None:
     body = {"email": "twice@example.org", "password": PASSWORD, "display_name": "Twice"}
     results = await asyncio.gather(*(committed_client.post("/v1/auth/register", json=body) for _ in range(5)))
@@ -318,3 +396,7 @@ async def test_concurrent_registrations_of_one_email_let_one_through(
     for r in results:
         if r.status_code == 409:
             assert r.json()["code"] == "email_taken"
+            assert_problem(r, 409, "email_taken")
+    async with committed_db.sessionmaker() as session:
+        ids = (await session.scalars(select(User.id).where(User.email == "twice@example.org"))).all()
+    assert [str(i) for i in ids] == [next(r.json()["id"] for r in results if r.status_code == 201)]

@@ -11,8 +11,8 @@ from app.availability.materialize import extend_open_ranges, interval_of
 from app.availability.models import SpotOpenRange
 from app.db import Database
 from app.spots.models import Spot
-from tests.conftest import Account, assert_problem, make_account
-from tests.test_spots import make_spot
+from tests.conftest import assert_problem
+from tests.factories import Account, make_account, make_spot
 
 
 def z(value: str) -> str:

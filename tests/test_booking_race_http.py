@@ -18,10 +18,11 @@ from app.db import Database
 from app.settings import Settings
 from bench.common import served
 from tests.conftest import at
-from tests.test_bookings import EVERY_DAY
-from tests.test_spots import spot_body
+from tests.factories import add_rule, make_account, make_spot
 
 PARKSHARE = str(Path(sys.executable).with_name("parkshare"))
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
@@ -30,31 +31,20 @@ def server(settings: Settings, committed_db: Database) -> Iterator[str]:
         yield served_api.url
 
 
-async def _account(client: httpx.AsyncClient, name: str) -> dict[str, str]:
-    email = f"{name}@race.example.org"
-    r = await client.post(
-        "/v1/auth/register", json={"email": email, "password": "race-password-1", "display_name": name}
-    )
-    assert r.status_code == 201, r.text
-    r = await client.post("/v1/auth/login", json={"email": email, "password": "race-password-1"})
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
-
-
 @pytest.mark.real_clock
 async def test_two_hundred_drivers_race_over_two_workers(
     server: str, committed_db: Database, now: datetime
 ) -> None:
     limits = httpx.Limits(max_connections=250, max_keepalive_connections=250)
     async with httpx.AsyncClient(base_url=server, timeout=60, limits=limits) as client:
-        owner = await _account(client, "owner")
-        r = await client.post("/v1/spots", headers=owner, json=spot_body(rules={"buffer_min": 15}))
-        spot = r.json()
-        await client.post(f"/v1/spots/{spot['id']}/availability/rules", headers=owner, json=EVERY_DAY)
+        owner = await make_account(client, "owner")
+        spot = await make_spot(client, owner, rules={"buffer_min": 15})
+        await add_rule(client, owner, spot)
         semaphore = asyncio.Semaphore(20)
 
         async def driver(n: int) -> dict[str, str]:
             async with semaphore:
-                return await _account(client, f"driver{n}")
+                return (await make_account(client, f"driver{n}")).headers
 
         drivers = await asyncio.gather(*(driver(n) for n in range(200)))
 

@@ -12,8 +12,8 @@ from sqlalchemy import func, select, text
 from app.bookings.models import Booking, BookingEvent
 from app.bookings.tasks import purge_idempotency_keys, sweep_bookings
 from app.db import Database
-from tests.conftest import START, Account, assert_problem, at, make_account
-from tests.test_bookings import book, open_spot, scene
+from tests.conftest import START, assert_problem, at
+from tests.factories import Account, book, make_account, open_spot, scene
 
 
 async def test_a_retry_with_the_same_key_returns_the_first_answer(

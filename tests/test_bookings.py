@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -11,72 +11,8 @@ from sqlalchemy.exc import IntegrityError
 
 from app.db import Database
 from booking import Calendar
-from tests.conftest import EVERY_DAY, START, Account, FakeClock, assert_problem, at, make_account
-from tests.test_spots import make_spot
-
-
-@dataclass
-class Scene:
-    """An owner with an always-open spot and a driver, booking from `base` on."""
-
-    client: AsyncClient
-    owner: Account
-    driver: Account
-    spot: dict[str, Any]
-    base: datetime  # a whole hour, two hours ahead
-
-    async def book(self, start: float, end: float, **headers: str) -> dict[str, Any]:
-        r = await self.client.post(
-            "/v1/bookings",
-            headers={**self.driver.headers, **headers},
-            json={"spot_id": self.spot["id"], "start": at(start, self.base), "end": at(end, self.base)},
-        )
-        assert r.status_code == 201, r.text
-        return dict(r.json())
-
-
-async def scene(client: AsyncClient, now: datetime, **rules: Any) -> Scene:
-    """`now` is the clock the app reads (the `now` fixture)."""
-    owner = await make_account(client, "owner")
-    driver = await make_account(client, "driver")
-    spot = await open_spot(client, owner, **rules)
-    base = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=2)
-    return Scene(client, owner, driver, spot, base)
-
-
-async def open_spot(client: AsyncClient, owner: Account, **rules: Any) -> dict[str, Any]:
-    spot = await make_spot(client, owner, rules={"buffer_min": 0, **rules})
-    r = await client.post(f"/v1/spots/{spot['id']}/availability/rules", headers=owner.headers, json=EVERY_DAY)
-    assert r.status_code == 201, r.text
-    return spot
-
-
-async def book(
-    client: AsyncClient, driver: Account, spot: dict[str, Any], start: float, end: float, **extra: Any
-) -> Any:
-    return await client.post(
-        "/v1/bookings",
-        headers=driver.headers,
-        json={"spot_id": spot["id"], "start": at(start, START), "end": at(end, START), **extra},
-    )
-
-
-async def booked(
-    client: AsyncClient,
-    driver: Account,
-    spot: dict[str, Any],
-    start: float,
-    end: float,
-    *,
-    confirm: bool = True,
-) -> dict[str, Any]:
-    r = await book(client, driver, spot, start, end)
-    assert r.status_code == 201, r.text
-    if confirm:
-        r = await client.post(f"/v1/bookings/{r.json()['id']}/confirm", headers=driver.headers)
-        assert r.status_code == 200, r.text
-    return dict(r.json())
-
+from tests.conftest import START, FakeClock, assert_problem, at
+from tests.factories import Account, add_rule, add_vehicle, book, booked, make_account, make_spot, open_spot
 
 GRID_15 = "start and end must lie on this spot's 15-minute grid: start at :00, :15, :30 or :45 (local time)"
 
@@ -171,19 +107,9 @@ async def test_refusals(client: AsyncClient, clock: FakeClock, alice: Account, b
     limited = await make_spot(
         client, alice, max_vehicle={"length_cm": 400, "width_cm": 200, "height_cm": 180}, rules={}
     )
-    await client.post(f"/v1/spots/{limited['id']}/availability/rules", headers=alice.headers, json=EVERY_DAY)
-    van = (
-        await client.post(
-            "/v1/me/vehicles",
-            headers=bob.headers,
-            json={"license_plate": "DO V 1", "length_cm": 520, "height_cm": 250},
-        )
-    ).json()
-    small = (
-        await client.post(
-            "/v1/me/vehicles", headers=bob.headers, json={"license_plate": "DO S 1", "length_cm": 360}
-        )
-    ).json()
+    await add_rule(client, alice, limited)
+    van = await add_vehicle(client, bob, "DO V 1", length_cm=520, height_cm=250)
+    small = await add_vehicle(client, bob, "DO S 1", length_cm=360)
     for (start, end), reason, limit, detail in (
         ((6, 4), "end_before_start", at(6, START), f"the end must be after {at(6, START)}"),
         ((2.1, 4), "not_on_granularity", 15, GRID_15),
@@ -219,9 +145,7 @@ async def test_refusals(client: AsyncClient, clock: FakeClock, alice: Account, b
         "id"
     ]
     assert_problem(await book(client, bob, limited, 5, 6, vehicle_id="nope"), 422, "validation_error")
-    alices_car = (
-        await client.post("/v1/me/vehicles", headers=alice.headers, json={"license_plate": "DO A 1"})
-    ).json()
+    alices_car = await add_vehicle(client, alice, "DO A 1")
     assert_problem(
         await book(client, bob, limited, 5, 6, vehicle_id=alices_car["id"]), 422, "validation_error"
     )

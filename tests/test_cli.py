@@ -22,10 +22,12 @@ from app.settings import Settings
 from app.spots.models import Spot
 from app.users.models import User, Vehicle
 from bench.common import served
-from tests.conftest import make_account
-from tests.test_bookings import scene
+from tests.factories import make_account, scene
 
 PARKSHARE = str(Path(sys.executable).with_name("parkshare"))
+
+# Subprocesses of the CLI, servers and the demo data: `make test-fast` leaves them out.
+pytestmark = pytest.mark.slow
 
 
 def _env(settings: Settings) -> dict[str, str]:

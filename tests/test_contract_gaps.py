@@ -14,9 +14,8 @@ from httpx import AsyncClient
 from sqlalchemy import event, text
 
 from app.db import Database
-from tests.conftest import START, Account, FakeClock, assert_problem, at, make_account
-from tests.test_bookings import booked, open_spot
-from tests.test_spots import NEW_SPOT
+from tests.conftest import START, FakeClock, assert_problem, at
+from tests.factories import NEW_SPOT, Account, add_vehicle, book, booked, make_account, open_spot
 
 
 async def quote(client: AsyncClient, who: Account, spot: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -35,34 +34,17 @@ async def test_a_quote_for_a_vehicle_says_whether_it_fits(
     spot = await open_spot(client, alice)  # at most 480 x 200 x 200 cm
     vehicles = {}
     for name, height in (("van", 260), ("car", 150)):
-        r = await client.post(
-            "/v1/me/vehicles",
-            headers=bob.headers,
-            json={
-                "license_plate": f"DO-{name.upper()} 1",
-                "length_cm": 450,
-                "width_cm": 180,
-                "height_cm": height,
-            },
+        vehicle = await add_vehicle(
+            client, bob, f"DO-{name.upper()} 1", length_cm=450, width_cm=180, height_cm=height
         )
-        assert r.status_code == 201, r.text
-        vehicles[name] = r.json()["id"]
+        vehicles[name] = vehicle["id"]
     van = await quote(client, bob, spot, vehicle_id=vehicles["van"])
     assert (van["bookable"], van["reason_code"]) == (False, "vehicle_does_not_fit")
     assert van["total_cents"] == 500  # the price is still shown
     car = await quote(client, bob, spot, vehicle_id=vehicles["car"])
     assert (car["bookable"], car["reason_code"]) == (True, None)
     # The quote says what booking would answer.
-    r = await client.post(
-        "/v1/bookings",
-        headers=bob.headers,
-        json={
-            "spot_id": spot["id"],
-            "start": at(2, START),
-            "end": at(4, START),
-            "vehicle_id": vehicles["van"],
-        },
-    )
+    r = await book(client, bob, spot, 2, 4, vehicle_id=vehicles["van"])
     assert_problem(r, 422, "vehicle_does_not_fit")
     # Someone else's vehicle is refused as in a booking.
     carol = await make_account(client, "carol")
@@ -295,7 +277,7 @@ async def test_a_page_of_bookings_costs_the_same_statements_whatever_its_size(
     """The spot summary, driver name and plate come in one statement for the page, not one per
     booking."""
     spot = await open_spot(client, alice)
-    vehicle = await client.post("/v1/me/vehicles", headers=bob.headers, json={"license_plate": "DO-X 1"})
+    vehicle = await add_vehicle(client, bob, "DO-X 1")
     statements: list[str] = []
 
     # SQLAlchemy's statements, and those sent on the raw connection beneath it.
@@ -322,16 +304,7 @@ async def test_a_page_of_bookings_costs_the_same_statements_whatever_its_size(
         return len(statements)
 
     try:
-        r = await client.post(
-            "/v1/bookings",
-            headers=bob.headers,
-            json={
-                "spot_id": spot["id"],
-                "start": at(2, START),
-                "end": at(3, START),
-                "vehicle_id": vehicle.json()["id"],
-            },
-        )
+        r = await book(client, bob, spot, 2, 3, vehicle_id=vehicle["id"])
         assert r.status_code == 201, r.text
         one = {role: await count(role, who) for role, who in (("driver", bob), ("owner", alice))}
         for n in range(1, 5):

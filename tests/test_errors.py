@@ -14,7 +14,8 @@ from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 
 from app.errors import MAX_LISTED_ERRORS
-from tests.conftest import Account, assert_problem
+from tests.conftest import assert_problem
+from tests.factories import Account
 
 
 async def test_unknown_route_is_a_problem(client: AsyncClient) -> None:
@@ -198,6 +199,7 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     return int(lines[0].split()[1]), await asyncio.wait_for(reader.readexactly(length), timeout=10)
 
 
+@pytest.mark.slow  # a real uvicorn server
 async def test_a_500_is_an_answer_and_the_keep_alive_connection_stays_usable(app: FastAPI) -> None:
     @app.get("/boom")
     async def boom() -> None:

@@ -27,11 +27,14 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.conftest import Account
+from tests.factories import Account
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 # Per operation and mode; about 40 operations, so a few hundred requests in all.
 EXAMPLES = 10
+
+# Hundreds of generated requests: `make test-fast` leaves it out.
+pytestmark = pytest.mark.slow
 
 
 def draw_cases(schema: Any, mode: str) -> list[Case]:

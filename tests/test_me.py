@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from httpx import AsyncClient
 
-from tests.conftest import Account, FakeClock, assert_problem, at, make_account
-from tests.test_spots import make_spot
+from tests.conftest import FakeClock, assert_problem, at
+from tests.factories import Account, make_account, make_spot
 
 
 async def test_me_shows_the_signed_in_account(client: AsyncClient, alice: Account) -> None:

@@ -6,11 +6,15 @@ from __future__ import annotations
 import asyncio
 import os
 
+import pytest
 from alembic import command
 from sqlalchemy.engine import make_url
 
 from app.migrations import alembic_config, drop_database, ensure_database, upgrade
 from app.settings import Settings
+
+# A database of its own, migrated up, down and up again.
+pytestmark = pytest.mark.slow
 
 
 async def test_migrations_round_trip_and_match_the_models(settings: Settings) -> None:

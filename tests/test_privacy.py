@@ -12,9 +12,18 @@ from sqlalchemy import text
 
 from app.db import Database
 from app.spots.service import public_coordinate
-from tests.conftest import START, Account, FakeClock, assert_problem, at, make_account
-from tests.test_bookings import booked, open_spot
-from tests.test_spots import NEW_SPOT, make_spot, spot_body
+from tests.conftest import START, FakeClock, assert_problem, at
+from tests.factories import (
+    NEW_SPOT,
+    Account,
+    add_vehicle,
+    book,
+    booked,
+    make_account,
+    make_spot,
+    open_spot,
+    spot_body,
+)
 
 PLATE = "DO-PS 4711"
 
@@ -101,19 +110,9 @@ async def test_the_owner_sees_the_plate_only_in_the_reveal_window_and_never_cont
 ) -> None:
     r = await client.patch("/v1/me", headers=bob.headers, json={"phone": "+4923112345678"})
     assert r.status_code == 200, r.text
-    vehicle = await client.post("/v1/me/vehicles", headers=bob.headers, json={"license_plate": PLATE})
-    assert vehicle.status_code == 201, vehicle.text
+    vehicle = await add_vehicle(client, bob, PLATE)
     spot = await open_spot(client, alice)
-    r = await client.post(
-        "/v1/bookings",
-        headers=bob.headers,
-        json={
-            "spot_id": spot["id"],
-            "start": at(3, START),
-            "end": at(5, START),
-            "vehicle_id": vehicle.json()["id"],
-        },
-    )
+    r = await book(client, bob, spot, 3, 5, vehicle_id=vehicle["id"])
     assert r.status_code == 201, r.text
     held = r.json()
     assert (held["driver_name"], held["license_plate"]) == ("Bob", PLATE)  # the driver's own

@@ -4,12 +4,14 @@ from datetime import UTC, datetime, timedelta
 
 from fastapi import FastAPI
 from httpx import AsyncClient
+from sqlalchemy import text
 
 from app.db import Database
 from app.main import create_app
 from app.ratelimit import _window
 from app.settings import Settings
-from tests.conftest import PASSWORD, FakeClock, _client, assert_problem
+from tests.conftest import FakeClock, _client, assert_problem
+from tests.factories import PASSWORD
 
 LIMITED = {
     "rate_limit_window_seconds": 900,
@@ -23,14 +25,30 @@ def limited_app(settings: Settings, db: Database) -> FastAPI:
     return create_app(settings.model_copy(update=LIMITED), database=db)
 
 
+async def counters(db: Database) -> dict[str, int]:
+    """The rate-limit counters of this window, by key."""
+    async with db.sessionmaker() as session:
+        return dict((await session.execute(text("select key, count from rate_limits"))).all())
+
+
+async def signed_in(db: Database, email: str) -> int:
+    async with db.sessionmaker() as session:
+        found = await session.scalar(
+            text("select count(*) from login_sessions s join users u on u.id = s.user_id where u.email = :e"),
+            {"e": email},
+        )
+    return int(found or 0)
+
+
 async def test_failed_sign_ins_per_email_are_limited(settings: Settings, db: Database) -> None:
     app = limited_app(settings, db)
     clock = app.state.clock = FakeClock(datetime(2026, 11, 23, 8, 5, tzinfo=UTC))
     async with _client(app) as client:
-        await client.post(
+        registered = await client.post(
             "/v1/auth/register",
             json={"email": "target@example.org", "password": PASSWORD, "display_name": "T"},
         )
+        assert registered.status_code == 201, registered.text
         for _ in range(3):
             wrong = await client.post(
                 "/v1/auth/login", json={"email": "target@example.org", "password": "guess guess"}
@@ -43,6 +61,10 @@ async def test_failed_sign_ins_per_email_are_limited(settings: Settings, db: Dat
         # The window started at 08:00; it ends at 08:15, ten minutes from now.
         assert blocked.headers["retry-after"] == "600"
         assert "600 s" in problem["detail"]
+        assert problem["detail"] == "too many failed sign-ins; try again in 600 s"
+        # Refused before the password was checked: no sign-in, and the refusal is not a failure.
+        assert await signed_in(db, "target@example.org") == 0
+        assert (await counters(db))["login-email:target@example.org"] == 3
         # Another account is not affected.
         await client.post(
             "/v1/auth/register",
@@ -55,6 +77,7 @@ async def test_failed_sign_ins_per_email_are_limited(settings: Settings, db: Dat
         assert (
             await client.post("/v1/auth/login", json={"email": "target@example.org", "password": PASSWORD})
         ).status_code == 200
+        assert await signed_in(db, "target@example.org") == 1
 
 
 async def test_successful_sign_ins_do_not_count_against_the_email(settings: Settings, db: Database) -> None:
@@ -68,6 +91,9 @@ async def test_successful_sign_ins_do_not_count_against_the_email(settings: Sett
         for _ in range(5):
             r = await client.post("/v1/auth/login", json={"email": "often@example.org", "password": PASSWORD})
             assert r.status_code == 200
+    # The address counts every attempt; the email only failures, and there were none.
+    assert await counters(db) == {"register:127.0.0.1": 1, "login-ip:127.0.0.1": 5}
+    assert await signed_in(db, "often@example.org") == 5
 
 
 async def test_attempts_per_address_and_registrations_are_limited(settings: Settings, db: Database) -> None:
@@ -80,14 +106,17 @@ async def test_attempts_per_address_and_registrations_are_limited(settings: Sett
                 json={"email": f"u{n}@example.org", "password": PASSWORD, "display_name": "U"},
             )
             assert r.status_code == 201
-        assert_problem(
-            await client.post(
-                "/v1/auth/register",
-                json={"email": "u9@example.org", "password": PASSWORD, "display_name": "U"},
-            ),
-            429,
-            "rate_limited",
+        refused = await client.post(
+            "/v1/auth/register",
+            json={"email": "u9@example.org", "password": PASSWORD, "display_name": "U"},
         )
+        assert_problem(refused, 429, "rate_limited")
+        # The window is 08:00 to 08:15 and the clock stands at 08:00.
+        assert refused.headers["retry-after"] == "900"
+        assert refused.json()["detail"] == "too many registrations; try again in 900 s"
+        async with db.sessionmaker() as session:
+            users = (await session.scalars(text("select email from users order by email"))).all()
+        assert users == [f"u{n}@example.org" for n in range(4)]  # u9 was not written
         statuses = [
             (
                 await client.post(
@@ -97,6 +126,10 @@ async def test_attempts_per_address_and_registrations_are_limited(settings: Sett
             for n in range(9)
         ]
         assert statuses == [200] * 8 + [429]
+        blocked = await client.post("/v1/auth/login", json={"email": "u0@example.org", "password": PASSWORD})
+        assert_problem(blocked, 429, "rate_limited")
+        assert blocked.headers["retry-after"] == "900"
+        assert await counters(db) == {"register:127.0.0.1": 5, "login-ip:127.0.0.1": 10}
 
 
 def test_windows_are_aligned() -> None:

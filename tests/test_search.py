@@ -22,9 +22,8 @@ from app.spots.schemas import SpotCreate
 from app.users.models import User
 from booking import Interval
 from booking.pricing import price
-from tests.conftest import START, Account, FakeClock, assert_problem, at
-from tests.test_bookings import EVERY_DAY, booked, open_spot
-from tests.test_spots import spot_body
+from tests.conftest import START, FakeClock, assert_problem, at
+from tests.factories import EVERY_DAY, Account, add_rule, booked, make_spot, open_spot, spot_body
 
 CENTRE = (51.505, 7.447)
 
@@ -95,19 +94,15 @@ async def test_filters_and_sorting(
     client: AsyncClient, clock: FakeClock, alice: Account, bob: Account
 ) -> None:
     async def spot_at(dlat: float, hourly: int, **changes: Any) -> str:
-        r = await client.post(
-            "/v1/spots",
-            headers=alice.headers,
-            json=spot_body(
-                location={"lat": CENTRE[0] + dlat, "lon": CENTRE[1]},
-                pricing={"hourly_cents": hourly},
-                **changes,
-            ),
+        spot = await make_spot(
+            client,
+            alice,
+            location={"lat": CENTRE[0] + dlat, "lon": CENTRE[1]},
+            pricing={"hourly_cents": hourly},
+            **changes,
         )
-        await client.post(
-            f"/v1/spots/{r.json()['id']}/availability/rules", headers=alice.headers, json=EVERY_DAY
-        )
-        return str(r.json()["id"])
+        await add_rule(client, alice, spot)
+        return str(spot["id"])
 
     near = await spot_at(0.001, 400, features={"covered": False}, max_vehicle=None)
     middle = await spot_at(
@@ -190,17 +185,9 @@ async def test_the_dst_night(app: FastAPI, client: AsyncClient, alice: Account) 
 
 
 async def make_night_spot(client: AsyncClient, owner: Account) -> str:
-    r = await client.post(
-        "/v1/spots",
-        headers=owner.headers,
-        json=spot_body(rules={"horizon_days": 30}, pricing={"hourly_cents": 250}),
-    )
-    await client.post(
-        f"/v1/spots/{r.json()['id']}/availability/rules",
-        headers=owner.headers,
-        json={"weekdays": ["sat"], "start_time": "22:00", "end_time": "06:00"},
-    )
-    return str(r.json()["id"])
+    spot = await make_spot(client, owner, rules={"horizon_days": 30}, pricing={"hourly_cents": 250})
+    await add_rule(client, owner, spot, {"weekdays": ["sat"], "start_time": "22:00", "end_time": "06:00"})
+    return str(spot["id"])
 
 
 async def test_bad_input(client: AsyncClient, clock: FakeClock, bob: Account) -> None:
@@ -365,6 +352,7 @@ async def _random_world(db: Database, rng: random.Random, now: datetime) -> list
         return made
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2, 3])
 async def test_search_agrees_with_the_engine_on_random_data(
     app: FastAPI, client: AsyncClient, db: Database, seed: int

@@ -1,44 +1,14 @@
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from httpx import AsyncClient
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from app.db import Database
 from app.spots.models import Spot
-from tests.conftest import Account, FakeClock, assert_problem
-
-NEW_SPOT: dict[str, Any] = {
-    "title": "Hofeinfahrt Kreuzstraße",
-    "description": "Behind the green gate",
-    "address": {
-        "street": "Kreuzstraße",
-        "house_number": "61a",
-        "postal_code": "44139",
-        "city": "Dortmund",
-        "district": "Kreuzviertel",
-    },
-    "location": {"lat": 51.505123, "lon": 7.447456},
-    "features": {"covered": True, "ev_charger": {"connector": "type2", "power_kw": 11}, "lit": True},
-    "max_vehicle": {"length_cm": 480, "width_cm": 200, "height_cm": 200},
-    "access_instructions": "Code 4711 at the gate",
-    "pricing": {"hourly_cents": 250, "daily_cap_cents": 1500},
-    "rules": {"buffer_min": 15, "cancellation_policy": "moderate"},
-}
-
-
-def spot_body(**changes: Any) -> dict[str, Any]:
-    body = copy.deepcopy(NEW_SPOT)
-    body.update(changes)
-    return body
-
-
-async def make_spot(client: AsyncClient, owner: Account, **changes: Any) -> dict[str, Any]:
-    r = await client.post("/v1/spots", json=spot_body(**changes), headers=owner.headers)
-    assert r.status_code == 201, r.text
-    return dict(r.json())
+from tests.conftest import FakeClock, assert_problem
+from tests.factories import NEW_SPOT, Account, make_spot, spot_body
 
 
 async def test_create_spot_answers_the_full_view_with_defaults(client: AsyncClient, alice: Account) -> None:
@@ -112,8 +82,12 @@ async def test_unknown_and_malformed_spot_ids_are_404(client: AsyncClient) -> No
     assert_problem(await client.get("/v1/spots/nope"), 404, "not_found")
 
 
-async def test_create_needs_sign_in(client: AsyncClient) -> None:
-    assert_problem(await client.post("/v1/spots", json=NEW_SPOT), 401, "unauthorized")
+async def test_create_needs_sign_in(client: AsyncClient, db: Database) -> None:
+    r = await client.post("/v1/spots", json=NEW_SPOT)
+    assert_problem(r, 401, "unauthorized")
+    assert r.headers["www-authenticate"] == "Bearer"
+    async with db.sessionmaker() as session:
+        assert await session.scalar(select(func.count()).select_from(Spot)) == 0
 
 
 async def test_create_validates(client: AsyncClient, alice: Account) -> None:
@@ -181,10 +155,15 @@ async def test_patch_with_a_stale_etag_is_412_and_changes_nothing(
     assert ok.status_code == 200
 
 
-async def test_patch_without_changes_keeps_the_etag(client: AsyncClient, alice: Account) -> None:
+async def test_patch_without_changes_keeps_the_etag(
+    client: AsyncClient, alice: Account, clock: FakeClock
+) -> None:
     spot = await make_spot(client, alice)
+    clock.advance(minutes=5)
     r = await client.patch(f"/v1/spots/{spot['id']}", json={"title": spot["title"]}, headers=alice.headers)
     assert r.headers["etag"] == '"1"'
+    assert r.status_code == 200, r.text
+    assert r.json() == spot  # updated_at too: nothing changed
 
 
 async def test_patch_validates_the_result(client: AsyncClient, alice: Account) -> None:

@@ -10,9 +10,8 @@ from typing import Any
 import pytest
 from httpx import AsyncClient
 
-from tests.conftest import START, Account, assert_problem, at, make_account
-from tests.test_bookings import booked, open_spot
-from tests.test_spots import spot_body
+from tests.conftest import START, assert_problem, at
+from tests.factories import Account, booked, make_account, open_spot, spot_body
 
 
 @dataclass
