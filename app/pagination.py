@@ -6,7 +6,7 @@ import base64
 import binascii
 import json
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Query
@@ -15,6 +15,7 @@ from sqlalchemy import Select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import ValidationProblem
+from app.schemas import EARLIEST_YEAR, LATEST_YEAR
 
 T = TypeVar("T")
 
@@ -39,18 +40,22 @@ def encode_cursor(position: datetime, row_id: uuid.UUID) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    invalid = ValidationProblem.field(
+        "cursor", "not a cursor this service issued", "cursor_invalid", where="query"
+    )
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         position, row_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        after = datetime.fromisoformat(position), uuid.UUID(row_id)
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
-        raise ValidationProblem.field(
-            "cursor", "not a cursor this service issued", "cursor_invalid", where="query"
-        ) from None
-    if after[0].tzinfo is None:
-        raise ValidationProblem.field(
-            "cursor", "not a cursor this service issued", "cursor_invalid", where="query"
-        )
+        when = datetime.fromisoformat(position)
+        if when.tzinfo is None:
+            raise ValueError("a naive position")
+        # A cursor is client input: a position at the calendar's edge (year 1 or 9999 with an
+        # offset) would overflow on its way to PostgreSQL, a 500 rather than a 422.
+        after = when.astimezone(UTC), uuid.UUID(row_id)
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError, OverflowError):
+        raise invalid from None
+    if not EARLIEST_YEAR <= after[0].year <= LATEST_YEAR:
+        raise invalid
     return after
 
 

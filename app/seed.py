@@ -224,7 +224,7 @@ async def _book_demo(
         if free.length >= timedelta(hours=2):
             start = free.start + timedelta(hours=1) if free.length >= timedelta(hours=3) else free.start
             request = BookingCreate(spot_id=str(spot.id), start=start, end=start + timedelta(hours=2))
-            booking, _ = await bookings.create(session, settings, driver, request, now)
+            booking = (await bookings.create(session, settings, driver, request, now)).booking
             if confirm:
                 action = Action.confirm if booking.status == "held" else Action.approve
                 actor = driver if action is Action.confirm else await session.get(User, spot.owner_id)

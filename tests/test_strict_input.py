@@ -3,6 +3,7 @@ a 422 naming where in the request the problem lies."""
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -338,6 +339,8 @@ async def test_service_checks_name_where_the_problem_lies(world: World) -> None:
     assert_invalid(r, "query", "status")
     r = await client.get("/v1/me/bookings", params={"cursor": "not-a-cursor"}, headers=driver.headers)
     assert_invalid(r, "query", "cursor")
+    r = await client.get("/v1/me/bookings", params={"status": ",".join(["held"] * 8)}, headers=driver.headers)
+    assert_invalid(r, "query", "status")
     search = {"lat": 51.5, "lon": 7.45, "radius_m": 1000, "start": at(30, START), "end": at(29, START)}
     # An interval the wrong way round is the booking rules' refusal, as for a booking.
     reversed_ = assert_problem(await client.get("/v1/search", params=search), 422, "invalid_interval")
@@ -361,3 +364,28 @@ async def test_service_checks_name_where_the_problem_lies(world: World) -> None:
     assert_invalid(r, "body", "pricing", "hourly_cents")
     r = await world.send("POST", "/v1/me/vehicles", json={"license_plate": "DO PS 1", "seats": 5})
     assert_invalid(r, "body", "seats")
+
+
+@pytest.mark.parametrize(
+    "position",
+    [
+        "9999-12-31T23:00:00-05:00",  # past year 9999 once in UTC: an overflow on the way to SQL
+        "0001-01-01T00:00:00+05:00",
+        "1999-12-31T23:00:00+00:00",  # outside the years a request may name
+        "2026-11-23T08:00:00",  # naive
+    ],
+)
+@pytest.mark.parametrize("path", ["/v1/me/bookings", "/v1/me/spots", "/v1/me/vehicles"])
+async def test_a_forged_list_cursor_is_a_422(world: World, path: str, position: str) -> None:
+    raw = json.dumps([position, "00000000-0000-0000-0000-000000000000"]).encode()
+    cursor = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    r = await world.client.get(path, params={"cursor": cursor}, headers=world.driver.headers)
+    problem = assert_invalid(r, "query", "cursor")
+    assert problem["errors"][0]["type"] == "cursor_invalid"
+
+
+@pytest.mark.parametrize("value", ["30", True, 30.0])
+async def test_reveal_before_min_is_strict(world: World, value: Any) -> None:
+    r = await world.send("PATCH", "/v1/spots/{spot}", json={"rules": {"reveal_before_min": value}})
+    assert_invalid(r, "body", "rules", "reveal_before_min")
+    assert (await world.send("GET", "/v1/spots/{spot}")).json()["rules"]["reveal_before_min"] == 60

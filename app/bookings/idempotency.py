@@ -71,19 +71,6 @@ def fingerprint(request: Request, body: BaseModel | None) -> bytes:
     return hashlib.sha256(canonical.encode()).digest()
 
 
-async def _raw_fingerprint(request: Request) -> bytes:
-    """What keys stored before the canonical form were hashed with (the body as parsed JSON), so
-    that a retry across the upgrade still replays. Unused once those keys have expired (the TTL
-    after the upgrade); then remove it."""
-    raw = await request.body()
-    try:
-        body: Any = json.loads(raw) if raw else None
-    except ValueError:
-        body = raw.decode("utf-8", "replace")
-    canonical = json.dumps([request.method, request.url.path, body], sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).digest()
-
-
 Route = Callable[..., Awaitable[BaseModel]]
 # What `@idempotent` makes of a route: it builds the JSON response itself (or replays a stored one).
 IdempotentRoute = Callable[..., Awaitable[JSONResponse]]
@@ -166,7 +153,7 @@ async def _answer_once(
         )
     )
     if stored is not None:
-        if stored.request_hash != digest and stored.request_hash != await _raw_fingerprint(request):
+        if stored.request_hash != digest:
             raise KeyReused("this Idempotency-Key was used with a different request")
         return _response(stored.status_code, stored.response, replayed=True)
 

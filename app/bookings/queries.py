@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -43,6 +44,9 @@ class SpotTerms:
     max_length_cm: int | None
     max_width_cm: int | None
     max_height_cm: int | None
+    # What a booking's answer shows of its spot, read with the terms so that the hot path reads
+    # the spot row once.
+    summary: dict[str, Any]
 
     @classmethod
     def of(cls, row: Row) -> SpotTerms:
@@ -72,13 +76,14 @@ class SpotTerms:
             max_length_cm=row["max_length_cm"],
             max_width_cm=row["max_width_cm"],
             max_height_cm=row["max_height_cm"],
+            summary={name: row[name] for name in ("title", "district", "lat", "lon", "reveal_before_min")},
         )
 
 
 _SPOT_TERMS = """
 select id, owner_id, instant_book, timezone, hourly_cents, daily_cap_cents, currency, granularity_min,
        min_duration_min, max_duration_min, lead_time_min, horizon_days, buffer_min, cancellation_policy,
-       max_length_cm, max_width_cm, max_height_cm
+       max_length_cm, max_width_cm, max_height_cm, title, district, lat, lon, reveal_before_min
 from spots where id = $1 and deleted_at is null
 """
 

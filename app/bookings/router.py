@@ -107,7 +107,7 @@ async def create_booking(
     body: BookingCreate, user: CurrentUser, session: DbSession, settings: SettingsDep, now: Now
 ) -> BookingOut:
     new = await service.create(session, settings, user, body, now)
-    return await new_booking_out(session, new.booking, new.event, user, now)
+    return await new_booking_out(session, new, user, now)
 
 
 @router.post(
@@ -203,7 +203,7 @@ def _statuses(values: list[str] | None) -> list[Status] | None:
         return None
     names = [name.strip() for value in values for name in value.split(",") if name.strip()]
     if len(names) > len(Status):
-        raise ValidationProblem.field("status", f"at most {len(Status)} statuses", "too_long")
+        raise ValidationProblem.field("status", f"at most {len(Status)} statuses", "too_long", where="query")
     try:
         return [Status(name) for name in names]
     except ValueError:

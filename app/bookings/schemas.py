@@ -78,7 +78,10 @@ class QuoteOut(ResponseModel):
     bookable: bool
     reason_code: ReasonName | None = None
     reason: IntervalReasonName | None = Field(
-        default=None, description="With `reason_code` `invalid_interval`: the rule the interval breaks"
+        default=None,
+        description="Whenever the interval breaks the spot's rules: the rule it breaks. Usually with "
+        "`reason_code` `invalid_interval`; beside `own_spot` or `vehicle_does_not_fit`, which are "
+        "answered first, when the interval is also invalid",
     )
     limit: int | str | None = Field(
         default=None,

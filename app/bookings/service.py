@@ -204,6 +204,7 @@ class NewBooking(NamedTuple):
 
     booking: Booking
     event: BookingEvent
+    spot: SpotTerms
 
 
 async def create(
@@ -249,7 +250,7 @@ async def create(
         if exc.constraint_name == EXCLUSION:
             raise SlotUnavailable(TAKEN.detail) from exc
         raise
-    return NewBooking(booking, event)
+    return NewBooking(booking, event, spot)
 
 
 async def _flush_guarded(session: AsyncSession) -> None:

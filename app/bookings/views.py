@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.bookings import queries
 from app.bookings.models import Booking, BookingEvent
 from app.bookings.schemas import BookingOut
+from app.bookings.service import NewBooking
 from app.db import Row, raw_connection
 from app.spots.service import public_coordinate, reveals
 from app.users.models import User, Vehicle
@@ -100,22 +101,15 @@ async def booking_out(session: AsyncSession, booking: Booking, viewer: User, now
     return (await booking_outs(session, [booking], viewer, now))[0]
 
 
-_SPOT_SUMMARY = "select title, district, lat, lon, reveal_before_min from spots where id = $1"
-
-
-async def new_booking_out(
-    session: AsyncSession, booking: Booking, event: BookingEvent, driver: User, now: datetime
-) -> BookingOut:
-    """A booking its driver has just made, on the booking hot path: it has exactly the event
-    written with it, the driver is at hand and so is the vehicle (loaded to check its size), so
-    one read of the spot by primary key is all; a four-table join costs more to plan than this."""
-    conn = await raw_connection(session)
-    spot = await conn.fetchrow(_SPOT_SUMMARY, booking.spot_id)
-    assert spot is not None  # the booking's spot, locked while it was booked
+async def new_booking_out(session: AsyncSession, new: NewBooking, driver: User, now: datetime) -> BookingOut:
+    """A booking its driver has just made, on the booking hot path, with no statement of its own:
+    it has exactly the event written with it, the spot's summary was read with its terms, the
+    driver is at hand, and the vehicle is in the session (loaded to check its size)."""
+    booking = new.booking
     vehicle = await session.get(Vehicle, booking.vehicle_id) if booking.vehicle_id else None
     facts = {
-        **dict(spot),
+        **new.spot.summary,
         "display_name": driver.display_name,
         "license_plate": vehicle.license_plate if vehicle else None,
     }
-    return _out(booking, [event], facts, driver, now)
+    return _out(booking, [new.event], facts, driver, now)

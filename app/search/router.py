@@ -78,7 +78,7 @@ async def search(
         items=[
             SearchItem(
                 spot=to_out(hit.spot, full=False),
-                distance_m=round(hit.distance_m, 1),
+                distance_m=hit.distance_m,
                 quote=SearchQuote(total_cents=hit.total_cents, currency=hit.spot.currency),
             )
             for hit in hits

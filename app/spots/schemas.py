@@ -97,7 +97,7 @@ class Rules(RequestModel):
     instant_book: StrictBool = True
     cancellation_policy: CancellationPolicy = CancellationPolicy.flexible
     reveal_before_min: Annotated[
-        int,
+        StrictInt,
         Field(
             ge=0,
             le=1440,
