@@ -12,7 +12,8 @@ from sqlalchemy import func, select, text
 from app.bookings.models import Booking, BookingEvent
 from app.bookings.tasks import purge_idempotency_keys, sweep_bookings
 from app.db import Database
-from tests.conftest import START, assert_problem, at
+from app.settings import Settings
+from tests.conftest import START, FakeClock, assert_problem, at
 from tests.factories import Account, book, make_account, open_spot, scene
 
 
@@ -194,3 +195,27 @@ async def test_expired_idempotency_keys_are_purged(
         )
     assert await purge_idempotency_keys(committed_db) == 1
     assert await purge_idempotency_keys(committed_db) == 0
+
+
+async def test_a_key_past_its_ttl_is_a_new_request(
+    client: AsyncClient, clock: FakeClock, settings: Settings, alice: Account, bob: Account
+) -> None:
+    """An expired key's stored answer is replaced, not replayed: the upsert's conflict branch."""
+    spot = await open_spot(client, alice)
+    headers = {**bob.headers, "Idempotency-Key": "reused-later"}
+    first = await client.post(
+        "/v1/bookings",
+        headers=headers,
+        json={"spot_id": spot["id"], "start": at(60, START), "end": at(62, START)},
+    )
+    assert first.status_code == 201, first.text
+    clock.advance(seconds=settings.idempotency_ttl_seconds)
+    body = {"spot_id": spot["id"], "start": at(80, START), "end": at(82, START)}
+    second = await client.post("/v1/bookings", headers=headers, json=body)
+    assert second.status_code == 201, second.text
+    assert second.json()["id"] != first.json()["id"]
+    assert "idempotent-replayed" not in second.headers
+    # The key now answers for the second request.
+    again = await client.post("/v1/bookings", headers=headers, json=body)
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json()["id"] == second.json()["id"]

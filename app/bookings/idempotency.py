@@ -170,27 +170,20 @@ async def _answer_once(
         status = exc.status
         answer = problem_body(exc.status, exc.code, exc.detail, errors=exc.errors, extra=exc.extra)
     ttl = timedelta(seconds=request.app.state.settings.idempotency_ttl_seconds)
+    row = insert(IdempotencyKey).values(
+        user_id=user.id,
+        key=key,
+        request_hash=digest,
+        status_code=status,
+        response=answer,
+        created_at=now,
+        expires_at=now + ttl,
+    )
     # Upsert: an expired row for the same key is simply replaced.
+    replaced = ("request_hash", "status_code", "response", "created_at", "expires_at")
     await session.execute(
-        insert(IdempotencyKey)
-        .values(
-            user_id=user.id,
-            key=key,
-            request_hash=digest,
-            status_code=status,
-            response=answer,
-            created_at=now,
-            expires_at=now + ttl,
-        )
-        .on_conflict_do_update(
-            index_elements=["user_id", "key"],
-            set_={
-                "request_hash": digest,
-                "status_code": status,
-                "response": answer,
-                "created_at": now,
-                "expires_at": now + ttl,
-            },
+        row.on_conflict_do_update(
+            index_elements=["user_id", "key"], set_={name: row.excluded[name] for name in replaced}
         )
     )
     return _response(status, answer, replayed=False)
