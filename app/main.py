@@ -20,6 +20,8 @@ from app.bookings.schemas import ReasonName, StatusName
 from app.clock import utcnow
 from app.db import Database
 from app.errors import install_handlers
+from app.events.hub import Hub
+from app.events.stream import router as events_router
 from app.middleware import BodyLimit, CatchAll
 from app.migrations import head_revision
 from app.ops import metrics
@@ -60,6 +62,9 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = database is None
         app.state.db = database or Database.from_settings(settings)
+        # Every serving process reads the outbox for its live streams.
+        app.state.hub = Hub(settings.plain_database_url)
+        await app.state.hub.start()
         scheduler = build_scheduler(settings, app.state.db) if settings.scheduler_enabled else None
         if scheduler is not None:
             scheduler.start()
@@ -68,6 +73,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         finally:
             if scheduler is not None:
                 scheduler.shutdown(wait=False)
+            await app.state.hub.stop()
             if owned:
                 await app.state.db.dispose()
 
@@ -100,6 +106,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.include_router(availability_router)
     app.include_router(bookings_router)
     app.include_router(search_router)
+    app.include_router(events_router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     openapi.install_docs(app)
     return app

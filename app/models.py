@@ -3,6 +3,8 @@
 from app.auth.models import LoginSession, RefreshToken
 from app.availability.models import AvailabilityBlackout, AvailabilityRule, AvailabilityWindow, SpotOpenRange
 from app.bookings.models import Booking, BookingEvent, IdempotencyKey
+from app.calendars.models import CalendarToken
+from app.events.models import Delivery, Event, EventCursor, PushSubscription, Webhook
 from app.ratelimit import RateLimit
 from app.spots.models import Spot
 from app.users.models import User, Vehicle
@@ -13,12 +15,18 @@ __all__ = [
     "AvailabilityWindow",
     "Booking",
     "BookingEvent",
+    "CalendarToken",
+    "Delivery",
+    "Event",
+    "EventCursor",
     "IdempotencyKey",
     "LoginSession",
+    "PushSubscription",
     "RateLimit",
     "RefreshToken",
     "Spot",
     "SpotOpenRange",
     "User",
     "Vehicle",
+    "Webhook",
 ]

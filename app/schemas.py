@@ -255,7 +255,7 @@ class ResponseModel(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
-def _as_utc_z(value: datetime) -> str:
+def as_utc_z(value: datetime) -> str:
     if value.tzinfo is None:  # pragma: no cover - every stored time is timestamptz
         raise ValueError("naive datetime in a response")
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
@@ -265,7 +265,7 @@ def _as_utc_z(value: datetime) -> str:
 # answer schema says so explicitly: clients generate typed dates only from `format: date-time`.
 UtcDatetime = Annotated[
     datetime,
-    PlainSerializer(_as_utc_z, return_type=str, when_used="json"),
+    PlainSerializer(as_utc_z, return_type=str, when_used="json"),
     WithJsonSchema({"type": "string", "format": "date-time"}),
 ]
 

@@ -92,6 +92,11 @@ class Settings(BaseSettings):
         """The same database through asyncpg, whatever driver the URL named."""
         return make_url(self.database_url).set(drivername="postgresql+asyncpg")
 
+    @property
+    def plain_database_url(self) -> str:
+        """The URL as libpq and asyncpg take it (the events hub connects directly)."""
+        return make_url(self.database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+
     def signing_secret(self) -> str:
         if self.jwt_secret is not None:
             return self.jwt_secret.get_secret_value()

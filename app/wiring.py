@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.availability import materialize
 from app.bookings import hooks as booking_hooks
 from app.bookings import service as bookings
+from app.events import hub
 from app.spots import hooks as spot_hooks
 from app.spots.models import Spot
 from app.users.models import User
@@ -32,3 +33,4 @@ def wire() -> None:
             full_view=[booking_hooks.in_reveal_window],
         )
     )
+    hub.install()

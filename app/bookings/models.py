@@ -73,6 +73,9 @@ class Booking(SQLModel, table=True):
             postgresql_where=text(is_status(Status.requested)),
         ),
         Index("ix_bookings_end_at_confirmed", "end_at", postgresql_where=text(is_status(Status.confirmed))),
+        Index(
+            "ix_bookings_start_at_confirmed", "start_at", postgresql_where=text(is_status(Status.confirmed))
+        ),
     )
 
     id: uuid.UUID = id_field()
@@ -88,6 +91,10 @@ class Booking(SQLModel, table=True):
     hold_expires_at: datetime | None = timestamp_field(nullable=True)
     request_expires_at: datetime | None = timestamp_field(nullable=True)
     cancel_reason: str | None = Field(default=None, max_length=500)
+    # The start and the end the reminders `booking.starts_soon` and `booking.ends_soon` were sent
+    # for: each is sent once, and once more only when an extension moves the end.
+    starts_soon_for: datetime | None = timestamp_field(nullable=True)
+    ends_soon_for: datetime | None = timestamp_field(nullable=True)
     created_at: datetime = created_at_field()
     updated_at: datetime = created_at_field()
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -21,6 +21,7 @@ from sqlmodel import col
 
 from app.bookings.models import Booking, BookingEvent
 from app.db import Row
+from app.events import outbox
 from app.spots.models import Spot
 from app.users.models import User
 from booking import BookingPolicy
@@ -80,6 +81,14 @@ class SpotTerms:
         )
 
 
+class NewBooking(NamedTuple):
+    """A booking just made, with the one event written with it: its answer needs no read back."""
+
+    booking: Booking
+    event: BookingEvent
+    spot: SpotTerms
+
+
 _SPOT_TERMS = """
 select id, owner_id, instant_book, timezone, hourly_cents, daily_cap_cents, currency, granularity_min,
        min_duration_min, max_duration_min, lead_time_min, horizon_days, buffer_min, cancellation_policy,
@@ -102,20 +111,25 @@ async def cancellation_policy(session: AsyncSession, spot_id: uuid.UUID) -> Canc
     return CancellationPolicy(policy)
 
 
-# The booking and its first event in one round trip. The event's foreign key is checked at the
-# end of the statement, when the booking is there.
+# The booking, its first event and its notice in the outbox in one round trip. The foreign keys
+# to the booking are checked at the end of the statement, when the booking is there.
 _INSERT = """
 with booking as (
     insert into bookings (id, spot_id, driver_id, vehicle_id, start_at, end_at, status, total_cents,
                           currency, hold_expires_at, request_expires_at, created_at, updated_at)
     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)
+), history as (
+    insert into booking_events (booking_id, at, kind, to_status, actor, by_user_id)
+    values ($1, $12, $13, $7, $14, $15)
 )
-insert into booking_events (booking_id, at, kind, to_status, actor, by_user_id)
-values ($1, $12, $13, $7, $14, $15)
+insert into events (id, type, created_at, booking_id, driver_id, owner_id, webhook_id, data, owner_data)
+values ($16, $13, $12, $1, $3, $17, null, $18::jsonb, $19::jsonb)
 """
 
 
-async def insert_booking(conn: asyncpg.Connection, booking: Booking, event: BookingEvent) -> None:
+async def insert_booking(
+    conn: asyncpg.Connection, booking: Booking, event: BookingEvent, notice: outbox.NewEvent
+) -> None:
     """Raises `asyncpg.ExclusionViolationError` for an overlap the exclusion constraint refuses."""
     await conn.execute(
         _INSERT,
@@ -134,6 +148,10 @@ async def insert_booking(conn: asyncpg.Connection, booking: Booking, event: Book
         event.kind,
         event.actor,
         event.by_user_id,
+        notice.id,
+        notice.owner_id,
+        notice.data,
+        notice.owner_data,
     )
 
 
@@ -155,6 +173,7 @@ with due as (
 )
 insert into booking_events (booking_id, at, kind, from_status, to_status, actor)
 select id, at, :kind, from_status, :to_status, 'system' from changed
+returning booking_id
 """
 _EXPIRY_DUE = past_deadline(":now")
 _COMPLETION_DUE = f"{is_status(Status.confirmed)} and end_at <= :now"
@@ -168,7 +187,7 @@ async def _sweep(
     spot_id: uuid.UUID | None,
     batch: int,
     at: str = ":now",
-) -> int:
+) -> list[uuid.UUID]:
     statement = _SWEEP.format(
         due=due,
         at=at,
@@ -185,19 +204,18 @@ async def _sweep(
     }
     if spot_id:
         params["spot_id"] = spot_id
-    result = await session.execute(text(statement), params)
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return list((await session.execute(text(statement), params)).scalars())
 
 
 async def expire_due(
     session: AsyncSession, now: datetime, *, spot_id: uuid.UUID | None = None, batch: int = 1000
-) -> int:
+) -> list[uuid.UUID]:
     """Marks the holds and requests past their deadline expired, dated at their deadline; only
     those of `spot_id` when given (they are waited for, not skipped)."""
     return await _sweep(session, _EXPIRY_DUE, Status.expired, now, spot_id, batch, at=deadline("b."))
 
 
-async def complete_due(session: AsyncSession, now: datetime, *, batch: int = 1000) -> int:
+async def complete_due(session: AsyncSession, now: datetime, *, batch: int = 1000) -> list[uuid.UUID]:
     """Marks the confirmed bookings past their end completed."""
     return await _sweep(session, _COMPLETION_DUE, Status.completed, now, None, batch)
 

@@ -19,7 +19,7 @@ from app.bookings.schemas import (
     QuoteRequest,
     RefundStepOut,
 )
-from app.bookings.views import booking_out, booking_outs, new_booking_out
+from app.bookings.views import booking_out, booking_outs
 from app.clock import Now
 from app.db import DbSession
 from app.errors import ValidationProblem
@@ -106,8 +106,7 @@ async def create_quote(body: QuoteRequest, user: CurrentUser, session: DbSession
 async def create_booking(
     body: BookingCreate, user: CurrentUser, session: DbSession, settings: SettingsDep, now: Now
 ) -> BookingOut:
-    new = await service.create(session, settings, user, body, now)
-    return await new_booking_out(session, new, user, now)
+    return (await service.create(session, settings, user, body, now)).answer
 
 
 @router.post(

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.availability.calendar import read_calendar
-from app.bookings import queries
+from app.bookings import notices, queries, views
 from app.bookings.errors import (
     HOLD_EXPIRED,
     TAKEN,
@@ -39,12 +39,11 @@ from app.bookings.errors import (
     refused,
 )
 from app.bookings.models import Booking, BookingEvent
-from app.bookings.queries import EXCLUSION, SpotTerms
-from app.bookings.queries import complete_due as complete_due  # the sweeper's, re-exported
-from app.bookings.queries import expire_due as expire_due
+from app.bookings.queries import EXCLUSION, NewBooking, SpotTerms
 from app.bookings.schemas import BookingCreate, BookingOut, EventOut, ReasonName
 from app.db import raw_connection
 from app.errors import Forbidden, NotFound
+from app.events import outbox
 from app.pagination import PageParams, paginate
 from app.schemas import parse_id
 from app.settings import Settings
@@ -62,6 +61,22 @@ async def _spot_terms(conn: asyncpg.Connection, spot_id: uuid.UUID, *, lock: boo
     if spot is None:
         raise NotFound("no such spot")
     return spot
+
+
+async def expire_due(
+    session: AsyncSession, now: datetime, *, spot_id: uuid.UUID | None = None, batch: int = 1000
+) -> int:
+    """Marks the holds and requests past their deadline expired (see `queries.expire_due`), and
+    tells their drivers and owners."""
+    expired = await queries.expire_due(session, now, spot_id=spot_id, batch=batch)
+    await notices.emit_by_id(session, expired, "booking.expired", now)
+    return len(expired)
+
+
+async def complete_due(session: AsyncSession, now: datetime, *, batch: int = 1000) -> int:
+    completed = await queries.complete_due(session, now, batch=batch)
+    await notices.emit_by_id(session, completed, "booking.completed", now)
+    return len(completed)
 
 
 def _event(
@@ -199,17 +214,17 @@ async def quote(
     )
 
 
-class NewBooking(NamedTuple):
-    """A booking just made, with the one event written with it: its answer needs no read back."""
+class Created(NamedTuple):
+    """A booking just made and its driver's answer, built before the insert: the same view goes
+    into the outbox with it."""
 
     booking: Booking
-    event: BookingEvent
-    spot: SpotTerms
+    answer: BookingOut
 
 
 async def create(
     session: AsyncSession, settings: Settings, user: User, data: BookingCreate, now: datetime
-) -> NewBooking:
+) -> Created:
     conn = await raw_connection(session)
     spot = await _spot_terms(conn, parse_id(data.spot_id, "spot"), lock=True)
     if spot.owner_id == user.id:
@@ -243,14 +258,27 @@ async def create(
         updated_at=now,
     )
     event = _event(booking, f"booking.{booking.status.value}", None, Actor.driver, user, now)
+    new = NewBooking(booking, event, spot)
+    answer = await views.new_booking_out(session, new, user, now)
+    driver_data, owner_data = views.new_booking_event_views(answer)
+    notice = outbox.NewEvent(
+        type=event.kind,
+        created_at=now,
+        data=driver_data,
+        owner_data=owner_data,
+        booking_id=booking.id,
+        driver_id=user.id,
+        owner_id=spot.owner_id,
+    )
     try:
-        await queries.insert_booking(conn, booking, event)
+        await queries.insert_booking(conn, booking, event, notice)
     except asyncpg.ExclusionViolationError as exc:
         # Unreachable while the spot lock is taken first; the constraint is the last word.
         if exc.constraint_name == EXCLUSION:
             raise SlotUnavailable(TAKEN.detail) from exc
         raise
-    return NewBooking(booking, event, spot)
+    outbox.mark_written(session)
+    return Created(booking, answer)
 
 
 async def _flush_guarded(session: AsyncSession) -> None:
@@ -325,7 +353,7 @@ async def _expire_if_due(session: AsyncSession, booking: Booking, action: Action
     # It expired at its deadline, whenever that is noticed: the sweeper records the same.
     booking.updated_at = deadline
     _record(session, booking, "booking.expired", from_status, Actor.system, None, deadline)
-    await session.flush()
+    await notices.emit(session, [booking], "booking.expired", now)
     if action is Action.confirm and from_status == Status.held:
         raise HoldExpired(HOLD_EXPIRED)
     raise DeadlinePassed(f"the {from_status.value} booking expired")
@@ -365,7 +393,7 @@ async def change(
     booking.status = target
     booking.updated_at = now
     _record(session, booking, f"booking.{target.value}", from_status, actor, user, now)
-    await session.flush()
+    await notices.emit(session, [booking], f"booking.{target.value}", now)
     return booking
 
 
@@ -395,7 +423,7 @@ async def extend(
     booking.updated_at = now
     await _flush_guarded(session)
     _record(session, booking, "booking.extended", booking.status, actor, user, now)
-    await session.flush()
+    await notices.emit(session, [booking], "booking.extended", now)
     return booking
 
 
@@ -433,5 +461,5 @@ async def release_spot(
         booking.cancel_reason = "the owner withdrew the spot"
         booking.updated_at = now
         _record(session, booking, "booking.cancelled", from_status, Actor.owner, user, now)
-    await session.flush()
+    await notices.emit(session, future, "booking.cancelled", now)
     return len(future)

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.bookings import queries
 from app.bookings.models import Booking, BookingEvent
+from app.bookings.queries import NewBooking
 from app.bookings.schemas import BookingOut
-from app.bookings.service import NewBooking
 from app.db import Row, raw_connection
 from app.spots.service import public_coordinate, reveals
 from app.users.models import User, Vehicle
@@ -45,9 +46,9 @@ async def _facts(session: AsyncSession, bookings: list[Booking]) -> dict[uuid.UU
     return {row["id"]: row for row in rows}
 
 
-def _plate(b: Booking, facts: Row, viewer: User, now: datetime) -> str | None:
+def _plate(b: Booking, facts: Row, viewer_id: uuid.UUID, now: datetime) -> str | None:
     plate: str | None = facts["license_plate"]
-    if viewer.id == b.driver_id:
+    if viewer_id == b.driver_id:
         return plate
     due = b.status == Status.confirmed and reveals(
         start=b.start_at, end=b.end_at, reveal_before_min=facts["reveal_before_min"], now=now
@@ -55,7 +56,9 @@ def _plate(b: Booking, facts: Row, viewer: User, now: datetime) -> str | None:
     return plate if due else None
 
 
-def _out(b: Booking, events: list[BookingEvent], facts: Row, viewer: User, now: datetime) -> BookingOut:
+def _out(
+    b: Booking, events: list[BookingEvent], facts: Row, viewer_id: uuid.UUID, now: datetime
+) -> BookingOut:
     return BookingOut.model_validate(
         {
             "id": b.id,
@@ -68,7 +71,7 @@ def _out(b: Booking, events: list[BookingEvent], facts: Row, viewer: User, now: 
             "driver_id": b.driver_id,
             "driver_name": facts["display_name"],
             "vehicle_id": b.vehicle_id,
-            "license_plate": _plate(b, facts, viewer, now),
+            "license_plate": _plate(b, facts, viewer_id, now),
             "start": b.start_at,
             "end": b.end_at,
             "status": b.status,
@@ -94,7 +97,7 @@ async def booking_outs(
     statements whatever the page size."""
     events = await queries.events_of(session, bookings)
     facts = await _facts(session, bookings)
-    return [_out(b, events[b.id], facts[b.id], viewer, now) for b in bookings]
+    return [_out(b, events[b.id], facts[b.id], viewer.id, now) for b in bookings]
 
 
 async def booking_out(session: AsyncSession, booking: Booking, viewer: User, now: datetime) -> BookingOut:
@@ -112,4 +115,41 @@ async def new_booking_out(session: AsyncSession, new: NewBooking, driver: User, 
         "display_name": driver.display_name,
         "license_plate": vehicle.license_plate if vehicle else None,
     }
-    return _out(booking, [new.event], facts, driver, now)
+    return _out(booking, [new.event], facts, driver.id, now)
+
+
+def event_data(out: BookingOut) -> str:
+    """An event's `data` for a booking as its recipient reads it."""
+    return '{"booking":' + out.model_dump_json() + "}"
+
+
+def new_booking_event_views(out: BookingOut) -> tuple[str, str | None]:
+    """A new booking's event `data` for its driver and its spot's owner, from the driver's answer:
+    a new booking is held or requested, so the owner does not see the plate yet."""
+    if out.license_plate is None:
+        return event_data(out), None
+    return event_data(out), event_data(out.model_copy(update={"license_plate": None}))
+
+
+class EventViews(NamedTuple):
+    driver_data: str
+    owner_data: str | None  # None: the same as the driver's
+    owner_id: uuid.UUID
+
+
+async def event_views(
+    session: AsyncSession, bookings: list[Booking], now: datetime
+) -> dict[uuid.UUID, EventViews]:
+    """Each booking's event `data` for its driver and, when it differs, for its spot's owner, as
+    each would read it at `now`: two statements whatever the number."""
+    events = await queries.events_of(session, bookings)
+    facts = await _facts(session, bookings)
+    out: dict[uuid.UUID, EventViews] = {}
+    for b in bookings:
+        f = facts[b.id]
+        driver = _out(b, events[b.id], f, b.driver_id, now)
+        owner = _out(b, events[b.id], f, f["owner_id"], now)
+        out[b.id] = EventViews(
+            event_data(driver), None if owner == driver else event_data(owner), f["owner_id"]
+        )
+    return out

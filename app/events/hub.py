@@ -1,0 +1,325 @@
+"""The outbox's reader in each process: one listening connection, however many streams.
+
+A process that commits events wakes its own readers at once and the other processes with a
+`NOTIFY` that carries nothing, sent after the commit on this connection (never inside the booking
+transaction: PostgreSQL serialises the commits of notifying transactions). On a wake, or every
+second if none comes, the hub reads the events that are new, in (txid, seq) order and only below
+`parkshare_event_horizon()` (docs/decisions/0007), and hands each to the live streams of its
+recipients and to the wakers (the delivery loop). When the connection is lost it is made again and
+the hub reads on from where it was: nothing is missed, because the outbox, not the notification,
+is the truth.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from sqlalchemy import event as sa_event
+from sqlalchemy.orm import Session
+
+from app.events.outbox import WRITTEN, envelope
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "parkshare_events"
+POLL_SECONDS = 1.0  # a read even without a wake: a lost notification costs at most this
+RECONNECT_SECONDS = (0.1, 0.5, 1.0, 2.0, 5.0)
+BATCH = 500
+QUEUE_LIMIT = 1000  # a stream that falls this far behind is closed; it resumes from the outbox
+
+Position = tuple[int, int]  # (txid, seq)
+
+_EVENT_COLUMNS = (
+    "seq, id, txid, type, created_at, booking_id, driver_id, owner_id, webhook_id, "
+    "data::text as data, owner_data::text as owner_data"
+)
+_NEW = f"""
+select {_EVENT_COLUMNS} from events
+where (txid, seq) > ($1, $2) and txid < $3
+order by txid, seq
+limit {BATCH}
+"""  # noqa: S608 - the columns are constants
+_FOR_USER = f"""
+select {_EVENT_COLUMNS} from events
+where (driver_id = $1 or owner_id = $1) and webhook_id is null
+  and (txid, seq) > ($2, $3) and txid < $4
+order by txid, seq
+limit {BATCH}
+"""  # noqa: S608 - the columns are constants
+_POSITION_OF = """
+select txid, seq from events where id = $1 and (driver_id = $2 or owner_id = $2) and webhook_id is null
+"""
+HORIZON = "select parkshare_event_horizon()"
+
+
+@dataclass(frozen=True)
+class EventRow:
+    seq: int
+    id: uuid.UUID
+    txid: int
+    type: str
+    created_at: datetime
+    booking_id: uuid.UUID | None
+    driver_id: uuid.UUID | None
+    owner_id: uuid.UUID | None
+    webhook_id: uuid.UUID | None
+    data: str
+    owner_data: str | None
+
+    @classmethod
+    def of(cls, row: Any) -> EventRow:
+        return cls(**dict(row.items()))
+
+    @property
+    def position(self) -> Position:
+        return (self.txid, self.seq)
+
+    def recipients(self) -> set[uuid.UUID]:
+        """Who sees it in their stream and pushes: nobody for an event meant for one webhook."""
+        if self.webhook_id is not None:
+            return set()
+        return {u for u in (self.driver_id, self.owner_id) if u is not None}
+
+    def message_for(self, user_id: uuid.UUID) -> str:
+        """The event JSON as `user_id` receives it: the owner's view when they are the owner."""
+        data = self.owner_data if user_id == self.owner_id and self.owner_data is not None else self.data
+        return envelope(self.id, self.type, self.created_at, data)
+
+
+class Subscription:
+    """A live stream's inbox: the events of one user, in outbox order."""
+
+    def __init__(self, user_id: uuid.UUID) -> None:
+        self.user_id = user_id
+        self.queue: asyncio.Queue[EventRow] = asyncio.Queue(QUEUE_LIMIT)
+        self.overflowed = asyncio.Event()
+
+    def offer(self, row: EventRow) -> None:
+        try:
+            self.queue.put_nowait(row)
+        except asyncio.QueueFull:
+            self.overflowed.set()
+
+
+async def read_horizon(conn: asyncpg.Connection) -> int:
+    horizon: int = await conn.fetchval(HORIZON)
+    return horizon
+
+
+async def read_after(conn: asyncpg.Connection, position: Position) -> list[EventRow]:
+    """Every final event after `position`, in order (a statement for the horizon, then the
+    reads: their snapshots see every transaction below it ended)."""
+    horizon = await read_horizon(conn)
+    out: list[EventRow] = []
+    while True:
+        rows = [EventRow.of(r) for r in await conn.fetch(_NEW, *position, horizon)]
+        out.extend(rows)
+        if len(rows) < BATCH:
+            return out
+        position = rows[-1].position
+
+
+async def page_for_user(conn: asyncpg.Connection, user_id: uuid.UUID, position: Position) -> list[EventRow]:
+    """Up to BATCH of a user's final events after `position` (a stream's catch-up), in order."""
+    horizon = await read_horizon(conn)
+    return [EventRow.of(r) for r in await conn.fetch(_FOR_USER, user_id, *position, horizon)]
+
+
+async def position_of(conn: asyncpg.Connection, event_id: str, user_id: uuid.UUID) -> Position | None:
+    """Where an event of the user's stands, or None for an id that is not theirs or no longer kept."""
+    try:
+        parsed = uuid.UUID(event_id)
+    except ValueError:
+        return None
+    row = await conn.fetchrow(_POSITION_OF, parsed, user_id)
+    return (row["txid"], row["seq"]) if row else None
+
+
+class Hub:
+    def __init__(self, dsn: str) -> None:
+        self._dsn = dsn
+        self._conn: asyncpg.Connection | None = None
+        self._lock = asyncio.Lock()  # one statement at a time on the connection
+        self._wake = asyncio.Event()
+        self._notify = asyncio.Event()
+        self._connected = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._subscriptions: dict[uuid.UUID, set[Subscription]] = {}
+        self._wakers: list[Callable[[], None]] = []
+        self.position: Position | None = None
+        self.reads = 0  # for the tests: how often the hub has read
+
+    # -- life --------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Starts listening; a database that is down is retried in the background."""
+        try:
+            await self._connect()
+            await self._read()
+        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            logger.warning("events hub: cannot reach the database yet (%s)", type(exc).__name__)
+        self._tasks = [
+            asyncio.create_task(self._read_loop(), name="events-hub-read"),
+            asyncio.create_task(self._notify_loop(), name="events-hub-notify"),
+        ]
+        _HUBS.add(self)
+
+    async def stop(self) -> None:
+        _HUBS.discard(self)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks = []
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                await self._conn.close(timeout=2)
+            self._conn = None
+
+    async def _connect(self) -> None:
+        conn = await asyncpg.connect(self._dsn, server_settings={"application_name": "parkshare-events"})
+        await conn.add_listener(CHANNEL, self._on_notification)
+        conn.add_termination_listener(self._on_lost)
+        self._conn = conn
+        self._connected.set()
+
+    def _on_notification(self, *_: object) -> None:
+        self._wake.set()
+
+    def _on_lost(self, *_: object) -> None:
+        self._connected.clear()
+        self._wake.set()
+
+    async def _reconnect(self) -> None:
+        self._connected.clear()
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.terminate()
+            self._conn = None
+        for attempt in range(1_000_000):
+            try:
+                await self._connect()
+            except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
+                delay = RECONNECT_SECONDS[min(attempt, len(RECONNECT_SECONDS) - 1)]
+                logger.warning(
+                    "events hub: cannot reach the database (%s); again in %.1f s", type(exc).__name__, delay
+                )
+                await asyncio.sleep(delay)
+            else:
+                logger.info("events hub: listening again")
+                return
+
+    # -- wakes ------------------------------------------------------------------------------
+
+    def poke(self) -> None:
+        """Events were committed in this process: read now, and tell the other processes."""
+        self._wake.set()
+        self._notify.set()
+
+    def add_waker(self, waker: Callable[[], None]) -> None:
+        """`waker` is called after every read that found events (the delivery loop's wake)."""
+        self._wakers.append(waker)
+
+    async def _notify_loop(self) -> None:
+        while True:
+            await self._notify.wait()
+            self._notify.clear()  # pokes during the NOTIFY below make one more, not one each
+            await self._connected.wait()
+            try:
+                async with self._lock:
+                    assert self._conn is not None
+                    await self._conn.execute(f"notify {CHANNEL}")
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, AssertionError):
+                # The others read within a second anyway; the read loop reconnects.
+                self._wake.set()
+
+    # -- reads ------------------------------------------------------------------------------
+
+    async def _read_loop(self) -> None:
+        while True:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+            self._wake.clear()
+            try:
+                if self._conn is None or self._conn.is_closed():
+                    await self._reconnect()
+                rows = await self._read()
+            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                logger.warning("events hub: read failed (%s); reconnecting", type(exc).__name__)
+                await self._reconnect()
+                continue
+            if rows:
+                self._fan_out(rows)
+
+    async def _read(self) -> list[EventRow]:
+        async with self._lock:
+            assert self._conn is not None
+            if self.position is None:
+                # Events before this are history; a stream that wants them names its Last-Event-ID.
+                self.position = (await read_horizon(self._conn), -1)
+                return []
+            rows = await read_after(self._conn, self.position)
+            self.reads += 1
+        if rows:
+            self.position = rows[-1].position
+        return rows
+
+    def _fan_out(self, rows: list[EventRow]) -> None:
+        for row in rows:
+            for user_id in row.recipients():
+                for subscription in self._subscriptions.get(user_id, ()):
+                    subscription.offer(row)
+        for waker in self._wakers:
+            waker()
+
+    # -- streams ----------------------------------------------------------------------------
+
+    def subscribe(self, user_id: uuid.UUID) -> Subscription:
+        subscription = Subscription(user_id)
+        self._subscriptions.setdefault(user_id, set()).add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        subscriptions = self._subscriptions.get(subscription.user_id)
+        if subscriptions is not None:
+            subscriptions.discard(subscription)
+            if not subscriptions:
+                del self._subscriptions[subscription.user_id]
+
+    def subscriptions_of(self, user_id: uuid.UUID) -> set[Subscription]:
+        return self._subscriptions.get(user_id, set())
+
+    @property
+    def streams(self) -> int:
+        return sum(len(s) for s in self._subscriptions.values())
+
+
+# The hubs running in this process (one, except in tests that start several apps).
+_HUBS: set[Hub] = set()
+
+
+def _after_commit(session: Session) -> None:
+    if session.info.pop(WRITTEN, False):
+        for hub in list(_HUBS):
+            hub.poke()
+
+
+def _after_rollback(session: Session) -> None:
+    session.info.pop(WRITTEN, None)
+
+
+def install() -> None:
+    """Wakes the hubs after every commit that wrote events (`outbox.mark_written`). Calling it
+    again changes nothing."""
+    if not sa_event.contains(Session, "after_commit", _after_commit):
+        sa_event.listen(Session, "after_commit", _after_commit)
+        sa_event.listen(Session, "after_rollback", _after_rollback)
