@@ -132,23 +132,33 @@ def seed(args: argparse.Namespace) -> None:
 
 def worker(_: argparse.Namespace) -> None:
     from app.db import Database
+    from app.events.delivery import Deliverer
+    from app.events.hub import Hub
     from app.scheduler import build_scheduler
+    from app.wiring import wire
 
     settings = _settings()
 
     async def run() -> None:
+        wire()
         database = Database.from_settings(settings)
         scheduler = build_scheduler(settings, database)
+        hub = Hub(settings.plain_database_url)
+        deliverer = Deliverer(database, settings, hub)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         scheduler.start()
-        logging.getLogger("parkshare.worker").info("scheduler running; Ctrl-C stops it")
+        await hub.start()
+        await deliverer.start()
+        logging.getLogger("parkshare.worker").info("scheduler and event delivery running; Ctrl-C stops them")
         try:
             await stop.wait()
         finally:
+            await deliverer.stop()
             scheduler.shutdown(wait=False)
+            await hub.stop()
             await database.dispose()
 
     asyncio.run(run())

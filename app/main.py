@@ -20,6 +20,7 @@ from app.bookings.schemas import ReasonName, StatusName
 from app.clock import utcnow
 from app.db import Database
 from app.errors import install_handlers
+from app.events.delivery import Deliverer
 from app.events.hub import Hub
 from app.events.stream import router as events_router
 from app.middleware import BodyLimit, CatchAll
@@ -66,11 +67,16 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         app.state.hub = Hub(settings.plain_database_url)
         await app.state.hub.start()
         scheduler = build_scheduler(settings, app.state.db) if settings.scheduler_enabled else None
+        deliverer = Deliverer(app.state.db, settings, app.state.hub) if settings.scheduler_enabled else None
         if scheduler is not None:
             scheduler.start()
+        if deliverer is not None:
+            await deliverer.start()
         try:
             yield
         finally:
+            if deliverer is not None:
+                await deliverer.stop()
             if scheduler is not None:
                 scheduler.shutdown(wait=False)
             await app.state.hub.stop()

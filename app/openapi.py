@@ -65,6 +65,7 @@ CODE_STATUS: dict[str, int] = {
     "outside_availability": 422,
     "vehicle_does_not_fit": 422,
     "idempotency_key_reused": 422,
+    "webhook_url_not_allowed": 422,
     "rate_limited": 429,
     "internal_error": 500,
     "unavailable": 503,

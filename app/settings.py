@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     # Request bodies larger than this are refused with 413 before they are read.
     max_body_bytes: Annotated[int, Field(ge=1024, le=1_073_741_824)] = 1_048_576
 
+    # Webhook and push URLs may use http and point at loopback or private addresses: for local
+    # development and the tests only (docs/events.md, "Where events may be sent").
+    webhook_allow_private_urls: bool = False
+
     log_level: str = "INFO"
     scheduler_enabled: bool = True
 
