@@ -17,13 +17,14 @@ from app.availability.router import router as availability_router
 from app.availability.schemas import Weekday
 from app.bookings.router import router as bookings_router
 from app.bookings.schemas import ReasonName, StatusName
+from app.calendars.router import router as calendars_router
 from app.clock import utcnow
 from app.db import Database
 from app.errors import install_handlers
 from app.events.delivery import Deliverer
 from app.events.hub import Hub
 from app.events.stream import router as events_router
-from app.middleware import BodyLimit, CatchAll
+from app.middleware import BodyLimit, CatchAll, redact_access_log
 from app.migrations import head_revision
 from app.ops import metrics
 from app.ops.router import router as ops_router
@@ -101,6 +102,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         app.state.db = database
 
     install_handlers(app)
+    # The calendar feeds' URLs carry their secret: the access log shows `token=***`.
+    redact_access_log()
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(metrics.MetricsMiddleware)
     app.add_middleware(CatchAll)  # outermost, so that every other layer's failure is answered
@@ -113,6 +116,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.include_router(bookings_router)
     app.include_router(search_router)
     app.include_router(events_router)
+    app.include_router(calendars_router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     openapi.install_docs(app)
     return app

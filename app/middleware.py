@@ -1,5 +1,6 @@
 """Pure ASGI middleware around the whole app: a size limit on request bodies, and a last answer
-for errors nothing else handled.
+for errors nothing else handled. Also the access log's filter that keeps secrets in URLs (a
+calendar feed's `token`) out of the log.
 
 Plain ASGI rather than `BaseHTTPMiddleware`, which would read through a task and a memory stream
 and cannot stop a body that is still arriving.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -17,6 +19,29 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.errors import PROBLEM_MEDIA_TYPE, describe_for_log, problem_body
 
 logger = logging.getLogger(__name__)
+
+# Query parameters whose values are secrets: the calendar feeds' URLs carry their credential.
+_SECRET_QUERY = re.compile(r"([?&]token=)[^&\s]*")
+ACCESS_LOGGER = "uvicorn.access"
+
+
+class RedactQuery(logging.Filter):
+    """Replaces the value of every `token` query parameter in a log record's arguments (uvicorn's
+    access log passes the path with its query string as one) with `***`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _SECRET_QUERY.sub(r"\1***", arg) if isinstance(arg, str) else arg for arg in record.args
+            )
+        return True
+
+
+def redact_access_log() -> None:
+    """Installs `RedactQuery` on uvicorn's access logger, once per process."""
+    access = logging.getLogger(ACCESS_LOGGER)
+    if not any(isinstance(f, RedactQuery) for f in access.filters):
+        access.addFilter(RedactQuery())
 
 
 async def send_problem(send: Send, status: int, code: str, detail: str, headers: dict[str, str]) -> None:

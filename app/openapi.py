@@ -660,6 +660,11 @@ TAGS = [
     {"name": "availability", "description": "When a spot is offered (owners) and free (anyone)."},
     {"name": "search", "description": "Free spots near a point, without sign-in."},
     {"name": "bookings", "description": "Quotes and bookings. Changing POSTs take `Idempotency-Key`."},
+    {
+        "name": "calendars",
+        "description": "Calendar feeds (iCalendar, RFC 5545) of bookings at secret URLs, for calendar "
+        "programs: a spot's for its owner, a driver's of their own bookings.",
+    },
     {"name": "operations", "description": "Health, readiness and metrics for operators."},
 ]
 

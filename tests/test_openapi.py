@@ -46,6 +46,10 @@ CONTRACT = {
         ("post", f"/v1/bookings/{{booking_id}}/{action}")
         for action in ("confirm", "approve", "decline", "cancel", "extend")
     ),
+    ("post", "/v1/spots/{spot_id}/calendar-token"),
+    ("post", "/v1/me/calendar-token"),
+    ("get", "/v1/spots/{spot_id}/calendar.ics"),
+    ("get", "/v1/me/calendar.ics"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
@@ -111,6 +115,9 @@ SNAPSHOT = Path(__file__).with_name("openapi.snapshot.json")
 REGENERATE = "make openapi-snapshot (parkshare openapi --write tests/openapi.snapshot.json)"
 PUBLIC_OPERATIONS = {"searchSpots", "getSpot", "getAvailability"}
 ANONYMOUS_OPERATIONS = {
+    # The calendar feeds: the token in the URL is the credential.
+    "getSpotCalendarFeed",
+    "getMyCalendarFeed",
     "getHealth",
     "getReadiness",
     "getMetrics",
@@ -154,6 +161,10 @@ OPERATION_IDS = {
     "declineBooking",
     "cancelBooking",
     "extendBooking",
+    "issueSpotCalendarToken",
+    "issueMyCalendarToken",
+    "getSpotCalendarFeed",
+    "getMyCalendarFeed",
     "getHealth",
     "getReadiness",
     "getMetrics",
