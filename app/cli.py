@@ -132,6 +132,7 @@ def seed(args: argparse.Namespace) -> None:
 
 def worker(_: argparse.Namespace) -> None:
     from app.db import Database
+    from app.events import push
     from app.events.delivery import Deliverer
     from app.events.hub import Hub
     from app.scheduler import build_scheduler
@@ -144,7 +145,7 @@ def worker(_: argparse.Namespace) -> None:
         database = Database.from_settings(settings)
         scheduler = build_scheduler(settings, database)
         hub = Hub(settings.plain_database_url)
-        deliverer = Deliverer(database, settings, hub)
+        deliverer = Deliverer(database, settings, hub, push_sender=push.send)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -21,8 +21,10 @@ from app.calendars.router import router as calendars_router
 from app.clock import utcnow
 from app.db import Database
 from app.errors import install_handlers
+from app.events import push
 from app.events.delivery import Deliverer
 from app.events.hub import Hub
+from app.events.push_router import router as push_router
 from app.events.stream import router as events_router
 from app.middleware import BodyLimit, CatchAll, redact_access_log
 from app.migrations import head_revision
@@ -68,7 +70,11 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         app.state.hub = Hub(settings.plain_database_url)
         await app.state.hub.start()
         scheduler = build_scheduler(settings, app.state.db) if settings.scheduler_enabled else None
-        deliverer = Deliverer(app.state.db, settings, app.state.hub) if settings.scheduler_enabled else None
+        deliverer = (
+            Deliverer(app.state.db, settings, app.state.hub, push_sender=push.send)
+            if settings.scheduler_enabled
+            else None
+        )
         if scheduler is not None:
             scheduler.start()
         if deliverer is not None:
@@ -117,6 +123,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.include_router(search_router)
     app.include_router(events_router)
     app.include_router(calendars_router)
+    app.include_router(push_router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     openapi.install_docs(app)
     return app

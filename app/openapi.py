@@ -365,6 +365,21 @@ CONFIRMED_BOOKING = {
 }
 
 
+# Web Push: the browser's subscription as `PushSubscription.toJSON()` gives it (keys from RFC 8291's
+# example), and the server's public key (RFC 8292's example).
+PUSH_SUBSCRIPTION_CREATE = {
+    "endpoint": "https://push.example.net/push/JzLQ3raZJfFBR0aqvOMsLrt54w4rJUsV",
+    "keys": {
+        "p256dh": "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4",
+        "auth": "BTBZMqHH6r4Tts7J_aSIgg",
+    },
+}
+PUSH_SUBSCRIPTION = {"id": "4b6d8f0a-2c4e-4a6b-8d0f-1a3c5e7a9b2d"}
+VAPID_PUBLIC_KEY = {
+    "key": "BA1Hxzyi1RUM1b5wjxsn7nGxAszw2u61m164i3MrAIxHF6YK5h4SDYic-dRuU_RCPCfA5aq9ojSwk5Y2EmClBPs"
+}
+
+
 def problem_example(
     status: int, code: str, detail: str, *, errors: list[dict[str, Any]] | None = None, **members: Any
 ) -> dict[int | str, Any]:
@@ -384,6 +399,12 @@ def invalid_field(field: str, message: str, type_: str) -> dict[int | str, Any]:
 
 
 SHORT_PASSWORD = invalid_field("password", "String should have at least 10 characters", "string_too_short")
+PUSH_ENDPOINT_REFUSED = problem_example(
+    422,
+    "webhook_url_not_allowed",
+    "the URL resolves to an address that is not public (loopback, private, link-local, multicast or "
+    "reserved)",
+)
 TOO_LONG = problem_example(
     422, "invalid_interval", "a booking of this spot lasts at most 30 days", reason="too_long", limit=43200
 )
@@ -666,6 +687,10 @@ TAGS = [
         "programs: a spot's for its owner, a driver's of their own bookings.",
     },
     {"name": "operations", "description": "Health, readiness and metrics for operators."},
+    {
+        "name": "events",
+        "description": "What happens to your bookings, as it happens: the live stream and Web Push.",
+    },
 ]
 
 

@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import os
+import re
 import secrets
 import tempfile
+from collections.abc import Callable
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 
 DEFAULT_DATABASE_URL = "postgresql://parkshare:parkshare@127.0.0.1:5432/parkshare"
+# RFC 8292's `sub`: how a push service reaches the operator. The `.invalid` default reaches no one:
+# set a real address in production.
+DEFAULT_VAPID_SUBJECT = "mailto:admin@parkshare.invalid"
+_VAPID_SUBJECT = re.compile(r"mailto:[^@\s]+@[^@\s]+\.[^@\s]+|https://[^/\s]+(/\S*)?", re.IGNORECASE)
 
 
 class Environment(StrEnum):
@@ -25,7 +35,10 @@ class Environment(StrEnum):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    # Errors never quote what was given: the settings hold secrets (JWT_SECRET, VAPID_PRIVATE_KEY).
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", hide_input_in_errors=True
+    )
 
     environment: Environment = Environment.development
     database_url: str = DEFAULT_DATABASE_URL
@@ -63,6 +76,13 @@ class Settings(BaseSettings):
     # development and the tests only (docs/events.md, "Where events may be sent").
     webhook_allow_private_urls: bool = False
 
+    # Web Push (RFC 8292): the P-256 key that signs every push (`parse_vapid_private_key` says which
+    # forms it takes), and who the push services may contact. Browsers bind a subscription to the
+    # public key: a new key makes every subscription useless until its app subscribes again.
+    vapid_private_key: SecretStr | None = None
+    vapid_private_key_file: Path = Path(".parkshare/vapid_private_key.pem")
+    vapid_subject: str = DEFAULT_VAPID_SUBJECT
+
     log_level: str = "INFO"
     scheduler_enabled: bool = True
 
@@ -82,6 +102,21 @@ class Settings(BaseSettings):
             raise ValueError("DATABASE_URL must be a postgresql:// URL")
         return value
 
+    @field_validator("vapid_private_key")
+    @classmethod
+    def _a_p256_key(cls, value: SecretStr | None) -> SecretStr | None:
+        # After pydantic's own parsing: an error shows the SecretStr, never the key.
+        if value is not None:
+            parse_vapid_private_key(value.get_secret_value())
+        return value
+
+    @field_validator("vapid_subject")
+    @classmethod
+    def _contact(cls, value: str) -> str:
+        if not _VAPID_SUBJECT.fullmatch(value):
+            raise ValueError("VAPID_SUBJECT must be a mailto: or https: URL")
+        return value
+
     @model_validator(mode="after")
     def _production_needs_a_real_secret(self) -> Settings:
         if self.environment is Environment.production:
@@ -89,6 +124,10 @@ class Settings(BaseSettings):
                 raise ValueError("JWT_SECRET must be set when ENVIRONMENT=production")
             if len(self.jwt_secret.get_secret_value()) < 32:
                 raise ValueError("JWT_SECRET must be at least 32 characters in production")
+            # A key generated on one machine would differ per machine and be lost with it, and
+            # browsers' subscriptions are bound to it.
+            if self.vapid_private_key is None:
+                raise ValueError("VAPID_PRIVATE_KEY must be set when ENVIRONMENT=production")
         return self
 
     @property
@@ -106,11 +145,53 @@ class Settings(BaseSettings):
             return self.jwt_secret.get_secret_value()
         if self.environment is Environment.production:  # pragma: no cover - the validator refuses
             raise RuntimeError("JWT_SECRET must be set when ENVIRONMENT=production")
-        return _development_secret(self.jwt_secret_file)
+        return _development_secret(self.jwt_secret_file, lambda: secrets.token_urlsafe(48))
+
+    def vapid_key(self) -> ec.EllipticCurvePrivateKey:
+        """The key that signs Web Push requests: VAPID_PRIVATE_KEY, or outside production one
+        generated once into VAPID_PRIVATE_KEY_FILE."""
+        if self.vapid_private_key is not None:
+            return parse_vapid_private_key(self.vapid_private_key.get_secret_value())
+        if self.environment is Environment.production:  # pragma: no cover - the validator refuses
+            raise RuntimeError("VAPID_PRIVATE_KEY must be set when ENVIRONMENT=production")
+        return parse_vapid_private_key(_development_secret(self.vapid_private_key_file, _new_vapid_pem))
 
 
-def _development_secret(path: Path) -> str:
-    """A per-checkout random secret, so development never signs with a value from the repo.
+def parse_vapid_private_key(text: str) -> ec.EllipticCurvePrivateKey:
+    """A P-256 private key written as PEM (PKCS#8 or SEC 1, as `openssl ecparam -genkey` writes it;
+    in one line with `\\n` for the line breaks, too), or as the URL-safe base64 of its 32-byte
+    secret number (what `web-push generate-vapid-keys` prints) or of its DER. A ValueError that
+    does not quote the key otherwise."""
+    value = text.strip()
+    try:
+        if "-----BEGIN" in value:
+            key = serialization.load_pem_private_key(value.replace("\\n", "\n").encode(), password=None)
+        else:
+            raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+            if len(raw) == 32:
+                key = ec.derive_private_key(int.from_bytes(raw, "big"), ec.SECP256R1())
+            else:
+                key = serialization.load_der_private_key(raw, password=None)
+    except (ValueError, TypeError, binascii.Error, UnicodeError):
+        raise ValueError(
+            "VAPID_PRIVATE_KEY must be a P-256 private key: PEM, or URL-safe base64 of its 32 bytes"
+        ) from None
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
+        raise ValueError("VAPID_PRIVATE_KEY must be a key on the P-256 curve (prime256v1)")
+    return key
+
+
+def _new_vapid_pem() -> str:
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return pem.decode()
+
+
+def _development_secret(path: Path, make: Callable[[], str]) -> str:
+    """A per-checkout random secret (`make()`), so development never signs with a value from the
+    repo.
 
     Several worker processes may start at once: the file is written aside and linked into place,
     which fails for every process but the first, and the others then read the winner's secret.
@@ -120,10 +201,10 @@ def _development_secret(path: Path) -> str:
     except FileNotFoundError:
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".jwt_secret.")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_urlsafe(48))
+            f.write(make())
         with contextlib.suppress(FileExistsError):
             os.link(tmp, path)
     finally:

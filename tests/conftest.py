@@ -74,6 +74,8 @@ def settings(database_url: str) -> Settings:
         environment=Environment.test,
         database_url=database_url,
         jwt_secret="test-secret-that-is-long-enough-for-hs256-0123456789",
+        # A fixed Web Push key, so that no test writes the development key file.
+        vapid_private_key="S5w2eWJsmSJ7ZXWV7Vr_9glQNVnt8HcWXcNMQo5J6bE",
         argon2_time_cost=1,
         argon2_memory_kib=1024,
         scheduler_enabled=False,

@@ -1,13 +1,19 @@
 from __future__ import annotations
 
+import base64
 import os
 import stat
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import ValidationError
 
 from app.settings import Environment, Settings
+
+# A P-256 private key as `web-push generate-vapid-keys` prints it: the URL-safe base64 of 32 bytes.
+RAW_KEY = "S5w2eWJsmSJ7ZXWV7Vr_9glQNVnt8HcWXcNMQo5J6bE"
 
 
 def make(**kwargs: object) -> Settings:
@@ -20,9 +26,11 @@ def test_production_refuses_to_start_without_a_secret() -> None:
 
 
 def test_production_refuses_a_short_secret() -> None:
-    with pytest.raises(ValidationError, match="at least 32"):
-        make(environment=Environment.production, jwt_secret="too-short")
-    assert make(environment=Environment.production, jwt_secret="x" * 32).signing_secret() == "x" * 32
+    with pytest.raises(ValidationError, match="at least 32") as caught:
+        make(environment=Environment.production, jwt_secret="too-short-to-sign")
+    assert "too-short-to-sign" not in str(caught.value)
+    settings = make(environment=Environment.production, jwt_secret="x" * 32, vapid_private_key=RAW_KEY)
+    assert settings.signing_secret() == "x" * 32
 
 
 def test_development_generates_one_secret_and_keeps_it(tmp_path: Path) -> None:
@@ -81,3 +89,85 @@ def test_running_md_has_a_row_for_every_setting() -> None:
     assert len(tables) == 1
     documented = {line.split("`")[1] for line in rows[2:]}
     assert documented == {name.upper() for name in Settings.model_fields}
+
+
+# -- Web Push (VAPID) ------------------------------------------------------------------------------
+
+
+def _numbers(key: ec.EllipticCurvePrivateKey) -> int:
+    return key.private_numbers().private_value
+
+
+def test_production_refuses_to_start_without_a_vapid_key() -> None:
+    with pytest.raises(ValidationError, match="VAPID_PRIVATE_KEY must be set"):
+        make(environment=Environment.production, jwt_secret="x" * 32)
+
+
+def test_development_generates_one_vapid_key_and_keeps_it(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "vapid_private_key.pem"
+    first = make(vapid_private_key_file=path).vapid_key()
+    second = make(vapid_private_key_file=path).vapid_key()
+    assert isinstance(first.curve, ec.SECP256R1)
+    assert _numbers(first) == _numbers(second)
+    assert path.read_text().startswith("-----BEGIN PRIVATE KEY-----")
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert [p.name for p in path.parent.iterdir()] == ["vapid_private_key.pem"]
+    # Another checkout, another key.
+    assert _numbers(make(vapid_private_key_file=tmp_path / "other.pem").vapid_key()) != _numbers(first)
+
+
+def test_a_vapid_key_is_taken_raw_or_as_pem_and_wins_over_the_file(tmp_path: Path) -> None:
+    key = make(vapid_private_key=RAW_KEY, vapid_private_key_file=tmp_path / "never").vapid_key()
+    assert not (tmp_path / "never").exists()
+    expected = int.from_bytes(base64.urlsafe_b64decode(RAW_KEY + "="), "big")
+    assert _numbers(key) == expected
+    pkcs8 = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    # As `openssl ecparam -name prime256v1 -genkey -noout` writes it.
+    sec1 = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    ).decode()
+    der = base64.urlsafe_b64encode(
+        key.private_bytes(
+            serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    ).decode()
+    for written in (pkcs8, sec1, pkcs8.strip().replace("\n", "\\n"), RAW_KEY + "=", der):
+        assert _numbers(make(vapid_private_key=written).vapid_key()) == expected, written[:20]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "not a key",
+        base64.urlsafe_b64encode(b"\x01" * 31).decode(),
+        "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----",
+        ec.generate_private_key(ec.SECP384R1())
+        .private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        .decode(),
+    ],
+    ids=["text", "31 bytes", "broken PEM", "P-384"],
+)
+def test_a_vapid_key_that_is_no_p256_key_is_refused_without_being_shown(bad: str) -> None:
+    with pytest.raises(ValidationError, match="VAPID_PRIVATE_KEY must be") as caught:
+        make(vapid_private_key=bad)
+    shown = str(caught.value)
+    assert all(line not in shown for line in bad.splitlines() if len(line) > 12), shown
+
+
+@pytest.mark.parametrize("subject", ["mailto:ops@parkshare.example", "https://parkshare.example/contact"])
+def test_the_vapid_subject_is_a_mailto_or_https_url(subject: str) -> None:
+    assert make(vapid_subject=subject).vapid_subject == subject
+
+
+@pytest.mark.parametrize(
+    "subject", ["ops@parkshare.example", "mailto:nobody", "http://parkshare.example", ""]
+)
+def test_other_vapid_subjects_are_refused(subject: str) -> None:
+    with pytest.raises(ValidationError, match="VAPID_SUBJECT"):
+        make(vapid_subject=subject)
