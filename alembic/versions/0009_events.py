@@ -15,7 +15,8 @@ TXID = sa.text("(pg_current_xact_id()::text::bigint)")
 # The transaction id below which every transaction of this database that could write an event has
 # ended: events with a smaller `txid` are final, and reading in (txid, seq) order up to it never
 # skips one that commits later (docs/decisions/0007). Transactions of other databases on the same
-# server do not hold it back (the snapshot's own xmin would). pg_stat_activity shows 32-bit xids;
+# server do not hold it back (the snapshot's own xmin would), nor do autovacuum and other
+# background processes, which write no events (an ANALYZE holds a transaction id for seconds). pg_stat_activity shows 32-bit xids;
 # they are widened with the epoch of the next xid. Call it in a statement of its own and read the
 # events in a later one, whose snapshot then sees every transaction below it ended.
 HORIZON = """
@@ -25,7 +26,8 @@ language sql volatile as $$
     select coalesce(
         (select min(n - ((n % 4294967296) - a.backend_xid::text::bigint + 4294967296) % 4294967296)
          from pg_stat_activity a
-         where a.datname = current_database() and a.backend_xid is not null),
+         where a.datname = current_database() and a.backend_type = 'client backend'
+           and a.backend_xid is not null),
         n)
     from (select pg_snapshot_xmax(pg_current_snapshot())::text::bigint as n) as next_xid;
 $$
