@@ -15,6 +15,17 @@ from app.errors import ProblemError
 from app.openapi import CODE_STATUS
 from booking.states import Status
 
+WEBHOOK_ROUTES = {
+    ("post", "/v1/me/webhooks"),
+    ("get", "/v1/me/webhooks"),
+    ("get", "/v1/me/webhooks/{webhook_id}"),
+    ("patch", "/v1/me/webhooks/{webhook_id}"),
+    ("delete", "/v1/me/webhooks/{webhook_id}"),
+    ("post", "/v1/me/webhooks/{webhook_id}/rotate-secret"),
+    ("post", "/v1/me/webhooks/{webhook_id}/test"),
+    ("get", "/v1/me/webhooks/{webhook_id}/deliveries"),
+    ("post", "/v1/me/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"),
+}
 # The routes of the contract (docs/api.md) that this service implements so far.
 CONTRACT = {
     ("post", "/v1/auth/register"),
@@ -49,6 +60,7 @@ CONTRACT = {
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
+    *WEBHOOK_ROUTES,
 }
 
 
@@ -120,6 +132,15 @@ ANONYMOUS_OPERATIONS = {
     "logout",
 }
 OPERATION_IDS = {
+    "createWebhook",
+    "listWebhooks",
+    "getWebhook",
+    "updateWebhook",
+    "deleteWebhook",
+    "rotateWebhookSecret",
+    "sendWebhookTest",
+    "listWebhookDeliveries",
+    "redeliverWebhookDelivery",
     "register",
     "login",
     "refreshTokens",
@@ -167,6 +188,7 @@ EXAMPLED = {
     "searchSpots": "200",
     "createQuote": "200",
     "createBooking": "201",
+    "createWebhook": "201",
 }
 
 
