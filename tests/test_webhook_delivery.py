@@ -398,25 +398,26 @@ async def test_a_refused_connection_is_a_failed_attempt(world: World, parties: P
     assert (await world.webhook(parties.driver, hook))["failing_since"] == world.clock.at(0)
 
 
-async def test_a_slow_receiver_does_not_hold_up_the_others(
-    world: World, parties: Parties, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(delivery, "TIMEOUT_SECONDS", 3.0)
+async def test_a_slow_receiver_does_not_hold_up_the_others(world: World, parties: Parties) -> None:
     await world.subscribe(parties.owner, "slow", ["booking.held"])
     await world.subscribe(parties.driver, "fast", ["booking.held"])
-    world.receiver.answer("slow", *[Answer(200, delay=1.5)] * 3)
+    release = asyncio.Event()
+    world.receiver.answer("slow", *[Answer(200, hold=release)] * 3)
     for n in range(3):
         assert (
             await book(world.client, parties.driver, parties.spot, 30 + 3 * n, 31 + 3 * n)
         ).status_code == 201
     async with Deliverer(world.db, world.settings, clock=world.clock, concurrency=4) as deliverer:
         run = asyncio.create_task(deliverer.run_once())
-        # The driver's three arrive while the owner's slow receiver still holds two or three slots
-        # (sent in batches, the third would wait for the first two slow answers).
-        await world.receiver.wait_until(lambda: len(world.receiver.to("fast")) == 3, within=1.2)
+        # The driver's three arrive while the owner's receiver holds its requests, and with them
+        # two or three of the four slots (sent in batches, the third would wait for them).
+        await world.receiver.wait_until(lambda: len(world.receiver.to("fast")) == 3, within=8)
         assert len(world.receiver.to("fast")) == 3
+        assert not run.done()
+        release.set()
         assert await run == 6
     assert len(world.receiver.to("slow")) == 3
+    assert all(r.verified == [True] for r in world.receiver.requests)
 
 
 # -- disabling ---------------------------------------------------------------------------------------

@@ -551,3 +551,18 @@ def test_which_addresses_are_public(address: str, public: bool) -> None:
     import ipaddress
 
     assert urls.is_public(ipaddress.ip_address(address)) is public
+
+
+async def test_a_new_url_forgets_the_old_ones_failures(
+    client: AsyncClient, alice: Account, clock: FakeClock, db: Database
+) -> None:
+    hook = await subscribe(client, alice)
+    url = f"/v1/me/webhooks/{hook['id']}"
+    async with db.sessionmaker() as session, session.begin():
+        await session.execute(
+            update(Webhook).where(Webhook.id == uuid.UUID(hook["id"])).values(failing_since=clock.now)
+        )
+    same = await client.patch(url, headers=alice.headers, json={"url": PUBLIC_URL, "description": "x"})
+    assert same.json()["failing_since"] == clock.at(0)
+    moved = await client.patch(url, headers=alice.headers, json={"url": "https://93.184.215.15/"})
+    assert moved.json()["failing_since"] is None

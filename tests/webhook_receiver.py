@@ -32,6 +32,7 @@ class Answer:
     status: int = 200
     body: bytes = b"ok"
     delay: float = 0.0  # seconds before answering
+    hold: asyncio.Event | None = None  # answers only once the test sets it
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -113,6 +114,8 @@ class Receiver:
         self.arrived.set()
         if answer.delay:
             await asyncio.sleep(answer.delay)
+        if answer.hold is not None:
+            await answer.hold.wait()
         return web.Response(status=answer.status, body=answer.body, headers=answer.headers)
 
     async def __aenter__(self) -> Receiver:

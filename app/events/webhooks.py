@@ -106,9 +106,10 @@ async def update(
         if name in changes and changes[name] is None:
             raise ValidationProblem.field(name, "cannot be null")
     webhook = await get(session, user, webhook_id, for_update=True)
-    if "url" in changes:
+    if "url" in changes and changes["url"] != webhook.url:
         await urls.check(changes["url"], allow_private=allow_private)
         webhook.url = changes["url"]
+        webhook.failing_since = None  # the old URL's failures say nothing about the new one
     if "events" in changes:
         webhook.events = list(changes["events"])
     if "description" in changes:

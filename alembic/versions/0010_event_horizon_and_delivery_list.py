@@ -1,5 +1,6 @@
 """`parkshare_event_horizon()` widens a running transaction's 32-bit xid to the 64-bit value
-nearest the snapshot's xmax, instead of the nearest one below it.
+nearest the snapshot's xmax, instead of the nearest one below it; a webhook's deliveries are
+listed by `(webhook_id, seq)`, newest first, instead of by creation time.
 
 The snapshot's xmax is one past the latest *completed* transaction, so a transaction that is still
 running may have an xid at or above it: the caller's own (the dispatcher's, which has locked its
@@ -43,7 +44,12 @@ $$
 
 def upgrade() -> None:
     op.execute(HORIZON)
+    # Deliveries made in one dispatch share their created_at: `seq` is the order they were made in.
+    op.drop_index("ix_deliveries_webhook_id_created_at", table_name="deliveries")
+    op.create_index("ix_deliveries_webhook_id_seq", "deliveries", ["webhook_id", "seq"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_deliveries_webhook_id_seq", table_name="deliveries")
+    op.create_index("ix_deliveries_webhook_id_created_at", "deliveries", ["webhook_id", "created_at", "id"])
     op.execute(PREVIOUS)
