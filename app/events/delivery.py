@@ -618,10 +618,16 @@ class Deliverer:
         flight; the number of attempts made."""
         await self.open()
         before = self.sent
+        loop = asyncio.get_running_loop()
+        dispatched_at: float | None = None
         while True:
-            self._wake.clear()
-            while (await dispatch(self.database, self.clock())).events > 0:
-                pass
+            # Dispatch when woken (new events) or a poll interval on, not after every send: all
+            # processes take turns on the cursor's lock.
+            if self._wake.is_set() or dispatched_at is None or loop.time() - dispatched_at >= POLL_SECONDS:
+                self._wake.clear()
+                dispatched_at = loop.time()
+                while (await dispatch(self.database, self.clock())).events > 0:
+                    pass
             free = self.concurrency - len(self._in_flight)
             claimed = await claim(self.database, self.clock(), free, push=self.push_sender is not None)
             for delivery in claimed:
@@ -662,5 +668,7 @@ class Deliverer:
             attempt = Attempt(at=now, error=f"internal error ({type(exc).__name__})")
         disabled = await record(self.database, delivery, attempt, self.clock())
         self.sent += 1
-        if disabled and self.hub is not None:
-            self.hub.poke()
+        if disabled:  # a `webhook.disabled` event was written: dispatch it
+            self.wake()
+            if self.hub is not None:
+                self.hub.poke()
