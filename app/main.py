@@ -24,8 +24,11 @@ from app.errors import install_handlers
 from app.events import push
 from app.events.delivery import Deliverer
 from app.events.hub import Hub
+from app.events.models import DELIVERY_STATUSES
+from app.events.outbox import TYPES as EVENT_TYPES
 from app.events.push_router import router as push_router
 from app.events.stream import router as events_router
+from app.events.webhook_router import router as webhooks_router
 from app.middleware import BodyLimit, CatchAll, redact_access_log
 from app.migrations import head_revision
 from app.ops import metrics
@@ -124,6 +127,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.include_router(events_router)
     app.include_router(calendars_router)
     app.include_router(push_router)
+    app.include_router(webhooks_router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     openapi.install_docs(app)
     return app
@@ -147,6 +151,8 @@ def named_enums() -> dict[str, list[str]]:
         "Weekday": list(get_args(Weekday)),
         # The users table's check constraint (app/users/models.py).
         "Role": list(ROLES),
+        "EventType": list(EVENT_TYPES),
+        "DeliveryStatus": list(DELIVERY_STATUSES),
         "ProblemCode": list(openapi.CODE_STATUS),
     }
 

@@ -364,6 +364,55 @@ CONFIRMED_BOOKING = {
     "events": [*BOOKING["events"], {"at": "2026-11-23T08:03:00Z", "status": "confirmed", "by": _BOB}],
 }
 
+_WEBHOOK = "3b5d7f9a-1c3e-4a5b-8d7f-9a1b3c5d7e9f"
+_EVENT = "8c0e2a4b-6d8f-4a1c-9e3b-5d7f9a1c3e5b"
+WEBHOOK_CREATE = {
+    "url": "https://hooks.example.com/parkshare",
+    "events": ["booking.confirmed", "booking.cancelled"],
+    "description": "Garage door controller",
+}
+WEBHOOK: dict[str, Any] = {
+    "id": _WEBHOOK,
+    **WEBHOOK_CREATE,
+    "enabled": True,
+    "failing_since": None,
+    "disabled_at": None,
+    "created_at": _CREATED,
+    "updated_at": _CREATED,
+}
+WEBHOOK_CREATED = {**WEBHOOK, "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw7sJXvU2qFkE="}
+WEBHOOK_PATCH = {"events": ["booking.confirmed", "booking.cancelled", "booking.extended"], "enabled": True}
+WEBHOOK_SECRET = {
+    "secret": "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD7GDLAVPRANc=",
+    "previous_secret_expires_at": "2026-11-24T08:00:00Z",
+}
+WEBHOOK_TEST = {"event_id": _EVENT}
+DELIVERY: dict[str, Any] = {
+    "id": "4c6e8a0b-2d4f-4b6c-8e0a-2c4e6a8b0d2f",
+    "event_id": _EVENT,
+    "event_type": "booking.confirmed",
+    "status": "pending",
+    "attempts": [
+        {
+            "at": "2026-11-23T08:03:00Z",
+            "response_status": 503,
+            "duration_ms": 84,
+            "error": "HTTP 503",
+            "response_body": "upstream unavailable",
+        }
+    ],
+    "next_attempt_at": "2026-11-23T08:03:05Z",
+    "created_at": "2026-11-23T08:03:00Z",
+}
+DELIVERIES = {"items": [DELIVERY], "next_cursor": None}
+REDELIVERY = {
+    **DELIVERY,
+    "id": "6e8a0c2d-4f6b-4d8e-8a2c-4e6a8c0d2f4b",
+    "attempts": [],
+    "next_attempt_at": "2026-11-23T09:00:00Z",
+    "created_at": "2026-11-23T09:00:00Z",
+}
+
 
 # Web Push: the browser's subscription as `PushSubscription.toJSON()` gives it (keys from RFC 8291's
 # example), and the server's public key (RFC 8292's example).
@@ -682,15 +731,16 @@ TAGS = [
     {"name": "search", "description": "Free spots near a point, without sign-in."},
     {"name": "bookings", "description": "Quotes and bookings. Changing POSTs take `Idempotency-Key`."},
     {
+        "name": "events",
+        "description": "What happens to your bookings, as it happens: webhooks signed by the Standard "
+        "Webhooks specification, the live stream and Web Push.",
+    },
+    {
         "name": "calendars",
         "description": "Calendar feeds (iCalendar, RFC 5545) of bookings at secret URLs, for calendar "
         "programs: a spot's for its owner, a driver's of their own bookings.",
     },
     {"name": "operations", "description": "Health, readiness and metrics for operators."},
-    {
-        "name": "events",
-        "description": "What happens to your bookings, as it happens: the live stream and Web Push.",
-    },
 ]
 
 

@@ -15,6 +15,17 @@ from app.errors import ProblemError
 from app.openapi import CODE_STATUS
 from booking.states import Status
 
+WEBHOOK_ROUTES = {
+    ("post", "/v1/me/webhooks"),
+    ("get", "/v1/me/webhooks"),
+    ("get", "/v1/me/webhooks/{webhook_id}"),
+    ("patch", "/v1/me/webhooks/{webhook_id}"),
+    ("delete", "/v1/me/webhooks/{webhook_id}"),
+    ("post", "/v1/me/webhooks/{webhook_id}/rotate-secret"),
+    ("post", "/v1/me/webhooks/{webhook_id}/test"),
+    ("get", "/v1/me/webhooks/{webhook_id}/deliveries"),
+    ("post", "/v1/me/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"),
+}
 # The routes of the contract (docs/api.md) that this service implements so far.
 CONTRACT = {
     ("post", "/v1/auth/register"),
@@ -56,6 +67,7 @@ CONTRACT = {
     ("get", "/v1/push/vapid-public-key"),
     ("post", "/v1/me/push-subscriptions"),
     ("delete", "/v1/me/push-subscriptions/{subscription_id}"),
+    *WEBHOOK_ROUTES,
 }
 
 
@@ -131,6 +143,15 @@ ANONYMOUS_OPERATIONS = {
     "getVapidPublicKey",
 }
 OPERATION_IDS = {
+    "createWebhook",
+    "listWebhooks",
+    "getWebhook",
+    "updateWebhook",
+    "deleteWebhook",
+    "rotateWebhookSecret",
+    "sendWebhookTest",
+    "listWebhookDeliveries",
+    "redeliverWebhookDelivery",
     "register",
     "login",
     "refreshTokens",
@@ -186,6 +207,7 @@ EXAMPLED = {
     "createQuote": "200",
     "createBooking": "201",
     "subscribePush": "201",
+    "createWebhook": "201",
 }
 
 

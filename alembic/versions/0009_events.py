@@ -16,15 +16,19 @@ TXID = sa.text("(pg_current_xact_id()::text::bigint)")
 # ended: events with a smaller `txid` are final, and reading in (txid, seq) order up to it never
 # skips one that commits later (docs/decisions/0007). Transactions of other databases on the same
 # server do not hold it back (the snapshot's own xmin would), nor do autovacuum and other
-# background processes, which write no events (an ANALYZE holds a transaction id for seconds). pg_stat_activity shows 32-bit xids;
-# they are widened with the epoch of the next xid. Call it in a statement of its own and read the
-# events in a later one, whose snapshot then sees every transaction below it ended.
+# background processes, which write no events (an ANALYZE holds a transaction id for seconds).
+# pg_stat_activity shows 32-bit xids; each is widened to the 64-bit value nearest the snapshot's
+# xmax. That xmax is one past the latest *completed* transaction, so a running one (the caller's
+# own, or one committing right now) may lie at or above it; running xids lie within 2^31 of it.
+# Call it in a statement of its own and read the events in a later one, whose snapshot then sees
+# every transaction below it ended.
 HORIZON = """
 create function parkshare_event_horizon() returns bigint
 language sql volatile as $$
     select pg_stat_clear_snapshot();
     select coalesce(
-        (select min(n - ((n % 4294967296) - a.backend_xid::text::bigint + 4294967296) % 4294967296)
+        (select min(n + ((a.backend_xid::text::bigint - n % 4294967296) % 4294967296
+                         + 4294967296 + 2147483648) % 4294967296 - 2147483648)
          from pg_stat_activity a
          where a.datname = current_database() and a.backend_type = 'client backend'
            and a.backend_xid is not null),
@@ -166,7 +170,8 @@ def upgrade() -> None:
         ["push_subscription_id", "order_key", "seq"],
         postgresql_where=sa.text("status = 'pending'"),
     )
-    op.create_index("ix_deliveries_webhook_id_created_at", "deliveries", ["webhook_id", "created_at", "id"])
+    # Deliveries made in one dispatch share their created_at: `seq` is the order they were made in.
+    op.create_index("ix_deliveries_webhook_id_seq", "deliveries", ["webhook_id", "seq"])
     op.create_index("ix_deliveries_event_seq", "deliveries", ["event_seq"])
     op.create_table(
         "calendar_tokens",

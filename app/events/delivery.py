@@ -4,33 +4,41 @@ Three steps, each safe in any number of processes at once (every serving process
 scheduler on, and `parkshare worker`):
 
 1. **Dispatch.** One process at a time (the `event_cursors` row, locked) turns the events past the
-   cursor, read in outbox order below the horizon (docs/decisions/0007), into one `deliveries` row
+   cursor, read in outbox order below the horizon (app/events/hub.py), into one `deliveries` row
    per subscribed webhook and push subscription of their recipients, and moves the cursor, in one
    transaction: no event is dispatched twice or skipped.
 2. **Claim.** Due deliveries are taken with `FOR UPDATE SKIP LOCKED` and leased for a minute, so
    two processes never send the same delivery while both live; a process that dies mid-send
    leaves a lease that runs out, and another sends it again (at least once). A delivery waits
-   while an earlier one of the same booking to the same target is still pending: in order.
+   while an earlier event of the same booking to the same target is still pending: in order.
 3. **Send and record.** A 2xx within 10 s is success; anything else is retried on the Standard
    Webhooks schedule with jitter, and given up after the last try. A webhook whose attempts have
    failed for 5 days is disabled and its owner gets `webhook.disabled` on their other channels.
+
+Requests go only to the address `app.events.urls.check` found for the URL just before: the HTTP
+client's connections are made by `PinnedBackend`, which connects to that address and nowhere else
+(DNS rebinding), and they are pooled by host name, so that a kept-alive TLS connection to one
+host is never used for another that shares its address. docs/events.md tells the whole story.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import logging
 import random
+import ssl
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
+import httpcore
 import httpx
 from standardwebhooks.webhooks import Webhook as Signer
 
@@ -45,7 +53,7 @@ logger = logging.getLogger(__name__)
 # schedule): 8 tries in about 28 hours.
 RETRY_DELAYS = (5, 5 * 60, 30 * 60, 2 * 3600, 5 * 3600, 10 * 3600, 10 * 3600)
 JITTER = 0.1  # ±10 %, so that a receiver that comes back is not hit by every retry at once
-TIMEOUT_SECONDS = 10.0
+TIMEOUT_SECONDS = 10.0  # for the whole attempt: the URL's check, connecting, sending, the answer
 LEASE = timedelta(seconds=60)  # longer than a send may take
 KEEP_BYTES = 1024  # of a response body, for the deliveries list
 DISABLE_AFTER = timedelta(days=5)
@@ -70,15 +78,18 @@ _CURSOR = """
 insert into event_cursors (name, txid, seq) values ('dispatch', 0, 0) on conflict (name) do nothing;
 """
 _LOCK_CURSOR = "select txid, seq from event_cursors where name = 'dispatch' for update"
-_LAST = """
-select txid, seq from events
-where (txid, seq) > ($1, $2) and txid < $3
-order by txid, seq
-offset $4 - 1 limit 1
+# The last of the next (at most $4) final events, and how many they are.
+_BATCH_END = """
+select txid, seq, count(*) over () as events from (
+    select txid, seq from events
+    where (txid, seq) > ($1, $2) and txid < $3
+    order by txid, seq
+    limit $4
+) as batch
+order by txid desc, seq desc
+limit 1
 """
-_ANY_AFTER = "select txid, seq from events where (txid, seq) > ($1, $2) and txid < $3 order by txid desc, seq desc limit 1"
-# Every subscribed target of the events in (cursor, last], in outbox order, so that the deliveries'
-# own `seq` follows the events' order per target.
+# Every subscribed target of the events in (cursor, last], in outbox order.
 _FAN_OUT = """
 with batch as (
     select seq, txid, type, booking_id, driver_id, owner_id, webhook_id from events
@@ -103,8 +114,13 @@ order by txid, event_seq
 _MOVE_CURSOR = "update event_cursors set txid = $1, seq = $2 where name = 'dispatch'"
 
 
-async def dispatch(database: Database, now: datetime) -> int:
-    """Turns the next events into deliveries; the number of deliveries made."""
+class Dispatched(NamedTuple):
+    events: int  # passed by the cursor; 0 when there was nothing new
+    deliveries: int  # made of them (events nobody subscribed to make none)
+
+
+async def dispatch(database: Database, now: datetime) -> Dispatched:
+    """Turns the next events (up to DISPATCH_BATCH) into deliveries."""
     async with database.sessionmaker() as session, session.begin():
         conn = await raw_connection(session)
         await conn.execute(_CURSOR)
@@ -113,34 +129,40 @@ async def dispatch(database: Database, now: datetime) -> int:
         # The horizon in a statement of its own, after the lock: the reads below see every
         # transaction under it ended.
         horizon: int = await conn.fetchval(HORIZON)
-        last = await conn.fetchrow(_LAST, cursor["txid"], cursor["seq"], horizon, DISPATCH_BATCH)
+        last = await conn.fetchrow(_BATCH_END, cursor["txid"], cursor["seq"], horizon, DISPATCH_BATCH)
         if last is None:
-            last = await conn.fetchrow(_ANY_AFTER, cursor["txid"], cursor["seq"], horizon)
-        if last is None:
-            return 0
+            return Dispatched(0, 0)
         status = await conn.execute(_FAN_OUT, cursor["txid"], cursor["seq"], last["txid"], last["seq"], now)
         await conn.execute(_MOVE_CURSOR, last["txid"], last["seq"])
-    return int(status.split()[-1])
+    return Dispatched(int(last["events"]), int(status.split()[-1]))
 
 
 # -- claim -----------------------------------------------------------------------------------------
 
+# In order per booking and target: a delivery waits while one of an earlier event (by the events'
+# own `seq`, which follows the order in which the booking's changes took its lock) of the same
+# booking to the same target is pending. One `not exists` per kind of target, each on its index.
 _CLAIM = """
 with due as (
     select d.id from deliveries d
     where d.status = 'pending' and d.next_attempt_at <= $1
       and (d.leased_until is null or d.leased_until <= $1)
-      and (d.order_key is null or not exists (
+      and (d.webhook_id is not null or $4::boolean)
+      and not exists (
           select 1 from deliveries p
-          where p.status = 'pending' and p.order_key = d.order_key and p.seq < d.seq
-            and (p.webhook_id = d.webhook_id or p.push_subscription_id = d.push_subscription_id)))
+          where p.status = 'pending' and p.webhook_id = d.webhook_id and p.order_key = d.order_key
+            and p.event_seq < d.event_seq)
+      and not exists (
+          select 1 from deliveries p
+          where p.status = 'pending' and p.push_subscription_id = d.push_subscription_id
+            and p.order_key = d.order_key and p.event_seq < d.event_seq)
     order by d.next_attempt_at, d.seq
     limit $2
     for update skip locked
 )
 update deliveries d set leased_until = $1 + $3::interval, updated_at = $1
 from due where d.id = due.id
-returning d.id, d.event_seq, d.webhook_id, d.push_subscription_id, d.attempt_count
+returning d.id
 """
 
 _LOAD = """
@@ -192,7 +214,8 @@ class Claimed:
                 row["previous_secret_expires_at"] is not None and row["previous_secret_expires_at"] > now
             )
             secrets = (row["secret"], row["previous_secret"]) if keep_old else (row["secret"],)
-        booking = json.loads(row["data"]).get("booking") or {}
+        data = json.loads(row["data"])
+        booking = (data.get("booking") if isinstance(data, dict) else None) or {}
         return cls(
             id=row["id"],
             attempt_count=row["attempt_count"],
@@ -211,10 +234,16 @@ class Claimed:
         )
 
 
-async def claim(database: Database, now: datetime, limit: int = CLAIM_BATCH) -> list[Claimed]:
+async def claim(
+    database: Database, now: datetime, limit: int = CLAIM_BATCH, *, push: bool = True
+) -> list[Claimed]:
+    """Leases up to `limit` due deliveries; `push=False` leaves push deliveries to processes that
+    can send them."""
+    if limit <= 0:
+        return []
     async with database.sessionmaker() as session, session.begin():
         conn = await raw_connection(session)
-        leased = await conn.fetch(_CLAIM, now, limit, LEASE)
+        leased = await conn.fetch(_CLAIM, now, limit, LEASE, push)
         if not leased:
             return []
         rows = await conn.fetch(_LOAD, [r["id"] for r in leased])
@@ -233,6 +262,9 @@ class Attempt:
     response_body: str | None = None
     # For push: the subscription is gone (404/410) and is removed.
     gone: bool = False
+    # No use trying again (the webhook is disabled, the subscription gone): the delivery fails now,
+    # and it does not count as the receiver's failure.
+    give_up: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -256,6 +288,82 @@ def signature(secrets: tuple[str, ...], msg_id: str, timestamp: datetime, body: 
     return " ".join(Signer(secret).sign(msg_id, utc, body) for secret in secrets)
 
 
+@dataclass(frozen=True)
+class _Pin:
+    host: str  # as the HTTP client writes it (lower case, IDNA)
+    port: int
+    address: urls.IPAddress
+
+
+# The checked address of the request this task is sending; read by PinnedBackend.
+_PINNED: contextvars.ContextVar[_Pin | None] = contextvars.ContextVar("parkshare_pinned", default=None)
+
+
+class PinnedBackend(httpcore.AsyncNetworkBackend):
+    """Opens a connection only to the address checked for the request being sent (`_PINNED`):
+    never a DNS lookup of its own, never to another host. httpcore connects in the task that
+    sends the request, so the context variable is that request's."""
+
+    def __init__(self) -> None:
+        self._backend = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        pin = _PINNED.get()
+        if pin is None or pin.host != host or pin.port != port:
+            raise httpcore.ConnectError("no checked address for this host")
+        return await self._backend.connect_tcp(
+            str(pin.address),
+            port,
+            timeout=timeout,
+            local_address=local_address,
+            socket_options=socket_options,
+        )
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        raise httpcore.ConnectError("no unix sockets")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._backend.sleep(seconds)
+
+
+class PinnedTransport(httpx.AsyncHTTPTransport):
+    """httpx's transport on a connection pool whose connections PinnedBackend makes (httpx itself
+    takes no network backend)."""
+
+    def __init__(self, *, verify: ssl.SSLContext | bool = True, limits: httpx.Limits) -> None:
+        super().__init__(verify=verify, limits=limits, trust_env=False)
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=httpx.create_ssl_context(verify=verify, trust_env=False),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=PinnedBackend(),
+        )
+
+
+def make_client(verify: ssl.SSLContext | bool = True) -> httpx.AsyncClient:
+    """The client deliveries are sent with; `verify` is for tests with their own CA."""
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=5.0)
+    return httpx.AsyncClient(
+        transport=PinnedTransport(verify=verify, limits=limits),
+        follow_redirects=False,
+        timeout=TIMEOUT_SECONDS,
+        trust_env=False,
+    )
+
+
 async def post(
     client: httpx.AsyncClient,
     url: str,
@@ -265,21 +373,26 @@ async def post(
     allow_private: bool,
     now: datetime,
 ) -> Attempt:
-    """POSTs `body` to the checked address of `url`: a refused URL, a timeout, a connection error
-    or a redirect are failed attempts with an `error`; at most KEEP_BYTES of the answer are kept."""
+    """POSTs `body` to the checked address of `url` (with a client from `make_client`): a refused
+    URL, a timeout, a connection error or a redirect are failed attempts with an `error`; at most
+    KEEP_BYTES of the answer are kept."""
     started = time.perf_counter()
     attempt = Attempt(at=now)
     try:
-        target = await urls.check(url, allow_private=allow_private)
-        request = client.build_request(
-            "POST",
-            target.connect_url(),
-            content=body,
-            headers={**headers, "Host": target.host_header},
-            extensions={"sni_hostname": target.host},
-        )
         async with asyncio.timeout(TIMEOUT_SECONDS):
-            response = await client.send(request, stream=True, follow_redirects=False)
+            target = await urls.check(url, allow_private=allow_private)
+            request = client.build_request(
+                "POST", url, content=body, headers={**headers, "accept-encoding": "identity"}
+            )
+            # The client must read the URL as the check did: else it is no URL we checked.
+            if request.url.host != target.host or (request.url.port or target.default_port) != target.port:
+                raise urls.UrlNotAllowed("the URL is ambiguous")
+            pin = _Pin(request.url.raw_host.decode("ascii"), target.port, target.address)
+            token = _PINNED.set(pin)
+            try:
+                response = await client.send(request, stream=True, follow_redirects=False)
+            finally:
+                _PINNED.reset(token)
             try:
                 attempt.response_status = response.status_code
                 kept = bytearray()
@@ -297,9 +410,10 @@ async def post(
     except urls.UrlNotAllowed as exc:
         attempt.error = f"URL not allowed: {exc.detail}"
     except TimeoutError:
-        attempt.error = f"no answer within {TIMEOUT_SECONDS:.0f} s"
-    except httpx.HTTPError as exc:
-        attempt.error = f"{type(exc).__name__}: {exc}"[:300] or type(exc).__name__
+        attempt.error = f"no answer within {TIMEOUT_SECONDS:g} s"
+    except (httpx.HTTPError, httpx.InvalidURL, OSError, ssl.SSLError) as exc:
+        # The exception's type and message, never the request (its URL may carry a token).
+        attempt.error = f"{type(exc).__name__}: {exc}"[:300]
     attempt.duration_ms = round((time.perf_counter() - started) * 1000)
     return attempt
 
@@ -309,7 +423,7 @@ async def send_webhook(
 ) -> Attempt:
     assert delivery.url is not None
     if not delivery.enabled:
-        return Attempt(at=now, error="the webhook is disabled")
+        return Attempt(at=now, error="the webhook is disabled", give_up=True)
     # The signature's timestamp is the wall clock: receivers compare it with theirs to refuse replays.
     stamp = datetime.now(UTC)
     msg_id = str(delivery.event_id)
@@ -332,11 +446,13 @@ async def send_webhook(
 
 # -- record ----------------------------------------------------------------------------------------
 
+# Only a delivery that is still pending: one finished meanwhile (its lease ran out and another
+# process sent it, or the webhook was disabled) keeps its outcome.
 _RECORD = """
 update deliveries set
     status = $2, attempts = attempts || $3::jsonb, attempt_count = attempt_count + 1,
     next_attempt_at = $4, leased_until = null, updated_at = $5
-where id = $1
+where id = $1 and status = 'pending'
 """
 _WEBHOOK_OK = "update webhooks set failing_since = null where id = $1 and failing_since is not null"
 _WEBHOOK_FAILED = """
@@ -347,10 +463,12 @@ returning failing_since, enabled, user_id, url, description
 _DISABLE = """
 update webhooks set enabled = false, disabled_at = $2, updated_at = $2 where id = $1 and enabled
 """
+# The webhook's other pending deliveries, but not those in flight (their senders record them; the
+# next try then finds the webhook disabled).
 _FAIL_PENDING = """
 update deliveries set status = 'failed', next_attempt_at = null, leased_until = null, updated_at = $2,
        attempts = attempts || $3::jsonb
-where webhook_id = $1 and status = 'pending'
+where webhook_id = $1 and status = 'pending' and (leased_until is null or leased_until <= $2)
 """
 _REMOVE_SUBSCRIPTION = "delete from push_subscriptions where id = $1"
 
@@ -361,14 +479,18 @@ async def record(database: Database, delivery: Claimed, attempt: Attempt, now: d
     if attempt.succeeded:
         status, next_at = "succeeded", None
     else:
-        delay = retry_delay(tries)
-        status, next_at = ("failed", None) if delay is None or attempt.gone else ("pending", now + delay)
+        delay = None if attempt.gone or attempt.give_up else retry_delay(tries)
+        status, next_at = ("failed", None) if delay is None else ("pending", now + delay)
     disabled = False
     async with database.sessionmaker() as session, session.begin():
         conn = await raw_connection(session)
-        await conn.execute(_RECORD, delivery.id, status, json.dumps([attempt.as_json()]), next_at, now)
+        written = await conn.execute(
+            _RECORD, delivery.id, status, json.dumps([attempt.as_json()]), next_at, now
+        )
         if delivery.push_subscription_id is not None and attempt.gone:
             await conn.execute(_REMOVE_SUBSCRIPTION, delivery.push_subscription_id)
+        if written != "UPDATE 1" or attempt.give_up:
+            return False
         if delivery.webhook_id is not None:
             if attempt.succeeded:
                 await conn.execute(_WEBHOOK_OK, delivery.webhook_id)
@@ -416,7 +538,8 @@ PushSender = Callable[[httpx.AsyncClient, Claimed, Settings, datetime], Awaitabl
 
 class Deliverer:
     """Dispatches and sends in this process until stopped; woken by the hub after it reads new
-    events, else every second."""
+    events, else every second. Up to `concurrency` sends are in flight at once, and a slot that
+    frees is filled at once: a slow receiver holds up one slot, not the others."""
 
     def __init__(
         self,
@@ -427,6 +550,7 @@ class Deliverer:
         clock: Callable[[], datetime] | None = None,
         push_sender: PushSender | None = None,
         concurrency: int = CLAIM_BATCH,
+        verify: ssl.SSLContext | bool = True,
     ) -> None:
         self.database = database
         self.settings = settings
@@ -434,24 +558,26 @@ class Deliverer:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.push_sender = push_sender
         self.concurrency = concurrency
+        self.verify = verify
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._client: httpx.AsyncClient | None = None
+        self._in_flight: set[asyncio.Task[None]] = set()
         self.sent = 0
 
     def wake(self) -> None:
         self._wake.set()
 
     async def start(self) -> None:
-        self._client = httpx.AsyncClient(
-            follow_redirects=False,
-            timeout=TIMEOUT_SECONDS,
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
-            trust_env=False,
-        )
+        """Opens the HTTP client and runs the loop (tests call `run_once` instead)."""
+        await self.open()
         if self.hub is not None:
             self.hub.add_waker(self.wake)
         self._task = asyncio.create_task(self._run(), name="events-delivery")
+
+    async def open(self) -> None:
+        if self._client is None:
+            self._client = make_client(self.verify)
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -459,46 +585,90 @@ class Deliverer:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
             self._task = None
+        # Sends cut short here are sent again when their lease runs out: at least once.
+        for task in list(self._in_flight):
+            task.cancel()
+        if self._in_flight:
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
         if self._client is not None:
             await self._client.aclose()
             self._client = None
 
+    async def __aenter__(self) -> Deliverer:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.stop()
+
     async def _run(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
-            self._wake.clear()
             try:
                 await self.run_once()
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 logger.warning("event delivery: %s; trying again shortly", type(exc).__name__)
-                await asyncio.sleep(POLL_SECONDS)
             except Exception:
                 logger.exception("event delivery failed; trying again shortly")
-                await asyncio.sleep(POLL_SECONDS)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+            self._wake.clear()
 
     async def run_once(self) -> int:
-        """Dispatches what is new and sends what is due, until nothing is; the number sent."""
-        assert self._client is not None, "start() first"
-        sent = 0
+        """Dispatches what is new and sends what is due, until nothing is due and nothing is in
+        flight; the number of attempts made."""
+        await self.open()
+        before = self.sent
+        loop = asyncio.get_running_loop()
+        dispatched_at: float | None = None
         while True:
-            while await dispatch(self.database, self.clock()) > 0:
-                pass
-            claimed = await claim(self.database, self.clock(), self.concurrency)
-            if not claimed:
-                return sent
-            await asyncio.gather(*(self._deliver(d) for d in claimed))
-            sent += len(claimed)
-            self.sent += len(claimed)
+            # Dispatch when woken (new events) or a poll interval on, not after every send: all
+            # processes take turns on the cursor's lock.
+            if self._wake.is_set() or dispatched_at is None or loop.time() - dispatched_at >= POLL_SECONDS:
+                self._wake.clear()
+                dispatched_at = loop.time()
+                while (await dispatch(self.database, self.clock())).events > 0:
+                    pass
+            free = self.concurrency - len(self._in_flight)
+            claimed = await claim(self.database, self.clock(), free, push=self.push_sender is not None)
+            for delivery in claimed:
+                task = asyncio.create_task(self._deliver(delivery), name=f"delivery-{delivery.id}")
+                self._in_flight.add(task)
+                task.add_done_callback(self._sent)
+            if not self._in_flight:
+                return self.sent - before
+            # Wait for a send to end (its slot, or the next event of its booking, may be due now),
+            # a wake (new events) or the poll interval (retries that came due).
+            woken = asyncio.ensure_future(self._wake.wait())
+            try:
+                await asyncio.wait(
+                    {*self._in_flight, woken}, timeout=POLL_SECONDS, return_when=asyncio.FIRST_COMPLETED
+                )
+            finally:
+                woken.cancel()
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("recording a delivery failed: %s", type(task.exception()).__name__)
 
     async def _deliver(self, delivery: Claimed) -> None:
         assert self._client is not None
         now = self.clock()
-        if delivery.webhook_id is not None:
-            attempt = await send_webhook(self._client, delivery, self.settings, now)
-        elif self.push_sender is not None:
-            attempt = await self.push_sender(self._client, delivery, self.settings, now)
-        else:
-            attempt = Attempt(at=now, error="push is not configured in this process")
-        if await record(self.database, delivery, attempt, self.clock()) and self.hub is not None:
-            self.hub.poke()
+        try:
+            if delivery.webhook_id is not None:
+                attempt = await send_webhook(self._client, delivery, self.settings, now)
+            elif self.push_sender is not None:
+                attempt = await self.push_sender(self._client, delivery, self.settings, now)
+            else:
+                attempt = Attempt(at=now, error="push is not configured in this process")
+        except Exception as exc:
+            # A failure of ours, not the receiver's: still an attempt, so that the delivery is
+            # retried on the schedule and given up in the end instead of leased again forever.
+            logger.exception("sending delivery %s failed", delivery.id)
+            attempt = Attempt(at=now, error=f"internal error ({type(exc).__name__})")
+        disabled = await record(self.database, delivery, attempt, self.clock())
+        self.sent += 1
+        if disabled:  # a `webhook.disabled` event was written: dispatch it
+            self.wake()
+            if self.hub is not None:
+                self.hub.poke()

@@ -150,7 +150,8 @@ class Delivery(SQLModel, table=True):
             "seq",
             postgresql_where=text("status = 'pending'"),
         ),
-        Index("ix_deliveries_webhook_id_created_at", "webhook_id", "created_at", "id"),
+        # A webhook's deliveries, newest first (GET /v1/me/webhooks/{id}/deliveries).
+        Index("ix_deliveries_webhook_id_seq", "webhook_id", "seq"),
         Index("ix_deliveries_event_seq", "event_seq"),
     )
 
