@@ -124,6 +124,19 @@ async def test_no_reminder_for_a_booking_no_longer_active_or_already_started(
     assert await reminders(committed_db) == [(started["id"], "booking.ends_soon")]
 
 
+async def test_a_hold_gets_its_reminder_once_confirmed_in_the_window(
+    committed_client: AsyncClient, committed_db: Database, now: datetime
+) -> None:
+    world = await scene(committed_client, now)
+    held = await world.book(0, 1)
+    due = hours(world, 0) - timedelta(minutes=20)
+    assert await remind(committed_db, due) == (0, 0)  # not a reservation yet
+    r = await committed_client.post(f"/v1/bookings/{held['id']}/confirm", headers=world.driver.headers)
+    assert r.status_code == 200, r.text
+    assert await remind(committed_db, due + timedelta(minutes=1)) == (1, 0)
+    assert await reminders(committed_db) == [(held["id"], "booking.starts_soon")]
+
+
 async def test_an_extension_earns_a_new_ends_soon(
     committed_client: AsyncClient, committed_db: Database, now: datetime
 ) -> None:
