@@ -13,6 +13,7 @@ from app.availability import tasks as availability_tasks
 from app.bookings import tasks as bookings_tasks
 from app.clock import utcnow
 from app.db import Database
+from app.events import tasks as events_tasks
 from app.jobs import Job
 from app.settings import Settings
 
@@ -23,6 +24,7 @@ def jobs(settings: Settings) -> list[Job]:
         *availability_tasks.jobs(settings),
         *auth_tasks.jobs(settings),
         *ratelimit.jobs(settings),
+        *events_tasks.jobs(settings),
     ]
 
 

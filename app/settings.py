@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     request_ttl_seconds: Annotated[int, Field(ge=300, le=604_800)] = 86_400
     sweep_interval_seconds: Annotated[int, Field(ge=1, le=3600)] = 30
     idempotency_ttl_seconds: Annotated[int, Field(ge=86_400, le=2_592_000)] = 172_800
+    # The API promises 7 days of events to resume a stream from; the eighth is slack for clients
+    # that reconnect right at the edge.
+    event_retention_days: Annotated[int, Field(ge=7, le=3650)] = 8
 
     # Request bodies larger than this are refused with 413 before they are read.
     max_body_bytes: Annotated[int, Field(ge=1024, le=1_073_741_824)] = 1_048_576

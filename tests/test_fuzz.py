@@ -36,17 +36,17 @@ EXAMPLES = 10
 # Hundreds of generated requests: `make test-fast` leaves it out.
 pytestmark = pytest.mark.slow
 
-
-# An endless text/event-stream cannot be read to its end in-process; tests/test_events_stream.py
-# covers the live stream against a real server.
-NOT_FUZZED = {"streamMyEvents"}
+# The live stream never ends, and the in-process transport waits for a whole answer (and without the
+# lifespan there is no events hub: every stream is a 503); tests/test_events_stream.py covers it
+# against a real server.
+NOT_HERE = {"GET /v1/me/events"}
 
 
 def draw_cases(schema: Any, mode: str) -> list[Case]:
     cases: list[Case] = []
     for result in schema.get_all_operations():
         operation = result.ok()
-        if operation.definition.raw.get("operationId") in NOT_FUZZED:
+        if operation.label in NOT_HERE:
             continue
         strategy = operation.as_strategy(generation_mode=schemathesis.GenerationMode(mode))
 

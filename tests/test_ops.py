@@ -136,6 +136,8 @@ def test_the_scheduler_runs_every_job_on_its_interval(settings: Settings, db: Da
         "purge_dead_refresh_tokens",
         "purge_rate_limits",
         "purge_idempotency_keys",
+        "send_reminders",
+        "purge_old_events",
     }
     assert jobs["sweep_bookings"].trigger.interval.total_seconds() == 7
     assert jobs["extend_open_ranges"].trigger.interval.total_seconds() == 3600
@@ -145,6 +147,8 @@ def test_the_scheduler_runs_every_job_on_its_interval(settings: Settings, db: Da
         "purge_dead_refresh_tokens": 3600,
         "purge_rate_limits": 3600,
         "purge_idempotency_keys": 3600,
+        "send_reminders": 7,
+        "purge_old_events": 3600,
     }
     # A run that falls behind is not queued twice in one process.
     assert all((job.coalesce, job.max_instances) == (True, 1) for job in jobs.values())

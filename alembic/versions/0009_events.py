@@ -17,22 +17,23 @@ TXID = sa.text("(pg_current_xact_id()::text::bigint)")
 # skips one that commits later (docs/decisions/0007). Transactions of other databases on the same
 # server do not hold it back (the snapshot's own xmin would), nor do autovacuum and other
 # background processes, which write no events (an ANALYZE holds a transaction id for seconds).
-# pg_stat_activity shows 32-bit xids; each is widened to the 64-bit value nearest the snapshot's
-# xmax. That xmax is one past the latest *completed* transaction, so a running one (the caller's
-# own, or one committing right now) may lie at or above it; running xids lie within 2^31 of it.
-# Call it in a statement of its own and read the events in a later one, whose snapshot then sees
-# every transaction below it ended.
+# It is the smaller of the snapshot's xmax and the oldest xid an open client transaction of this
+# database holds. pg_stat_activity shows 32-bit xids: each is widened to the 64-bit xid nearest to
+# xmax, on either side, because a transaction can hold an xid at or above xmax (xmax is the latest
+# completed xid + 1, not the next one to be assigned: with two writers open, the newer one's xid is
+# past it). Call it in a statement of its own and read the events in a later one, whose snapshot
+# then sees every transaction below it ended.
 HORIZON = """
 create function parkshare_event_horizon() returns bigint
 language sql volatile as $$
     select pg_stat_clear_snapshot();
-    select coalesce(
-        (select min(n + ((a.backend_xid::text::bigint - n % 4294967296) % 4294967296
-                         + 4294967296 + 2147483648) % 4294967296 - 2147483648)
+    select least(
+        n,
+        (select min(n + (a.backend_xid::text::bigint - n % 4294967296 + 6442450944) % 4294967296
+                    - 2147483648)
          from pg_stat_activity a
          where a.datname = current_database() and a.backend_type = 'client backend'
-           and a.backend_xid is not null),
-        n)
+           and a.backend_xid is not null))
     from (select pg_snapshot_xmax(pg_current_snapshot())::text::bigint as n) as next_xid;
 $$
 """

@@ -7,7 +7,7 @@ import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -52,6 +52,8 @@ class PasswordHashing:
 class AccessClaims:
     user_id: uuid.UUID
     session_id: uuid.UUID
+    # `exp`: what lives as long as the token (a live stream) ends then.
+    expires_at: datetime
 
 
 class TokenCodec:
@@ -100,10 +102,15 @@ class TokenCodec:
                     "verify_exp": False,
                 },
             )
-            if int(claims["exp"]) <= now.timestamp():
+            expires = int(claims["exp"])
+            if expires <= now.timestamp():
                 return None
-            return AccessClaims(user_id=uuid.UUID(claims["sub"]), session_id=uuid.UUID(claims["sid"]))
-        except (JWTError, KeyError, ValueError, TypeError, AttributeError):
+            return AccessClaims(
+                user_id=uuid.UUID(claims["sub"]),
+                session_id=uuid.UUID(claims["sid"]),
+                expires_at=datetime.fromtimestamp(expires, UTC),
+            )
+        except (JWTError, KeyError, ValueError, TypeError, AttributeError, OverflowError, OSError):
             return None
 
 

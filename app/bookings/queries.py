@@ -1,5 +1,6 @@
 """The bookings domain's SQL, in one place: the spot's terms, the insert of a booking with its
-first event, the sweep and expiry statement, and the reads behind the listings.
+first event, the sweep and expiry statement, the reminders' marks, and the reads behind the
+listings.
 
 The booking hot path (`spot_terms`, `insert_booking`) runs on the raw asyncpg connection of the
 request's transaction (`app.db.raw_connection`, docs/decisions/0004); the rest goes through the
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -218,6 +219,58 @@ async def expire_due(
 async def complete_due(session: AsyncSession, now: datetime, *, batch: int = 1000) -> list[uuid.UUID]:
     """Marks the confirmed bookings past their end completed."""
     return await _sweep(session, _COMPLETION_DUE, Status.completed, now, None, batch)
+
+
+# The reminders: a confirmed booking whose start (or end) is at most `lead` ahead and has no
+# reminder for that very time yet. The lock skips rows another run holds, and the UPDATE repeats
+# the condition on the row it locked: under READ COMMITTED a run that locks a row after another
+# run's commit re-reads it, finds the mark set and leaves it, so each reminder is sent once.
+# `{mark}` holds the time the last reminder was for: an extension that moves the end earns one more.
+_REMIND = """
+with due as (
+    select id from bookings
+    where {due}
+    order by id
+    for update skip locked
+    limit :batch
+)
+update bookings b set {mark} = b.{at}
+from due where b.id = due.id and {due_b}
+returning b.id
+"""
+
+
+def _reminder_due(at: str, mark: str, alias: str = "") -> str:
+    a = alias
+    return (
+        f"{is_status(Status.confirmed, a)} and {a}{at} > :now and {a}{at} <= :until"
+        f" and {a}{mark} is distinct from {a}{at}"
+    )
+
+
+async def _remind(
+    session: AsyncSession, at: str, mark: str, lead: timedelta, now: datetime, batch: int
+) -> list[uuid.UUID]:
+    statement = _REMIND.format(
+        due=_reminder_due(at, mark), due_b=_reminder_due(at, mark, "b."), mark=mark, at=at
+    )
+    params = {"now": now, "until": now + lead, "batch": batch}
+    return list((await session.execute(text(statement), params)).scalars())
+
+
+async def starts_soon_due(
+    session: AsyncSession, now: datetime, lead: timedelta, *, batch: int = 1000
+) -> list[uuid.UUID]:
+    """Marks the confirmed bookings that start within `lead` of `now` and have had no reminder
+    for that start, returning their ids."""
+    return await _remind(session, "start_at", "starts_soon_for", lead, now, batch)
+
+
+async def ends_soon_due(
+    session: AsyncSession, now: datetime, lead: timedelta, *, batch: int = 1000
+) -> list[uuid.UUID]:
+    """The same for the end: once per end, so again after an extension."""
+    return await _remind(session, "end_at", "ends_soon_for", lead, now, batch)
 
 
 def visible_to(user: User) -> Select[Booking]:

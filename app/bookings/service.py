@@ -79,6 +79,29 @@ async def complete_due(session: AsyncSession, now: datetime, *, batch: int = 100
     return len(completed)
 
 
+# The reminders (API.md, "Events"): the driver hears of the start in time to get there, and of the
+# end in time to extend.
+STARTS_SOON = timedelta(minutes=30)
+ENDS_SOON = timedelta(minutes=15)
+
+
+class Reminded(NamedTuple):
+    starts_soon: int
+    ends_soon: int
+
+
+async def remind_due(session: AsyncSession, now: datetime, *, batch: int = 1000) -> Reminded:
+    """Sends `booking.starts_soon` and `booking.ends_soon` for the confirmed bookings due one,
+    each once per start and per end however many processes run this (see `queries.starts_soon_due`).
+    A hold or a request is no reservation yet, and a booking no longer confirmed has nothing to
+    come."""
+    starting = await queries.starts_soon_due(session, now, STARTS_SOON, batch=batch)
+    await notices.emit_by_id(session, starting, "booking.starts_soon", now)
+    ending = await queries.ends_soon_due(session, now, ENDS_SOON, batch=batch)
+    await notices.emit_by_id(session, ending, "booking.ends_soon", now)
+    return Reminded(len(starting), len(ending))
+
+
 def _event(
     booking: Booking, kind: str, from_status: Status | None, actor: Actor, user: User | None, now: datetime
 ) -> BookingEvent:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from app.bookings import idempotency
 from app.bookings import service as bookings
@@ -33,6 +33,27 @@ async def sweep_bookings(database: Database) -> tuple[int, int]:
     return expired, completed
 
 
+async def remind(database: Database, now: datetime, *, batch: int = 1000) -> tuple[int, int]:
+    """The reminders due at `now` (see `bookings.remind_due`), in batches of one transaction each:
+    (starts_soon, ends_soon) sent."""
+    starts = ends = 0
+    while True:
+        async with database.sessionmaker() as session, session.begin():
+            sent = await bookings.remind_due(session, now, batch=batch)
+        starts += sent.starts_soon
+        ends += sent.ends_soon
+        if sent.starts_soon < batch and sent.ends_soon < batch:
+            break
+    if starts or ends:
+        logger.info("sent %d starts_soon and %d ends_soon reminders", starts, ends)
+    return starts, ends
+
+
+async def send_reminders(database: Database) -> tuple[int, int]:
+    """The scheduler's job: the reminders due now."""
+    return await remind(database, utcnow())
+
+
 async def purge_idempotency_keys(database: Database) -> int:
     async with database.sessionmaker() as session, session.begin():
         return await idempotency.purge_expired(session, utcnow())
@@ -41,5 +62,7 @@ async def purge_idempotency_keys(database: Database) -> int:
 def jobs(settings: Settings) -> list[Job]:
     return [
         Job(sweep_bookings, every=timedelta(seconds=settings.sweep_interval_seconds), at_start=True),
+        # As often as the sweep: a reminder is then at most that late.
+        Job(send_reminders, every=timedelta(seconds=settings.sweep_interval_seconds), at_start=True),
         Job(purge_idempotency_keys, every=timedelta(hours=1)),
     ]

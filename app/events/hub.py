@@ -50,7 +50,7 @@ limit {BATCH}
 _FOR_USER = f"""
 select {_EVENT_COLUMNS} from events
 where (driver_id = $1 or owner_id = $1) and webhook_id is null
-  and (txid, seq) > ($2, $3) and txid < $4
+  and (txid, seq) > ($2, $3) and (txid, seq) <= ($4, $5)
 order by txid, seq
 limit {BATCH}
 """  # noqa: S608 - the columns are constants
@@ -95,14 +95,18 @@ class EventRow:
 
 
 class Subscription:
-    """A live stream's inbox: the events of one user, in outbox order."""
+    """A live stream's inbox: the events of one user, in outbox order, from every read of the hub
+    after `since` (where the hub stood when the stream subscribed)."""
 
-    def __init__(self, user_id: uuid.UUID) -> None:
+    def __init__(self, user_id: uuid.UUID, since: Position) -> None:
         self.user_id = user_id
+        self.since = since
         self.queue: asyncio.Queue[EventRow] = asyncio.Queue(QUEUE_LIMIT)
         self.overflowed = asyncio.Event()
 
     def offer(self, row: EventRow) -> None:
+        if self.overflowed.is_set():
+            return  # a row after a dropped one would be a gap; the stream resumes from the outbox
         try:
             self.queue.put_nowait(row)
         except asyncio.QueueFull:
@@ -127,10 +131,13 @@ async def read_after(conn: asyncpg.Connection, position: Position) -> list[Event
         position = rows[-1].position
 
 
-async def page_for_user(conn: asyncpg.Connection, user_id: uuid.UUID, position: Position) -> list[EventRow]:
-    """Up to BATCH of a user's final events after `position` (a stream's catch-up), in order."""
-    horizon = await read_horizon(conn)
-    return [EventRow.of(r) for r in await conn.fetch(_FOR_USER, user_id, *position, horizon)]
+async def page_for_user(
+    conn: asyncpg.Connection, user_id: uuid.UUID, after: Position, upto: Position
+) -> list[EventRow]:
+    """Up to BATCH of a user's events after `after` and up to `upto`, in order: a stream's
+    catch-up to where the hub stood when it subscribed. The hub read up to there below a horizon,
+    so all of these are final, and no horizon is needed."""
+    return [EventRow.of(r) for r in await conn.fetch(_FOR_USER, user_id, *after, *upto)]
 
 
 async def position_of(conn: asyncpg.Connection, event_id: str, user_id: uuid.UUID) -> Position | None:
@@ -176,9 +183,8 @@ class Hub:
         _HUBS.discard(self)
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        # A cancel of `stop()` itself still comes through, unlike one suppressed around each await.
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
         if self._conn is not None:
             with contextlib.suppress(Exception):
@@ -187,7 +193,11 @@ class Hub:
 
     async def _connect(self) -> None:
         conn = await asyncpg.connect(self._dsn, server_settings={"application_name": "parkshare-events"})
-        await conn.add_listener(CHANNEL, self._on_notification)
+        try:
+            await conn.add_listener(CHANNEL, self._on_notification)
+        except BaseException:
+            conn.terminate()
+            raise
         conn.add_termination_listener(self._on_lost)
         self._conn = conn
         self._connected.set()
@@ -195,21 +205,28 @@ class Hub:
     def _on_notification(self, *_: object) -> None:
         self._wake.set()
 
-    def _on_lost(self, *_: object) -> None:
-        self._connected.clear()
-        self._wake.set()
+    def _on_lost(self, conn: object) -> None:
+        # asyncpg calls this soon after the loss, not at once: by then a replaced connection's
+        # call must not mark the new one lost (the NOTIFYs would wait for a reconnect forever).
+        if conn is self._conn:
+            self._connected.clear()
+            self._wake.set()
 
     async def _reconnect(self) -> None:
+        """Returns only when listening again: no failure may end the reader, or every stream of
+        the process would go quiet while looking open."""
         self._connected.clear()
         if self._conn is not None:
             with contextlib.suppress(Exception):
                 self._conn.terminate()
             self._conn = None
-        for attempt in range(1_000_000):
+        attempt = 0
+        while True:
             try:
                 await self._connect()
-            except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
+            except Exception as exc:
                 delay = RECONNECT_SECONDS[min(attempt, len(RECONNECT_SECONDS) - 1)]
+                attempt += 1
                 logger.warning(
                     "events hub: cannot reach the database (%s); again in %.1f s", type(exc).__name__, delay
                 )
@@ -238,7 +255,7 @@ class Hub:
                 async with self._lock:
                     assert self._conn is not None
                     await self._conn.execute(f"notify {CHANNEL}")
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, AssertionError):
+            except Exception:
                 # The others read within a second anyway; the read loop reconnects.
                 self._wake.set()
 
@@ -246,14 +263,17 @@ class Hub:
 
     async def _read_loop(self) -> None:
         while True:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+            # Not asyncio.wait_for: on Python 3.11 it swallows a cancel that comes as the wake does
+            # (a NOTIFY during shutdown), and `stop()` would wait for this loop forever.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(POLL_SECONDS):
+                    await self._wake.wait()
             self._wake.clear()
             try:
                 if self._conn is None or self._conn.is_closed():
                     await self._reconnect()
                 rows = await self._read()
-            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except Exception as exc:
                 logger.warning("events hub: read failed (%s); reconnecting", type(exc).__name__)
                 await self._reconnect()
                 continue
@@ -284,7 +304,11 @@ class Hub:
     # -- streams ----------------------------------------------------------------------------
 
     def subscribe(self, user_id: uuid.UUID) -> Subscription:
-        subscription = Subscription(user_id)
+        """From here on every event of the user the hub reads is queued; what came before the
+        hub's position is the stream's to read from the outbox. Both in one step (no await): an
+        event read in between would be neither queued nor after the position."""
+        assert self.position is not None, "the hub has not read yet"
+        subscription = Subscription(user_id, self.position)
         self._subscriptions.setdefault(user_id, set()).add(subscription)
         return subscription
 
