@@ -74,6 +74,8 @@ class Receiver:
                 writer.write(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
                 if webhook_id in self.ids:
                     self.duplicates += 1
+                elif webhook_id.startswith("baseline-"):
+                    pass
                 elif webhook_id:
                     self.ids.add(webhook_id)
                     event = json.loads(body)

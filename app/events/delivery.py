@@ -77,7 +77,9 @@ def retry_delay(failed_tries: int, rng: random.Random | None = None) -> timedelt
 _CURSOR = """
 insert into event_cursors (name, txid, seq) values ('dispatch', 0, 0) on conflict (name) do nothing;
 """
-_LOCK_CURSOR = "select txid, seq from event_cursors where name = 'dispatch' for update"
+# Skip locked: while one process dispatches, the others need not wait to find nothing left. Every
+# process is woken by every new event, so the one holding the lock runs again for what came later.
+_LOCK_CURSOR = "select txid, seq from event_cursors where name = 'dispatch' for update skip locked"
 # The last of the next (at most $4) final events, and how many they are.
 _BATCH_END = """
 select txid, seq, count(*) over () as events from (
@@ -123,9 +125,13 @@ async def dispatch(database: Database, now: datetime) -> Dispatched:
     """Turns the next events (up to DISPATCH_BATCH) into deliveries."""
     async with database.sessionmaker() as session, session.begin():
         conn = await raw_connection(session)
-        await conn.execute(_CURSOR)
         cursor = await conn.fetchrow(_LOCK_CURSOR)
-        assert cursor is not None
+        if cursor is None:
+            # The first dispatch ever, or another process is dispatching.
+            await conn.execute(_CURSOR)
+            cursor = await conn.fetchrow(_LOCK_CURSOR)
+            if cursor is None:
+                return Dispatched(0, 0)
         # The horizon in a statement of its own, after the lock: the reads below see every
         # transaction under it ended.
         horizon: int = await conn.fetchval(HORIZON)
