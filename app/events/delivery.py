@@ -60,6 +60,9 @@ DISABLE_AFTER = timedelta(days=5)
 DISPATCH_BATCH = 1000
 CLAIM_BATCH = 32
 POLL_SECONDS = 1.0
+# A process dispatches at most this often: under load each dispatch then takes the events of a few
+# commits instead of one (fewer statements per event) for a few milliseconds of latency.
+GATHER_SECONDS = 0.025
 USER_AGENT = "parkshare-webhooks/1"
 
 
@@ -630,6 +633,8 @@ class Deliverer:
             # Dispatch when woken (new events) or a poll interval on, not after every send: all
             # processes take turns on the cursor's lock.
             if self._wake.is_set() or dispatched_at is None or loop.time() - dispatched_at >= POLL_SECONDS:
+                if dispatched_at is not None and (wait := dispatched_at + GATHER_SECONDS - loop.time()) > 0:
+                    await asyncio.sleep(wait)
                 self._wake.clear()
                 dispatched_at = loop.time()
                 while (await dispatch(self.database, self.clock())).events > 0:
