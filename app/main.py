@@ -74,7 +74,10 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         await app.state.hub.start()
         scheduler = build_scheduler(settings, app.state.db) if settings.scheduler_enabled else None
         deliverer = (
-            Deliverer(app.state.db, settings, app.state.hub, push_sender=push.send)
+            # On the app's clock, like the requests that set redeliveries and rotations.
+            Deliverer(
+                app.state.db, settings, app.state.hub, push_sender=push.send, clock=lambda: app.state.clock()
+            )
             if settings.scheduler_enabled
             else None
         )

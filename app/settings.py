@@ -131,6 +131,9 @@ class Settings(BaseSettings):
             # browsers' subscriptions are bound to it.
             if self.vapid_private_key is None:
                 raise ValueError("VAPID_PRIVATE_KEY must be set when ENVIRONMENT=production")
+            # The SSRF rules are not optional on a public server (an .env.example copied as is).
+            if self.webhook_allow_private_urls:
+                raise ValueError("WEBHOOK_ALLOW_PRIVATE_URLS must be false when ENVIRONMENT=production")
         return self
 
     @property

@@ -103,6 +103,18 @@ def test_production_refuses_to_start_without_a_vapid_key() -> None:
         make(environment=Environment.production, jwt_secret="x" * 32)
 
 
+def test_production_refuses_private_webhook_urls() -> None:
+    with pytest.raises(ValidationError, match="WEBHOOK_ALLOW_PRIVATE_URLS must be false"):
+        make(
+            environment=Environment.production,
+            jwt_secret="x" * 32,
+            vapid_private_key=RAW_KEY,
+            webhook_allow_private_urls=True,
+        )
+    production = make(environment=Environment.production, jwt_secret="x" * 32, vapid_private_key=RAW_KEY)
+    assert production.webhook_allow_private_urls is False
+
+
 def test_development_generates_one_vapid_key_and_keeps_it(tmp_path: Path) -> None:
     path = tmp_path / "state" / "vapid_private_key.pem"
     first = make(vapid_private_key_file=path).vapid_key()

@@ -102,6 +102,7 @@ def upgrade() -> None:
     op.create_index("ix_events_driver_id_txid_seq", "events", ["driver_id", "txid", "seq"])
     op.create_index("ix_events_owner_id_txid_seq", "events", ["owner_id", "txid", "seq"])
     op.create_index("ix_events_created_at", "events", ["created_at"])
+    op.create_index("ix_events_booking_id_seq", "events", ["booking_id", "seq"])
     op.create_table(
         "event_cursors",
         sa.Column("name", sa.String(length=40), nullable=False),

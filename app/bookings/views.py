@@ -148,7 +148,10 @@ async def event_views(
     for b in bookings:
         f = facts[b.id]
         driver = _out(b, events[b.id], f, b.driver_id, now)
-        owner = _out(b, events[b.id], f, f["owner_id"], now)
+        # Never the plate for the owner, even inside the reveal window: an event is read again
+        # later (a stream resumed days on, a webhook's retries and redeliveries), when the window
+        # may be over. The owner reads the plate with GET while it is revealed.
+        owner = _out(b, events[b.id], f, b.driver_id, now).model_copy(update={"license_plate": None})
         out[b.id] = EventViews(
             event_data(driver), None if owner == driver else event_data(owner), f["owner_id"]
         )

@@ -40,6 +40,7 @@ from typing import Any, NamedTuple
 import asyncpg
 import httpcore
 import httpx
+from sqlalchemy.ext.asyncio import AsyncSession
 from standardwebhooks.webhooks import Webhook as Signer
 
 from app.db import Database, raw_connection
@@ -165,6 +166,12 @@ with due as (
           select 1 from deliveries p
           where p.status = 'pending' and p.push_subscription_id = d.push_subscription_id
             and p.order_key = d.order_key and p.event_seq < d.event_seq)
+      -- An earlier event of the booking may lie past the dispatch cursor, still without its
+      -- deliveries: a transaction that took its id before the booking's lock commits its event
+      -- (a later seq) below the horizon before an event that took the lock first.
+      and (d.order_key is null or not exists (
+          select 1 from events e join event_cursors c on c.name = 'dispatch'
+          where e.booking_id = d.order_key and e.seq < d.event_seq and (e.txid, e.seq) > (c.txid, c.seq)))
     order by d.next_attempt_at, d.seq
     limit $2
     for update skip locked
@@ -506,6 +513,13 @@ async def record(database: Database, delivery: Claimed, attempt: Attempt, now: d
             else:
                 disabled = await _after_failure(session, conn, delivery.webhook_id, now)
     return disabled
+
+
+async def give_up_pending(session: AsyncSession, webhook_id: uuid.UUID, now: datetime, why: str) -> None:
+    """Ends a webhook's pending deliveries as failed (it was disabled): re-enabling it later must
+    not send stale events; each can still be redelivered by hand."""
+    conn = await raw_connection(session)
+    await conn.execute(_FAIL_PENDING, webhook_id, now, json.dumps([Attempt(at=now, error=why).as_json()]))
 
 
 async def _after_failure(

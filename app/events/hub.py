@@ -119,16 +119,11 @@ async def read_horizon(conn: asyncpg.Connection) -> int:
 
 
 async def read_after(conn: asyncpg.Connection, position: Position) -> list[EventRow]:
-    """Every final event after `position`, in order (a statement for the horizon, then the
-    reads: their snapshots see every transaction below it ended)."""
+    """The next final events after `position`, at most BATCH, in order (a statement for the
+    horizon, then the read: its snapshot sees every transaction below it ended). A full page
+    means there may be more: the caller reads again, so memory stays bounded after a stall."""
     horizon = await read_horizon(conn)
-    out: list[EventRow] = []
-    while True:
-        rows = [EventRow.of(r) for r in await conn.fetch(_NEW, *position, horizon)]
-        out.extend(rows)
-        if len(rows) < BATCH:
-            return out
-        position = rows[-1].position
+    return [EventRow.of(r) for r in await conn.fetch(_NEW, *position, horizon)]
 
 
 async def page_for_user(
@@ -279,6 +274,8 @@ class Hub:
                 continue
             if rows:
                 self._fan_out(rows)
+            if len(rows) >= BATCH:
+                self._wake.set()
 
     async def _read(self) -> list[EventRow]:
         async with self._lock:

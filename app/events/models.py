@@ -53,6 +53,7 @@ class Event(SQLModel, table=True):
         Index("ix_events_driver_id_txid_seq", "driver_id", "txid", "seq"),
         Index("ix_events_owner_id_txid_seq", "owner_id", "txid", "seq"),
         Index("ix_events_created_at", "created_at"),
+        Index("ix_events_booking_id_seq", "booking_id", "seq"),
     )
 
     seq: int | None = Field(default=None, sa_column=Column(BigInteger, Identity(), primary_key=True))

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.errors import Conflict, NotFound, ValidationProblem
-from app.events import outbox, urls
+from app.events import delivery, outbox, urls
 from app.events.models import Delivery, Event, Webhook
 from app.events.webhook_schemas import WebhookCreate, WebhookPatch
 from app.pagination import PageParams, paginate
@@ -105,9 +105,13 @@ async def update(
     for name in ("url", "events", "enabled"):
         if name in changes and changes[name] is None:
             raise ValidationProblem.field(name, "cannot be null")
+    if "url" in changes:
+        # Before the row lock: a lock gives the transaction an id, and every reader of the outbox
+        # waits for open transactions with ids (docs/decisions/0007); a slow DNS answer must not
+        # hold everyone's events back.
+        await urls.check(changes["url"], allow_private=allow_private)
     webhook = await get(session, user, webhook_id, for_update=True)
     if "url" in changes and changes["url"] != webhook.url:
-        await urls.check(changes["url"], allow_private=allow_private)
         webhook.url = changes["url"]
         webhook.failing_since = None  # the old URL's failures say nothing about the new one
     if "events" in changes:
@@ -119,6 +123,8 @@ async def update(
         # Enabled again: its failures are forgiven. Disabled by hand: since now.
         webhook.failing_since = None if webhook.enabled else webhook.failing_since
         webhook.disabled_at = None if webhook.enabled else now
+        if not webhook.enabled:
+            await delivery.give_up_pending(session, webhook.id, now, "the webhook was disabled by its owner")
     if changes:
         webhook.updated_at = now
     await session.flush()

@@ -1,0 +1,65 @@
+"""What an event shows to whom: the owner's view of a booking in the outbox never carries the
+licence plate, even when GET shows it to them (the reveal window), because an event is read again
+later (a resumed stream, a retried or redelivered webhook), when the window may be over."""
+
+from __future__ import annotations
+
+import json
+
+from httpx import AsyncClient
+from sqlalchemy import text
+
+from app.db import Database
+from tests.conftest import START, FakeClock, at
+from tests.factories import add_vehicle, scene
+
+PLATE = "DO-PS 1234"
+
+
+async def test_the_owners_event_has_no_plate_even_inside_the_reveal_window(
+    client: AsyncClient, db: Database, clock: FakeClock
+) -> None:
+    world = await scene(client, START)
+    vehicle = await add_vehicle(client, world.driver, PLATE)
+    r = await client.post(
+        "/v1/bookings",
+        headers=world.driver.headers,
+        json={
+            "spot_id": world.spot["id"],
+            "start": at(0, world.base),
+            "end": at(1, world.base),
+            "vehicle_id": vehicle["id"],
+        },
+    )
+    assert r.status_code == 201, r.text
+    booking = r.json()
+    r = await client.post(f"/v1/bookings/{booking['id']}/confirm", headers=world.driver.headers)
+    assert r.status_code == 200, r.text
+    # 30 minutes before the start: inside the spot's 60-minute reveal window.
+    clock.advance(hours=1.5)
+    r = await client.get(f"/v1/bookings/{booking['id']}", headers=world.owner.headers)
+    assert r.json()["license_plate"] == PLATE
+    r = await client.post(
+        f"/v1/bookings/{booking['id']}/extend", headers=world.driver.headers, json={"end": at(2, world.base)}
+    )
+    assert r.status_code == 200, r.text
+
+    async with db.sessionmaker() as session:
+        rows = (
+            await session.execute(
+                text(
+                    "select type, data::text as data, owner_data::text as owner_data from events"
+                    " where booking_id = :id order by seq"
+                ),
+                {"id": booking["id"]},
+            )
+        ).all()
+    assert [row.type for row in rows] == ["booking.held", "booking.confirmed", "booking.extended"]
+    for row in rows:
+        assert json.loads(row.data)["booking"]["license_plate"] == PLATE
+        assert row.owner_data is not None, row.type
+        owner_view = json.loads(row.owner_data)["booking"]
+        assert owner_view["license_plate"] is None
+        assert PLATE not in row.owner_data
+    extended = json.loads(rows[-1].owner_data)["booking"]
+    assert (extended["status"], extended["end"]) == ("confirmed", at(2, world.base))
