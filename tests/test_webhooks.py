@@ -18,6 +18,7 @@ from standardwebhooks.webhooks import Webhook as Verifier
 from app.db import Database
 from app.events import urls
 from app.events.models import Delivery, Event, Webhook
+from app.events.webhook_router import MANUAL_SENDS_PER_HOUR
 from app.events.webhooks import MAX_WEBHOOKS
 from tests.conftest import FakeClock, assert_problem
 from tests.factories import Account, make_account, make_spot
@@ -354,6 +355,19 @@ async def test_a_test_event_is_written_for_that_webhook_only(
     assert event.webhook_id == uuid.UUID(hook["id"])
     assert event.created_at == clock.now
     assert event.data == {"webhook": {"id": hook["id"], "url": PUBLIC_URL, "description": "Gate"}}
+
+
+async def test_test_events_and_redeliveries_are_limited_per_hour(
+    client: AsyncClient, alice: Account, clock: FakeClock
+) -> None:
+    hook = await subscribe(client, alice)
+    url = f"/v1/me/webhooks/{hook['id']}/test"
+    for _ in range(MANUAL_SENDS_PER_HOUR):
+        assert (await client.post(url, headers=alice.headers)).status_code == 202
+    refused = assert_problem(await client.post(url, headers=alice.headers), 429, "rate_limited")
+    assert "test events and redeliveries" in refused["detail"]
+    clock.advance(hours=1)
+    assert (await client.post(url, headers=alice.headers)).status_code == 202
 
 
 async def _delivery(

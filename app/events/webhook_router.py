@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import openapi
+from app import openapi, ratelimit
 from app.clock import Now
 from app.db import DbSession
 from app.errors import problem_openapi
@@ -26,6 +28,7 @@ from app.openapi import answer, problems, request_example
 from app.pagination import PageParams, page_params
 from app.schemas import Page, parse_id
 from app.users.dependencies import CurrentUser
+from app.users.models import User
 
 router = APIRouter(prefix="/v1/me/webhooks", tags=["events"], responses=problem_openapi(401))
 
@@ -52,6 +55,22 @@ def _delivery_out(view: webhooks.DeliveryView) -> DeliveryOut:
         attempts=[AttemptOut.model_validate(a) for a in d.attempts],
         next_attempt_at=d.next_attempt_at if d.status == "pending" else None,
         created_at=d.created_at,
+    )
+
+
+# Each test event or redelivery makes the service POST to a URL the caller chose: bounded, so that
+# nobody can use it to flood someone else's server.
+MANUAL_SENDS_PER_HOUR = 60
+
+
+async def _manual_send(session: AsyncSession, user: User, now: datetime) -> None:
+    await ratelimit.hit(
+        session,
+        f"webhook-sends:{user.id}",
+        MANUAL_SENDS_PER_HOUR,
+        timedelta(hours=1),
+        now,
+        "test events and redeliveries",
     )
 
 
@@ -158,12 +177,16 @@ async def rotate_webhook_secret(
     status_code=status.HTTP_202_ACCEPTED,
     response_model=TestEventOut,
     operation_id="sendWebhookTest",
-    responses=openapi.merge(answer(202, openapi.WEBHOOK_TEST), problems("not_found", "conflict")),
+    responses=openapi.merge(
+        answer(202, openapi.WEBHOOK_TEST), problems("not_found", "conflict", "rate_limited")
+    ),
     summary="Send a test event",
     description="A `webhook.test` event, to this webhook only, delivered like any other: its "
-    "delivery shows in the list. A disabled webhook is 409 `conflict`.",
+    "delivery shows in the list. A disabled webhook is 409 `conflict`. Test events and "
+    f"redeliveries together: at most {MANUAL_SENDS_PER_HOUR} an hour per account (429 `rate_limited`).",
 )
 async def send_webhook_test(webhook_id: str, user: CurrentUser, session: DbSession, now: Now) -> TestEventOut:
+    await _manual_send(session, user, now)
     event_id = await webhooks.send_test(session, user, parse_id(webhook_id, "webhook"), now)
     return TestEventOut(event_id=event_id)
 
@@ -189,14 +212,18 @@ async def list_webhook_deliveries(
     status_code=status.HTTP_202_ACCEPTED,
     response_model=DeliveryOut,
     operation_id="redeliverWebhookDelivery",
-    responses=openapi.merge(answer(202, openapi.REDELIVERY), problems("not_found", "conflict")),
+    responses=openapi.merge(
+        answer(202, openapi.REDELIVERY), problems("not_found", "conflict", "rate_limited")
+    ),
     summary="Send a delivery's event again",
     description="A new delivery of the same event (the same `webhook-id`), due now; it neither "
-    "waits for nor holds up the booking's other events. A disabled webhook is 409 `conflict`.",
+    "waits for nor holds up the booking's other events. A disabled webhook is 409 `conflict`. "
+    f"At most {MANUAL_SENDS_PER_HOUR} test events and redeliveries an hour per account.",
 )
 async def redeliver_webhook_delivery(
     webhook_id: str, delivery_id: str, user: CurrentUser, session: DbSession, now: Now
 ) -> DeliveryOut:
+    await _manual_send(session, user, now)
     view = await webhooks.redeliver(
         session, user, parse_id(webhook_id, "webhook"), parse_id(delivery_id, "delivery"), now
     )
