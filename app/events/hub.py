@@ -58,6 +58,8 @@ _POSITION_OF = """
 select txid, seq from events where id = $1 and (driver_id = $2 or owner_id = $2) and webhook_id is null
 """
 HORIZON = "select parkshare_event_horizon()"
+_HELD_BACK = "select exists (select 1 from events where txid >= $1)"
+RETRY_HELD_SECONDS = 0.02
 
 
 @dataclass(frozen=True)
@@ -118,12 +120,17 @@ async def read_horizon(conn: asyncpg.Connection) -> int:
     return horizon
 
 
-async def read_after(conn: asyncpg.Connection, position: Position) -> list[EventRow]:
+async def read_after(conn: asyncpg.Connection, position: Position) -> tuple[list[EventRow], bool]:
     """The next final events after `position`, at most BATCH, in order (a statement for the
-    horizon, then the read: its snapshot sees every transaction below it ended). A full page
-    means there may be more: the caller reads again, so memory stays bounded after a stall."""
+    horizon, then the read: its snapshot sees every transaction below it ended), and whether more
+    are waiting: a full page, or committed events above the horizon, held back by a transaction
+    still open. Such a transaction may write no event (a delivery's record, a claim) and so wake
+    nobody when it ends: the caller reads again shortly instead of at the next poll."""
     horizon = await read_horizon(conn)
-    return [EventRow.of(r) for r in await conn.fetch(_NEW, *position, horizon)]
+    rows = [EventRow.of(r) for r in await conn.fetch(_NEW, *position, horizon)]
+    if len(rows) >= BATCH:
+        return rows, True
+    return rows, bool(await conn.fetchval(_HELD_BACK, horizon))
 
 
 async def page_for_user(
@@ -157,6 +164,8 @@ class Hub:
         self._subscriptions: dict[uuid.UUID, set[Subscription]] = {}
         self._wakers: list[Callable[[], None]] = []
         self.position: Position | None = None
+        self._more = False  # the last read left events behind (a full page, or held back)
+        self._held_delay = RETRY_HELD_SECONDS
         self.reads = 0  # for the tests: how often the hub has read
 
     # -- life --------------------------------------------------------------------------------
@@ -274,8 +283,13 @@ class Hub:
                 continue
             if rows:
                 self._fan_out(rows)
-            if len(rows) >= BATCH:
-                self._wake.set()
+            if self._more:
+                if len(rows) >= BATCH:
+                    self._wake.set()
+                else:
+                    # Held back by an open transaction: again soon, less often the longer it stays.
+                    self._held_delay = RETRY_HELD_SECONDS if rows else min(self._held_delay * 2, POLL_SECONDS)
+                    asyncio.get_running_loop().call_later(self._held_delay, self._wake.set)
 
     async def _read(self) -> list[EventRow]:
         async with self._lock:
@@ -284,7 +298,7 @@ class Hub:
                 # Events before this are history; a stream that wants them names its Last-Event-ID.
                 self.position = (await read_horizon(self._conn), -1)
                 return []
-            rows = await read_after(self._conn, self.position)
+            rows, self._more = await read_after(self._conn, self.position)
             self.reads += 1
         if rows:
             self.position = rows[-1].position
