@@ -5,11 +5,15 @@ later (a resumed stream, a retried or redelivered webhook), when the window may 
 from __future__ import annotations
 
 import json
+import uuid
 
 from httpx import AsyncClient
 from sqlalchemy import text
 
+from app.bookings import service as bookings
 from app.db import Database
+from app.users.models import User
+from booking.states import Action
 from tests.conftest import START, FakeClock, at
 from tests.factories import add_vehicle, scene
 
@@ -63,3 +67,31 @@ async def test_the_owners_event_has_no_plate_even_inside_the_reveal_window(
         assert PLATE not in row.owner_data
     extended = json.loads(rows[-1].owner_data)["booking"]
     assert (extended["status"], extended["end"]) == ("confirmed", at(2, world.base))
+
+
+async def test_a_change_rolled_back_leaves_no_event(client: AsyncClient, db: Database) -> None:
+    """The event is written in the transaction of its change: if that transaction rolls back, no
+    reader ever sees the event."""
+    world = await scene(client, START)
+    booking = await world.book(0, 1)
+    async with db.sessionmaker() as session:
+        driver = await session.get(User, uuid.UUID(world.driver.id))
+        assert driver is not None
+        await bookings.change(session, driver, booking["id"], Action.confirm, START)
+        inside = await session.scalar(
+            text("select count(*) from events where booking_id = :b and type = 'booking.confirmed'"),
+            {"b": booking["id"]},
+        )
+        assert inside == 1  # written with the change...
+        await session.rollback()
+    async with db.sessionmaker() as session:
+        types = (
+            await session.scalars(
+                text("select type from events where booking_id = :b order by seq"), {"b": booking["id"]}
+            )
+        ).all()
+        status = await session.scalar(
+            text("select status::text from bookings where id = :b"), {"b": booking["id"]}
+        )
+    assert list(types) == ["booking.held"]  # ...and gone with it
+    assert status == "held"

@@ -36,6 +36,7 @@ from app.settings import Settings
 from bench.common import BENCH_SECRET, PARKSHARE, served
 from tests.conftest import FakeClock
 from tests.factories import Account, book, make_account, open_spot
+from tests.live import EventStream, client_for, open_stream
 from tests.webhook_receiver import Answer, Receiver
 
 # -- the world a test delivers in -------------------------------------------------------------------
@@ -960,6 +961,15 @@ async def test_two_serving_processes_and_a_worker_deliver_every_event_once_and_i
                 spots = [await open_spot(client, owner) for _ in range(spots_count)]
                 base = now.replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
                 semaphore = asyncio.Semaphore(24)
+                # Live streams too: two per account, each on a connection of its own, so that both
+                # serving processes hold some.
+                accounts = {"owner": owner, **{f"driver{n}": d for n, d in enumerate(drivers)}}
+                stream_clients = [client_for(server.url) for _ in range(2 * len(accounts))]
+                streams: dict[str, list[EventStream]] = {}
+                for n, (path, account) in enumerate(sorted(accounts.items()) * 2):
+                    response = await open_stream(stream_clients[n], account.headers)
+                    assert response.status_code == 200, response.text
+                    streams.setdefault(path, []).append(EventStream(response))
 
                 async def changes(n: int) -> int:
                     driver = drivers[n % len(drivers)]
@@ -993,6 +1003,26 @@ async def test_two_serving_processes_and_a_worker_deliver_every_event_once_and_i
                 # Each change is one event to the owner and one to its driver.
                 await receiver.wait_for(2 * made, within=45)
                 finished = loop.time()
+                # Every stream sees exactly its account's events (those its webhook got), once each.
+                for path, own in streams.items():
+                    expected = {r.id for r in receiver.to(path)}
+                    # Driver n made the bookings n, n + 4, ...: of one parity, 2 or 3 changes each.
+                    assert len(expected) == (
+                        made if path == "owner" else 50 * (3 if int(path[-1]) % 2 else 2)
+                    )
+                    for stream in own:
+                        for _ in range(200):
+                            if len(stream.events_so_far) >= len(expected):
+                                break
+                            await asyncio.sleep(0.1)
+                        got = [m.id for m in stream.events_so_far]
+                        assert len(got) == len(set(got)) == len(expected), path
+                        assert set(got) == expected, path
+                for own in streams.values():
+                    for stream in own:
+                        await stream.close()
+                for stream_client in stream_clients:
+                    await stream_client.aclose()
                 # Idle now: how soon does one event arrive? (Test events: they are no booking change.)
                 idle = []
                 for _ in range(5):
