@@ -1001,7 +1001,7 @@ async def test_two_serving_processes_and_a_worker_deliver_every_event_once_and_i
                 changed = loop.time()
                 assert made == 500
                 # Each change is one event to the owner and one to its driver.
-                await receiver.wait_for(2 * made, within=45)
+                await receiver.wait_for(2 * made, within=120)
                 finished = loop.time()
                 # Every stream sees exactly its account's events (those its webhook got), once each.
                 for path, own in streams.items():
