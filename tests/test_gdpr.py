@@ -118,7 +118,7 @@ async def everything(client: AsyncClient, db: Database) -> dict[str, Any]:
         )
         assert r.status_code == 201, r.text
     bobs = await booked(client, bob, spot, 24, 26)
-    carols_spot = await open_spot(client, carol, cancellation_policy="moderate")
+    carols_spot = await open_spot(client, carol, cancellation_policy="strict")
     r = await client.post(
         "/v1/bookings",
         headers=owner.headers,
@@ -347,8 +347,14 @@ async def test_erasure_cancels_withdraws_and_erases(client: AsyncClient, db: Dat
         ("confirmed", owner.id),
         ("cancelled", owner.id),
     ]
-    # Moderate: two days ahead is a full refund, as a driver's own cancellation would be.
-    assert hers["refund_cents"] == hers["total_cents"]
+    # Strict: two days ahead, a driver's own cancellation refunds half (an owner's would be full).
+    assert hers["refund_cents"] == hers["total_cents"] // 2 > 0
+    async with db.sessionmaker() as session:
+        owners_told = await session.scalar(
+            text("select owner_id::text from events where booking_id = :id and type = 'booking.cancelled'"),
+            {"id": s["zeldas"]["id"]},
+        )
+    assert owners_told == carol.id
     r = await client.get("/v1/me/bookings", headers=carol.headers, params={"role": "owner"})
     assert r.status_code == 200, r.text
     assert [b["id"] for b in r.json()["items"]] == [s["zeldas"]["id"]]
