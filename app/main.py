@@ -33,6 +33,7 @@ from app.middleware import BodyLimit, CatchAll, redact_access_log
 from app.migrations import head_revision
 from app.ops import metrics
 from app.ops.router import router as ops_router
+from app.privacy.router import router as privacy_router
 from app.scheduler import build_scheduler
 from app.search.router import router as search_router
 from app.settings import Settings, get_settings
@@ -131,6 +132,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.include_router(calendars_router)
     app.include_router(push_router)
     app.include_router(webhooks_router)
+    app.include_router(privacy_router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     openapi.install_docs(app)
     return app

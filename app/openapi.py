@@ -429,6 +429,46 @@ VAPID_PUBLIC_KEY = {
 }
 
 
+# GDPR: the export of an account (here with a vehicle and a webhook; every list may be empty) and
+# the erasure's request.
+ERASE_REQUEST = {"password": "correct horse battery"}
+ACCOUNT_EXPORT: dict[str, Any] = {
+    "exported_at": "2026-11-23T09:00:00Z",
+    "profile": USER,
+    "vehicles": [
+        {
+            "id": _VEHICLE,
+            "license_plate": "DO-PS 123",
+            "length_cm": 450,
+            "width_cm": 180,
+            "height_cm": 150,
+            "electric": False,
+            "created_at": _CREATED,
+            "removed_at": None,
+        }
+    ],
+    "spots": [],
+    "bookings_as_driver": [],
+    "bookings_as_owner": [],
+    "webhooks": [WEBHOOK],
+    "push_subscriptions": [],
+    "sign_in_sessions": [
+        {
+            "id": "7e9a1c3e-5b7d-4f9a-8c1e-3b5d7f9a1c3e",
+            "created_at": _CREATED,
+            "revoked_at": None,
+            "revoked_reason": None,
+            "refresh_tokens": [
+                {"created_at": _CREATED, "expires_at": "2026-12-23T08:00:00Z", "used_at": None}
+            ],
+        }
+    ],
+    "calendar_feeds": [{"spot_id": None, "created_at": _CREATED}],
+    "events": [],
+    "not_exported": {"rate_limits": "internal: counters of sign-in attempts, kept for one window"},
+}
+
+
 def problem_example(
     status: int, code: str, detail: str, *, errors: list[dict[str, Any]] | None = None, **members: Any
 ) -> dict[int | str, Any]:

@@ -1,0 +1,89 @@
+"""The export document (GDPR Art. 15/20) and the erasure request (Art. 17)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field, StringConstraints
+
+from app.availability.schemas import BlackoutOut, RuleOut, WindowOut
+from app.bookings.schemas import BookingOut
+from app.events.webhook_schemas import WebhookOut
+from app.schemas import RequestModel, ResponseModel, UtcDatetime
+from app.spots.schemas import SpotOut
+from app.users.schemas import UserOut
+
+
+class EraseRequest(RequestModel):
+    # Compared with the stored hash like a sign-in's password, never stored.
+    password: Annotated[str, StringConstraints(min_length=1, max_length=256, strict=True)]
+
+
+class ExportedVehicle(ResponseModel):
+    id: uuid.UUID
+    license_plate: str
+    length_cm: int | None
+    width_cm: int | None
+    height_cm: int | None
+    electric: bool
+    created_at: UtcDatetime
+    removed_at: UtcDatetime | None = Field(description="When it was removed; kept for old bookings.")
+
+
+class ExportedSpot(BaseModel):
+    spot: SpotOut = Field(description="The spot as its owner sees it.")
+    withdrawn_at: UtcDatetime | None
+    rules: list[RuleOut]
+    windows: list[WindowOut]
+    blackouts: list[BlackoutOut]
+
+
+class ExportedPushSubscription(BaseModel):
+    id: uuid.UUID
+    endpoint: str
+    created_at: UtcDatetime
+
+
+class ExportedRefreshToken(BaseModel):
+    created_at: UtcDatetime
+    expires_at: UtcDatetime
+    used_at: UtcDatetime | None
+
+
+class ExportedSession(BaseModel):
+    id: uuid.UUID
+    created_at: UtcDatetime
+    revoked_at: UtcDatetime | None
+    revoked_reason: str | None
+    refresh_tokens: list[ExportedRefreshToken]
+
+
+class ExportedCalendarFeed(BaseModel):
+    spot_id: uuid.UUID | None = Field(description="The spot's feed; null for the driver's own feed.")
+    created_at: UtcDatetime
+
+
+class ExportedEvent(BaseModel):
+    id: uuid.UUID
+    type: str
+    created_at: UtcDatetime
+    booking_id: uuid.UUID | None
+    data: dict[str, Any] = Field(description="The event's data as it was addressed to the caller.")
+
+
+class AccountExport(BaseModel):
+    exported_at: UtcDatetime
+    profile: UserOut
+    vehicles: list[ExportedVehicle]
+    spots: list[ExportedSpot]
+    bookings_as_driver: list[BookingOut]
+    bookings_as_owner: list[BookingOut]
+    webhooks: list[WebhookOut]
+    push_subscriptions: list[ExportedPushSubscription]
+    sign_in_sessions: list[ExportedSession]
+    calendar_feeds: list[ExportedCalendarFeed]
+    events: list[ExportedEvent]
+    not_exported: dict[str, str] = Field(
+        description="What else is stored about the account and why it is not part of the export."
+    )
