@@ -1,6 +1,7 @@
 """Pure ASGI middleware around the whole app: a size limit on request bodies, a last answer
-for errors nothing else handled, and the headers browsers need (security headers, CORS options). Also the access log's filter that keeps secrets in URLs (a
-calendar feed's `token`) out of the log.
+for errors nothing else handled, and the headers browsers need (security headers, CORS options).
+Also the access log's filter that keeps secrets in URLs (a calendar feed's `token`) out of the log
+(uvicorn's access log is off under `parkshare serve`: app.logs.RequestLog logs route templates).
 
 Plain ASGI rather than `BaseHTTPMiddleware`, which would read through a task and a memory stream
 and cannot stop a body that is still arriving.
