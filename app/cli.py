@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import errno
 import logging
+import logging.config
 import os
 import shutil
 import signal
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from app.logs import logging_config
 from app.settings import Environment, Settings, get_settings
 
 
@@ -27,9 +29,7 @@ def _settings() -> Settings:
             field = ".".join(str(p) for p in err["loc"]).upper() or "settings"
             print(f"parkshare: invalid setting {field}: {err['msg']}", file=sys.stderr)
         raise SystemExit(2) from None
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # Alembic lists its plugins at INFO on every run; only the migrations it applies are news.
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    logging.config.dictConfig(logging_config(settings.log_level, settings.log_format))
     return settings
 
 
@@ -81,7 +81,11 @@ def serve(args: argparse.Namespace) -> None:
             http="httptools",
             log_level=settings.log_level.lower(),
             proxy_headers=True,
-            access_log=args.access_log,
+            # Every worker process applies it: JSON or text lines on stderr, with the line per
+            # request of app.logs.RequestLog instead of uvicorn's access log (which shows paths
+            # and query strings).
+            log_config=logging_config(settings.log_level, settings.log_format, request_log=args.access_log),
+            access_log=False,
         )
     except OSError as exc:
         raise _cannot_listen(args.host, args.port, exc) from None
@@ -185,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
-    p.add_argument("--no-access-log", dest="access_log", action="store_false")
+    p.add_argument("--no-access-log", dest="access_log", action="store_false", help="no log line per request")
     p.set_defaults(func=serve)
 
     p = commands.add_parser("migrate", help="create the database if needed and apply all migrations")

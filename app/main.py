@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any, get_args
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from pydantic import SecretStr
 
 from app import __version__, openapi
@@ -29,7 +30,8 @@ from app.events.outbox import TYPES as EVENT_TYPES
 from app.events.push_router import router as push_router
 from app.events.stream import router as events_router
 from app.events.webhook_router import router as webhooks_router
-from app.middleware import BodyLimit, CatchAll, redact_access_log
+from app.logs import RequestLog
+from app.middleware import BodyLimit, CatchAll, SecurityHeaders, cors_options, redact_access_log
 from app.migrations import head_revision
 from app.ops import metrics
 from app.ops.router import router as ops_router
@@ -120,6 +122,12 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(metrics.MetricsMiddleware)
     app.add_middleware(CatchAll)  # outermost, so that every other layer's failure is answered
+    # Around it, in this order from the outside: the request log (sees every answer, 413s and 500s
+    # included), the security headers (on every answer, CORS preflights too), CORS.
+    if settings.cors_origin_list:
+        app.add_middleware(CORSMiddleware, **cors_options(settings.cors_origin_list))
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(RequestLog)
     app.include_router(ops_router)
     app.include_router(sign_in_router)
     app.include_router(auth_router)

@@ -1,6 +1,7 @@
-"""Pure ASGI middleware around the whole app: a size limit on request bodies, and a last answer
-for errors nothing else handled. Also the access log's filter that keeps secrets in URLs (a
-calendar feed's `token`) out of the log.
+"""Pure ASGI middleware around the whole app: a size limit on request bodies, a last answer
+for errors nothing else handled, and the headers browsers need (security headers, CORS options).
+Also the access log's filter that keeps secrets in URLs (a calendar feed's `token`) out of the log
+(uvicorn's access log is off under `parkshare serve`: app.logs.RequestLog logs route templates).
 
 Plain ASGI rather than `BaseHTTPMiddleware`, which would read through a task and a memory stream
 and cannot stop a body that is still arriving.
@@ -13,6 +14,7 @@ import logging
 import re
 from typing import Any
 
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -160,3 +162,56 @@ def _log_unexpected(scope: Scope, exc: BaseException) -> None:
     route: Any = scope.get("route")
     where = getattr(route, "path", "unmatched")
     logger.error("unhandled error in %s %s\n%s", scope.get("method"), where, describe_for_log(exc))
+
+
+class SecurityHeaders:
+    """Headers for browsers on every answer: `X-Content-Type-Options: nosniff`, `Referrer-Policy:
+    no-referrer` (the calendar feeds' URLs carry their secret), and `Cache-Control: no-store` on
+    answers to requests with an `Authorization` header, unless the route set its own."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        authorized = any(name == b"authorization" for name, _ in scope["headers"])
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("X-Content-Type-Options", "nosniff")
+                headers.setdefault("Referrer-Policy", "no-referrer")
+                if authorized:
+                    headers.setdefault("Cache-Control", "no-store")
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+# What browsers may send and read across origins (`CORS_ORIGINS`).
+CORS_METHODS = ["GET", "POST", "PATCH", "DELETE", "OPTIONS"]
+CORS_REQUEST_HEADERS = [
+    "Authorization",
+    "Content-Type",
+    "Idempotency-Key",
+    "If-Match",
+    "If-None-Match",
+    "Last-Event-ID",
+    "X-Request-ID",
+]
+CORS_EXPOSED_HEADERS = ["ETag", "X-Request-ID", "Retry-After", "Idempotent-Replayed", "Location"]
+
+
+def cors_options(origins: list[str]) -> dict[str, Any]:
+    """CORSMiddleware's options for `origins`. Bearer tokens, not cookies: no credentials, which
+    also keeps `*` from ever being combined with them."""
+    return {
+        "allow_origins": origins,
+        "allow_methods": CORS_METHODS,
+        "allow_headers": CORS_REQUEST_HEADERS,
+        "expose_headers": CORS_EXPOSED_HEADERS,
+        "allow_credentials": False,
+        "max_age": 600,
+    }

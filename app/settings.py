@@ -13,7 +13,7 @@ from collections.abc import Callable
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -26,6 +26,10 @@ DEFAULT_DATABASE_URL = "postgresql://parkshare:parkshare@127.0.0.1:5432/parkshar
 # set a real address in production.
 DEFAULT_VAPID_SUBJECT = "mailto:admin@parkshare.invalid"
 _VAPID_SUBJECT = re.compile(r"mailto:[^@\s]+@[^@\s]+\.[^@\s]+|https://[^/\s]+(/\S*)?", re.IGNORECASE)
+
+
+# An origin: scheme, host and optional port, no path.
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
 
 
 class Environment(StrEnum):
@@ -87,7 +91,13 @@ class Settings(BaseSettings):
     vapid_subject: str = DEFAULT_VAPID_SUBJECT
 
     log_level: str = "INFO"
+    # `json`: one JSON object per line (for log collectors); `text`: for reading in a terminal.
+    log_format: Literal["json", "text"] = "json"
     scheduler_enabled: bool = True
+
+    # Browser origins (`https://app.example.org`) allowed to call the API, comma-separated; empty:
+    # no CORS headers at all, so browsers only allow pages served from the API's own origin.
+    cors_origins: str = ""
 
     @field_validator("log_level")
     @classmethod
@@ -96,6 +106,15 @@ class Settings(BaseSettings):
         if level not in {"CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"}:
             raise ValueError("LOG_LEVEL must be one of CRITICAL, ERROR, WARNING, INFO, DEBUG")
         return level
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: str) -> str:
+        origins = [o.strip().rstrip("/") for o in value.split(",") if o.strip()]
+        for origin in origins:
+            if origin != "*" and not _ORIGIN.fullmatch(origin):
+                raise ValueError("CORS_ORIGINS must be origins like https://app.example.org, comma-separated")
+        return ",".join(origins)
 
     @field_validator("database_url")
     @classmethod
@@ -135,6 +154,10 @@ class Settings(BaseSettings):
             if self.webhook_allow_private_urls:
                 raise ValueError("WEBHOOK_ALLOW_PRIVATE_URLS must be false when ENVIRONMENT=production")
         return self
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return self.cors_origins.split(",") if self.cors_origins else []
 
     @property
     def async_database_url(self) -> URL:
