@@ -1,4 +1,4 @@
-"""`parkshare serve|migrate|seed|worker|openapi`."""
+"""`parkshare serve|migrate|seed|worker|openapi|admin`."""
 
 from __future__ import annotations
 
@@ -181,6 +181,34 @@ def openapi(args: argparse.Namespace) -> None:
         print(f"wrote {args.write}", file=sys.stderr)
 
 
+async def set_admin_role(settings: Settings, email: str, *, grant: bool) -> str:
+    """`parkshare admin grant|revoke EMAIL`, in one transaction with its audit row (no actor: the
+    command line). Returns what it did; an unknown e-mail raises `NotFound`."""
+    from app.admin.service import ADMIN, set_role
+    from app.clock import utcnow
+    from app.db import Database
+
+    database = Database.from_settings(settings)
+    try:
+        async with database.sessionmaker() as session, session.begin():
+            user = await set_role(session, email, ADMIN if grant else "user", utcnow())
+            return f"{user.email} is {'an admin' if user.role == ADMIN else 'no admin'}"
+    finally:
+        await database.dispose()
+
+
+def admin(args: argparse.Namespace) -> None:
+    from app.errors import NotFound
+
+    settings = _settings()
+    try:
+        message = asyncio.run(set_admin_role(settings, args.email, grant=args.action == "grant"))
+    except NotFound as exc:
+        print(f"parkshare: {exc.detail}", file=sys.stderr)
+        raise SystemExit(1) from None
+    print(f"parkshare: {message}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="parkshare", description="parkshare backend")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -217,6 +245,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--write", type=Path, metavar="FILE", help="write the document here")
     p.set_defaults(func=openapi)
+
+    p = commands.add_parser("admin", help="grant or revoke the admin role (written to the audit log)")
+    p.add_argument("action", choices=["grant", "revoke"])
+    p.add_argument("email", help="the account's e-mail")
+    p.set_defaults(func=admin)
     return parser
 
 

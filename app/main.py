@@ -12,6 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from pydantic import SecretStr
 
 from app import __version__, openapi
+from app.admin.router import router as admin_router
 from app.auth.router import router as auth_router
 from app.auth.service import Auth
 from app.availability.router import router as availability_router
@@ -141,6 +142,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.include_router(push_router)
     app.include_router(webhooks_router)
     app.include_router(privacy_router)
+    app.include_router(admin_router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     openapi.install_docs(app)
     return app

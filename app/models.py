@@ -1,5 +1,6 @@
 """Every table model, imported once so the metadata (and Alembic) knows them all."""
 
+from app.admin.models import AuditEntry
 from app.auth.models import LoginSession, RefreshToken
 from app.availability.models import AvailabilityBlackout, AvailabilityRule, AvailabilityWindow, SpotOpenRange
 from app.bookings.models import Booking, BookingEvent, IdempotencyKey
@@ -10,6 +11,7 @@ from app.spots.models import Spot
 from app.users.models import User, Vehicle
 
 __all__ = [
+    "AuditEntry",
     "AvailabilityBlackout",
     "AvailabilityRule",
     "AvailabilityWindow",

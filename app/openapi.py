@@ -45,6 +45,7 @@ CODE_STATUS: dict[str, int] = {
     "bad_request": 400,
     "unauthorized": 401,
     "invalid_credentials": 401,
+    "account_suspended": 401,
     "forbidden": 403,
     "not_found": 404,
     "method_not_allowed": 405,
@@ -156,6 +157,7 @@ FIELD_PROBLEM_SCHEMA: dict[str, Any] = {
 # from validated input or from the database's constraints).
 TYPED_STRINGS: dict[tuple[str, str], str] = {
     ("UserOut", "role"): "Role",
+    ("ModeratedUser", "role"): "Role",
     ("RulesOut", "cancellation_policy"): "CancellationPolicy",
     ("CancellationOut", "policy"): "CancellationPolicy",
     ("EvChargerOut", "connector"): "Connector",
@@ -432,6 +434,35 @@ VAPID_PUBLIC_KEY = {
 # GDPR: the export of an account (here with a vehicle and a webhook; every list may be empty) and
 # the erasure's request.
 ERASE_REQUEST = {"password": "correct horse battery"}
+MODERATION_REASON = {"reason": "Fake listing reported by three drivers"}
+SUSPENDED_USER = {
+    "id": _BOB,
+    "display_name": "Ben",
+    "role": "user",
+    "suspended_at": "2026-11-23T09:00:00Z",
+    "cancelled_bookings": 1,
+}
+REINSTATED_USER = {**SUSPENDED_USER, "suspended_at": None, "cancelled_bookings": 0}
+UNLISTED_SPOT = {
+    "id": _SPOT,
+    "title": "Garage near Kreuzviertel",
+    "unlisted_at": "2026-11-23T09:00:00Z",
+    "cancelled_bookings": 0,
+}
+RELISTED_SPOT = {**UNLISTED_SPOT, "unlisted_at": None}
+AUDIT_PAGE = {
+    "items": [
+        {
+            "id": "7e1d3c5b-9a2f-4e6d-8c1b-5a3f7e9d1c2b",
+            "at": "2026-11-23T09:00:00Z",
+            "actor": {"id": _ALICE, "display_name": "Anna"},
+            "action": "spot.unlist",
+            "target": {"type": "spot", "id": _SPOT},
+            "reason": "Fake listing reported by three drivers",
+        }
+    ],
+    "next_cursor": None,
+}
 ACCOUNT_EXPORT: dict[str, Any] = {
     "exported_at": "2026-11-23T09:00:00Z",
     "profile": USER,
@@ -779,6 +810,11 @@ TAGS = [
         "name": "calendars",
         "description": "Calendar feeds (iCalendar, RFC 5545) of bookings at secret URLs, for calendar "
         "programs: a spot's for its owner, a driver's of their own bookings.",
+    },
+    {
+        "name": "admin",
+        "description": "Moderation, for administrators only: suspending accounts, unlisting spots and "
+        "the audit log of these actions.",
     },
     {"name": "operations", "description": "Health, readiness and metrics for operators."},
 ]

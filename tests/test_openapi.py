@@ -28,6 +28,11 @@ WEBHOOK_ROUTES = {
 }
 # The routes of the contract (docs/api.md) that this service implements so far.
 CONTRACT = {
+    ("post", "/v1/admin/users/{user_id}/suspend"),
+    ("post", "/v1/admin/users/{user_id}/reinstate"),
+    ("post", "/v1/admin/spots/{spot_id}/unlist"),
+    ("post", "/v1/admin/spots/{spot_id}/relist"),
+    ("get", "/v1/admin/audit"),
     ("post", "/v1/auth/register"),
     ("post", "/v1/auth/login"),
     ("post", "/v1/auth/refresh"),
@@ -374,7 +379,7 @@ async def test_routes_document_the_errors_of_their_kind(client: AsyncClient) -> 
     for operation_id in ("register", "login"):
         assert ops[operation_id]["responses"]["429"]["x-problem-codes"] == ["rate_limited"]
         assert "Retry-After" in ops[operation_id]["responses"]["429"]["headers"]
-    assert ops["login"]["responses"]["401"]["x-problem-codes"] == ["invalid_credentials"]
+    assert ops["login"]["responses"]["401"]["x-problem-codes"] == ["invalid_credentials", "account_suspended"]
     booking_409 = ops["createBooking"]["responses"]["409"]["x-problem-codes"]
     assert {"slot_unavailable", "own_spot", "idempotency_in_progress"} <= set(booking_409)
     assert "hold_expired" in ops["confirmBooking"]["responses"]["409"]["x-problem-codes"]

@@ -94,7 +94,7 @@ _SPOT_TERMS = """
 select id, owner_id, instant_book, timezone, hourly_cents, daily_cap_cents, currency, granularity_min,
        min_duration_min, max_duration_min, lead_time_min, horizon_days, buffer_min, cancellation_policy,
        max_length_cm, max_width_cm, max_height_cm, title, district, lat, lon, reveal_before_min
-from spots where id = $1 and deleted_at is null
+from spots where id = $1 and deleted_at is null and unlisted_at is null
 """
 
 

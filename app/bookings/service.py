@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Literal, NamedTuple
 
 import asyncpg
+from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -486,3 +487,41 @@ async def release_spot(
         _record(session, booking, "booking.cancelled", from_status, Actor.owner, user, now)
     await notices.emit(session, future, "booking.cancelled", now)
     return len(future)
+
+
+async def cancel_pending(
+    session: AsyncSession,
+    now: datetime,
+    *,
+    reason: str,
+    driver_id: uuid.UUID | None = None,
+    spot_id: uuid.UUID | None = None,
+) -> int:
+    """Moderation (app/admin/): the holds and requests of a driver, or of a spot, still before their
+    deadline are cancelled by the system, with no charge; confirmed bookings stay. Those past their
+    deadline are left to the expiry job. Drivers and owners are told (`booking.cancelled`)."""
+    query = (
+        select(Booking)
+        .where(
+            or_(
+                and_(col(Booking.status) == Status.held, col(Booking.hold_expires_at) > now),
+                and_(col(Booking.status) == Status.requested, col(Booking.request_expires_at) > now),
+            )
+        )
+        .order_by(col(Booking.start_at), col(Booking.id))
+        .with_for_update()
+    )
+    if driver_id is not None:
+        query = query.where(col(Booking.driver_id) == driver_id)
+    if spot_id is not None:
+        query = query.where(col(Booking.spot_id) == spot_id)
+    pending = list((await session.scalars(query)).all())
+    for booking in pending:
+        from_status = booking.status
+        booking.refund_cents = 0
+        booking.status = Status.cancelled
+        booking.cancel_reason = reason
+        booking.updated_at = now
+        _record(session, booking, "booking.cancelled", from_status, Actor.system, None, now)
+    await notices.emit(session, pending, "booking.cancelled", now)
+    return len(pending)

@@ -78,6 +78,8 @@ NOT_EXPORTED: dict[str, str] = {
     "answered by GET /v1/me/webhooks/{id}/deliveries",
     "spot_open_ranges": "derived: a spot's rules, windows and blackouts, expanded for search",
     "rate_limits": "internal: counters of sign-in attempts per address and e-mail, kept for one window",
+    "audit_log": "internal: the record of admins' moderation actions (an account's suspension, an "
+    "admin's own actions); the account's present state is in the profile",
 }
 # Table -> what erasure does to its rows of the account.
 ERASURE: dict[str, str] = {
@@ -100,6 +102,7 @@ ERASURE: dict[str, str] = {
     "stream with the driver's name and plate replaced",
     "idempotency_keys": "deleted (the replayed answers carry the name and plate)",
     "rate_limits": "the failed sign-in counter of the e-mail deleted",
+    "audit_log": "kept: account ids, actions, times and reasons only, the record of moderation",
 }
 
 DELETED_NAME = "Deleted user"

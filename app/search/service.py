@@ -55,7 +55,7 @@ with near as materialized (
     select s.id, s.public_location, s.timezone, s.buffer_min, s.granularity_min, s.hourly_cents, s.daily_cap_cents
     from spots s
     where st_dwithin(s.public_location, st_setsrid(st_makepoint(:lon, :lat), 4326)::geography, :radius)
-      and s.deleted_at is null
+      and s.deleted_at is null and s.unlisted_at is null
       {filters}
       and :minutes between s.min_duration_min and s.max_duration_min
       and :start >= :now + make_interval(mins => s.lead_time_min)

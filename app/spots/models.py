@@ -112,3 +112,6 @@ class Spot(SQLModel, table=True):
     created_at: datetime = created_at_field()
     updated_at: datetime = created_at_field()
     deleted_at: datetime | None = timestamp_field(nullable=True)
+    # Set by an admin (app/admin/): out of search and the public view, takes no new bookings; its
+    # confirmed bookings stay. Why is in the audit log.
+    unlisted_at: datetime | None = timestamp_field(nullable=True)

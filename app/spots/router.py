@@ -7,6 +7,7 @@ from fastapi import APIRouter, Body, Depends, Header, Query, Response, status
 from app import openapi
 from app.clock import Now
 from app.db import DbSession
+from app.errors import NotFound
 from app.openapi import answer, problems
 from app.pagination import PageParams, page_params
 from app.schemas import Page
@@ -75,13 +76,19 @@ async def create_spot(
     openapi_extra=openapi.PUBLIC,
     summary="A spot: the full view for its owner, the public view for everyone else",
     description="A driver with a confirmed booking of the spot gets the full view from "
-    "`rules.reveal_before_min` minutes before its start until its end.",
+    "`rules.reveal_before_min` minutes before its start until its end. A spot an admin unlisted is "
+    "404 `not_found` for everyone but its owner, admins (public view) and such a driver.",
 )
 async def get_spot(
     spot: ValidSpot, user: OptionalUser, session: DbSession, response: Response, now: Now
 ) -> SpotOut:
+    full = await service.sees_everything(session, spot, user, now)
+    # An unlisted spot (docs/api.md, "Moderation") answers only its owner, admins and a driver
+    # while their confirmed booking reveals it; everyone else finds no such spot.
+    if spot.unlisted_at is not None and not full and (user is None or user.role != "admin"):
+        raise NotFound("no such spot")
     response.headers["ETag"] = service.etag(spot)
-    return service.to_out(spot, full=await service.sees_everything(session, spot, user, now))
+    return service.to_out(spot, full=full)
 
 
 @router.patch(

@@ -25,6 +25,8 @@ class User(SQLModel, table=True):
     role: str = Field(default="user", max_length=16)
     created_at: datetime = created_at_field()
     updated_at: datetime = created_at_field()
+    # Set by an admin (app/admin/): the account cannot sign in until reinstated; why is in the audit log.
+    suspended_at: datetime | None = timestamp_field(nullable=True)
 
 
 class Vehicle(SQLModel, table=True):

@@ -61,7 +61,9 @@ async def register(
     "/login",
     response_model=TokenPair,
     operation_id="login",
-    responses=openapi.merge(answer(200, openapi.TOKENS), problems("invalid_credentials", "rate_limited")),
+    responses=openapi.merge(
+        answer(200, openapi.TOKENS), problems("invalid_credentials", "account_suspended", "rate_limited")
+    ),
     openapi_extra=request_example(openapi.LOGIN_REQUEST),
     summary="Sign in",
     description="After too many failed sign-ins for one email, or too many attempts from one address, "

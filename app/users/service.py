@@ -27,6 +27,11 @@ class InvalidCredentials(ProblemError):
     keeps_writes = True
 
 
+class AccountSuspended(ProblemError):
+    status = 401
+    code = "account_suspended"
+
+
 async def register(
     session: AsyncSession, auth: Auth, now: datetime, *, email: str, password: str, display_name: str
 ) -> User:
@@ -55,6 +60,9 @@ async def login(
     user = await session.scalar(select(User).where(col(User.email) == email.lower()))
     if not await auth.passwords.verify(user.password_hash if user else None, password) or user is None:
         raise InvalidCredentials("wrong email or password")
+    # After the password: the answer tells no stranger that the account exists.
+    if user.suspended_at is not None:
+        raise AccountSuspended("this account is suspended")
     if auth.passwords.needs_rehash(user.password_hash):
         user.password_hash = await auth.passwords.hash(password)
     return await start_session(session, auth, user.id, now)
