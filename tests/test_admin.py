@@ -140,6 +140,18 @@ async def test_suspension_ends_sign_ins_refuses_login_and_cancels_holds_and_requ
     assert_problem(myself, 409, "conflict")
 
 
+async def test_a_sign_in_that_raced_with_the_suspension_is_refused(
+    client: AsyncClient, db: Database, bob: Account
+) -> None:
+    assert (await client.get("/v1/me", headers=bob.headers)).status_code == 200
+    # As if the sign-in had started after the suspension read the account's sessions.
+    async with db.sessionmaker() as session, session.begin():
+        user = await session.get(User, uuid.UUID(bob.id))
+        assert user is not None
+        user.suspended_at = START
+    assert_problem(await client.get("/v1/me", headers=bob.headers), 401, "unauthorized")
+
+
 async def test_a_reinstated_account_signs_in_again(client: AsyncClient, admin: Account, bob: Account) -> None:
     r = await client.post(f"/v1/admin/users/{bob.id}/suspend", headers=admin.headers, json={"reason": REASON})
     assert r.status_code == 200, r.text

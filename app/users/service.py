@@ -70,7 +70,11 @@ async def login(
 
 # Built once: every authenticated request runs it, and building the expression costs more than
 # running it.
-_SIGNED_IN_USER = select(User).where(col(User.id) == bindparam("user_id"), live_session(col(User.id)))
+# A suspended account is signed out by its suspension (app/admin/); the check here also ends a
+# sign-in that raced with it.
+_SIGNED_IN_USER = select(User).where(
+    col(User.id) == bindparam("user_id"), col(User.suspended_at).is_(None), live_session(col(User.id))
+)
 
 
 async def signed_in(session: AsyncSession, claims: AccessClaims) -> User:
