@@ -42,8 +42,20 @@ def _env(settings: Settings) -> dict[str, str]:
 
 def test_help_lists_the_commands() -> None:
     out = subprocess.run([PARKSHARE, "--help"], capture_output=True, text=True, check=True).stdout
-    for command in ("serve", "migrate", "seed", "worker"):
+    for command in ("serve", "migrate", "seed", "worker", "admin"):
         assert command in out
+
+
+def test_admin_grant_of_an_unknown_email_fails_in_one_line(settings: Settings) -> None:
+    done = subprocess.run(
+        [PARKSHARE, "admin", "grant", "nobody@example.org"],
+        capture_output=True,
+        text=True,
+        env=_env(settings),
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip() == "parkshare: no account with the e-mail nobody@example.org"
 
 
 async def test_migrate_is_idempotent(settings: Settings) -> None:
