@@ -31,6 +31,7 @@ def wire() -> None:
             # Bookings first: it may refuse (409 spot_has_bookings), and then nothing else happens.
             withdrawing=[bookings.release_spot, _clear_open_ranges],
             full_view=[booking_hooks.in_reveal_window],
+            booked=[booking_hooks.has_confirmed],
         )
     )
     hub.install()

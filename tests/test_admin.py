@@ -229,6 +229,9 @@ async def test_an_unlisted_spot_leaves_search_and_takes_no_new_bookings_but_keep
     mine = await client.get(f"/v1/bookings/{confirmed['id']}", headers=bob.headers)
     assert mine.status_code == 200
     assert mine.json()["status"] == "confirmed"
+    before = await client.get(f"/v1/spots/{spot['id']}", headers=bob.headers)
+    assert before.status_code == 200
+    assert before.json()["view"] == "public"
     r = await client.get(f"/v1/bookings/{held['id']}", headers=bob.headers)
     assert r.json()["status"] == "cancelled"
     clock.advance(hours=1.5)

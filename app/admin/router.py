@@ -67,7 +67,7 @@ async def reinstate_user(user_id: str, admin: Admin, session: DbSession, now: No
     openapi_extra=request_example(openapi.MODERATION_REASON),
     summary="Unlist a spot",
     description="The spot leaves search and is 404 for everyone but its owner, admins and drivers "
-    "whose confirmed booking reveals it; quotes and new bookings of it are 404 `not_found`. Its holds "
+    "with a confirmed booking of it that has not ended; quotes and new bookings of it are 404 `not_found`. Its holds "
     "and requests are cancelled without charge; its confirmed bookings stay. Unlisting twice is 409 "
     "`conflict`. Written to the audit log.",
 )

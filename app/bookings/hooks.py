@@ -31,3 +31,19 @@ async def in_reveal_window(session: AsyncSession, spot: Spot, user: User, now: d
         .limit(1)
     )
     return booked is not None
+
+
+async def has_confirmed(session: AsyncSession, spot: Spot, user: User, now: datetime) -> bool:
+    """Whether the user holds a confirmed booking of the spot that has not ended (they still read
+    the spot when an admin has unlisted it)."""
+    booked = await session.scalar(
+        select(col(Booking.id))
+        .where(
+            col(Booking.spot_id) == spot.id,
+            col(Booking.driver_id) == user.id,
+            col(Booking.status) == Status.confirmed,
+            col(Booking.end_at) > now,
+        )
+        .limit(1)
+    )
+    return booked is not None

@@ -28,6 +28,10 @@ CalendarChanged = Callable[[AsyncSession, Spot, datetime], Awaitable[object]]
 # confirmed booking of theirs is in its reveal window.)
 FullView = Callable[[AsyncSession, Spot, User, datetime], Awaitable[bool]]
 
+# Has this signed-in user, who is not the owner, a confirmed booking of the spot that has not ended?
+# (bookings.) Such a driver still reads a spot an admin unlisted.
+Booked = Callable[[AsyncSession, Spot, User, datetime], Awaitable[bool]]
+
 
 class Withdrawing(Protocol):
     """The owner `by` is withdrawing the spot, before it is marked deleted. A hook may refuse with a
@@ -44,6 +48,7 @@ class SpotHooks:
     # In order: the first one that refuses stops the others.
     withdrawing: Sequence[Withdrawing] = ()
     full_view: Sequence[FullView] = ()
+    booked: Sequence[Booked] = ()
 
 
 _installed: SpotHooks | None = None
@@ -77,6 +82,13 @@ async def withdrawing(
 
 async def full_view(session: AsyncSession, spot: Spot, user: User, now: datetime) -> bool:
     for hook in _hooks().full_view:
+        if await hook(session, spot, user, now):
+            return True
+    return False
+
+
+async def booked(session: AsyncSession, spot: Spot, user: User, now: datetime) -> bool:
+    for hook in _hooks().booked:
         if await hook(session, spot, user, now):
             return True
     return False

@@ -11,7 +11,7 @@ from app.errors import NotFound
 from app.openapi import answer, problems
 from app.pagination import PageParams, page_params
 from app.schemas import Page
-from app.spots import service
+from app.spots import hooks, service
 from app.spots.dependencies import LockedOwnedSpot, ValidSpot
 from app.spots.schemas import SpotCreate, SpotOut
 from app.users.dependencies import CurrentUser, OptionalUser
@@ -77,15 +77,20 @@ async def create_spot(
     summary="A spot: the full view for its owner, the public view for everyone else",
     description="A driver with a confirmed booking of the spot gets the full view from "
     "`rules.reveal_before_min` minutes before its start until its end. A spot an admin unlisted is "
-    "404 `not_found` for everyone but its owner, admins (public view) and such a driver.",
+    "404 `not_found` for everyone but its owner, admins and drivers with a confirmed booking of it "
+    "that has not ended (public view until the booking reveals it).",
 )
 async def get_spot(
     spot: ValidSpot, user: OptionalUser, session: DbSession, response: Response, now: Now
 ) -> SpotOut:
     full = await service.sees_everything(session, spot, user, now)
-    # An unlisted spot (docs/api.md, "Moderation") answers only its owner, admins and a driver
-    # while their confirmed booking reveals it; everyone else finds no such spot.
-    if spot.unlisted_at is not None and not full and (user is None or user.role != "admin"):
+    # An unlisted spot (docs/api.md, "Moderation") answers only its owner, admins and drivers with
+    # a confirmed booking of it that has not ended; everyone else finds no such spot.
+    if (
+        spot.unlisted_at is not None
+        and not full
+        and (user is None or (user.role != "admin" and not await hooks.booked(session, spot, user, now)))
+    ):
         raise NotFound("no such spot")
     response.headers["ETag"] = service.etag(spot)
     return service.to_out(spot, full=full)
