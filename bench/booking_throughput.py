@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from bench.common import (
+    BENCH_POOL,
     CpuMeter,
     KeepAlive,
     Server,
@@ -178,7 +179,7 @@ async def raw_rate(
 async def main(requests: int, concurrency: int, spots: int, drivers: int) -> None:
     url = bench_database_url("parkshare_bench_booking")
     await fresh_database(url)
-    with served(url, workers=2) as server:
+    with served(url, workers=2, **BENCH_POOL) as server:
         rate, latencies, statuses, meter = await http_rate(server, requests, concurrency, spots, drivers)
     inserts = max(requests, 4000) // 16 * 16
     (raw, raw_meter), (raw_with_event, event_meter) = await raw_rate(asyncpg_dsn(url), inserts, 16)

@@ -24,6 +24,7 @@ import httpx
 
 from bench.booking_throughput import EVERY_DAY, _slots, _spot
 from bench.common import (
+    BENCH_POOL,
     CpuMeter,
     KeepAlive,
     account,
@@ -141,7 +142,9 @@ async def main(bookings: int, rate: float, spots: int, drivers: int, streams: in
     answered: dict[str, tuple[float, float]] = {}  # booking id -> (sent, answered)
     statuses: dict[int, int] = {}
     try:
-        with served(url, workers=2, SCHEDULER_ENABLED="true", WEBHOOK_ALLOW_PRIVATE_URLS="true") as server:
+        with served(
+            url, workers=2, SCHEDULER_ENABLED="true", WEBHOOK_ALLOW_PRIVATE_URLS="true", **BENCH_POOL
+        ) as server:
             async with client(server.url, 16) as c:
                 owner = await account(c, "owner@bench.example.org")
                 hook = await c.post(

@@ -23,7 +23,7 @@ from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 
 from app.search.service import SearchQuery, _typed, build
 from bench import dataset
-from bench.common import KeepAlive, asyncpg_dsn, bench_database_url, percentile, served, summary
+from bench.common import BENCH_POOL, KeepAlive, asyncpg_dsn, bench_database_url, percentile, served, summary
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -149,7 +149,7 @@ async def main(requests: int, concurrency: int, reuse: bool, show_plan: bool) ->
     # Latency one request at a time (what one driver waits), throughput with `concurrency` at once.
     raw_latencies, _, raw_found = await raw_sql(dsn, queries, 1)
     raw_busy, raw_rate, _ = await raw_sql(dsn, queries, concurrency)
-    with served(url, workers=2) as server:
+    with served(url, workers=2, **BENCH_POOL) as server:
         base_url = server.url
         http_latencies, _, http_found = await http(base_url, queries, 1)
         http_busy, http_rate, _ = await http(base_url, queries, concurrency)

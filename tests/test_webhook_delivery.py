@@ -918,6 +918,8 @@ def worker_process(database_url: str, log: Path) -> Iterator[subprocess.Popen[by
         "ENVIRONMENT": "test",
         "LOG_LEVEL": "WARNING",
         "WEBHOOK_ALLOW_PRIVATE_URLS": "true",
+        "DATABASE_POOL_SIZE": "4",
+        "DATABASE_MAX_OVERFLOW": "2",
     }
     with log.open("wb") as out:
         proc = subprocess.Popen([PARKSHARE, "worker"], env=env, stdout=out, stderr=subprocess.STDOUT)
