@@ -46,6 +46,7 @@ from standardwebhooks.webhooks import Webhook as Signer
 from app.db import Database, raw_connection
 from app.events import outbox, urls
 from app.events.hub import HORIZON, Hub
+from app.schemas import as_utc_z
 from app.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -289,7 +290,7 @@ class Attempt:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "at": self.at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+            "at": as_utc_z(self.at),
             "response_status": self.response_status,
             "duration_ms": self.duration_ms,
             "error": self.error,
@@ -538,8 +539,8 @@ async def _after_failure(
             "url": row["url"],
             "description": row["description"],
             "enabled": False,
-            "failing_since": row["failing_since"].astimezone(UTC).isoformat().replace("+00:00", "Z"),
-            "disabled_at": now.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+            "failing_since": as_utc_z(row["failing_since"]),
+            "disabled_at": as_utc_z(now),
         }
     }
     await outbox.add(

@@ -11,14 +11,17 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Literal, get_args
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import raw_connection
 from app.schemas import as_utc_z
 
-# Booking changes (API.md, "Events") and the reminders; `webhook.*` go to a webhook's owner.
-BOOKING_TYPES = (
+# What a webhook may subscribe to: the booking changes (API.md, "Events"), the reminders, and
+# `webhook.disabled` (to a webhook's owner). `webhook.test` goes only to the webhook tested. The
+# request schemas take the Literal; the code takes the tuples.
+EventType = Literal[
     "booking.held",
     "booking.requested",
     "booking.confirmed",
@@ -29,10 +32,12 @@ BOOKING_TYPES = (
     "booking.extended",
     "booking.starts_soon",
     "booking.ends_soon",
-)
+    "webhook.disabled",
+]
+TYPES: tuple[str, ...] = get_args(EventType)
 WEBHOOK_DISABLED = "webhook.disabled"
 WEBHOOK_TEST = "webhook.test"
-TYPES = (*BOOKING_TYPES, WEBHOOK_DISABLED)  # what a webhook may subscribe to
+BOOKING_TYPES = tuple(t for t in TYPES if t.startswith("booking."))
 WRITTEN = "parkshare.events_written"  # the session's mark: wake the readers after its commit
 
 
