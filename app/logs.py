@@ -25,6 +25,11 @@ LogFormat = Literal["json", "text"]
 REQUEST_LOGGER = "parkshare.request"
 REQUEST_ID_HEADER = "X-Request-ID"
 
+# A record attribute printed unmasked after the masked line: only the mail sender sets it, for
+# development without SMTP_URL, where the log is the mailbox and its links must work
+# (app/mail/sender.py; never in production).
+VERBATIM = "_verbatim"
+
 # The id of the request being served in this task; logs written while serving it carry it.
 request_id: ContextVar[str | None] = ContextVar("parkshare_request_id", default=None)
 
@@ -100,9 +105,11 @@ class JsonFormatter(logging.Formatter):
             line["exception"] = record.exc_text
         if record.stack_info:
             line["stack"] = self.formatStack(record.stack_info)
-        return json.dumps(
-            {k: redact(v) if isinstance(v, str) else v for k, v in line.items()}, ensure_ascii=False
-        )
+        masked = {k: redact(v) if isinstance(v, str) else v for k, v in line.items()}
+        verbatim = getattr(record, VERBATIM, None)
+        if isinstance(verbatim, str):
+            masked["mail"] = verbatim
+        return json.dumps(masked, ensure_ascii=False)
 
 
 class TextFormatter(logging.Formatter):
@@ -114,7 +121,9 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         if not hasattr(record, "request_id"):
             record.request_id = None
-        return redact(super().format(record))
+        line = redact(super().format(record))
+        verbatim = getattr(record, VERBATIM, None)
+        return f"{line}\n{verbatim}" if isinstance(verbatim, str) else line
 
 
 def formatter(log_format: LogFormat) -> logging.Formatter:

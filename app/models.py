@@ -6,11 +6,13 @@ from app.availability.models import AvailabilityBlackout, AvailabilityRule, Avai
 from app.bookings.models import Booking, BookingEvent, IdempotencyKey
 from app.calendars.models import CalendarToken
 from app.events.models import Delivery, Event, EventCursor, PushSubscription, Webhook
+from app.mail.models import Mail
 from app.ratelimit import RateLimit
 from app.spots.models import Spot
-from app.users.models import User, Vehicle
+from app.users.models import AccountToken, User, Vehicle
 
 __all__ = [
+    "AccountToken",
     "AuditEntry",
     "AvailabilityBlackout",
     "AvailabilityRule",
@@ -23,6 +25,7 @@ __all__ = [
     "EventCursor",
     "IdempotencyKey",
     "LoginSession",
+    "Mail",
     "PushSubscription",
     "RateLimit",
     "RefreshToken",

@@ -47,6 +47,7 @@ CODE_STATUS: dict[str, int] = {
     "invalid_credentials": 401,
     "account_suspended": 401,
     "forbidden": 403,
+    "email_not_verified": 403,
     "not_found": 404,
     "method_not_allowed": 405,
     "not_acceptable": 406,
@@ -67,6 +68,7 @@ CODE_STATUS: dict[str, int] = {
     "vehicle_does_not_fit": 422,
     "idempotency_key_reused": 422,
     "webhook_url_not_allowed": 422,
+    "invalid_token": 422,
     "rate_limited": 429,
     "internal_error": 500,
     "unavailable": 503,
@@ -240,6 +242,7 @@ USER = {
     "email": "anna@example.com",
     "display_name": "Anna",
     "phone": None,
+    "email_verified": True,
     "role": "user",
     "created_at": _CREATED,
     "updated_at": _CREATED,
@@ -496,6 +499,17 @@ ACCOUNT_EXPORT: dict[str, Any] = {
     ],
     "calendar_feeds": [{"spot_id": None, "created_at": _CREATED}],
     "events": [],
+    "emails": [
+        {
+            "kind": "verify_email",
+            "to": "anna@example.com",
+            "subject": "Confirm your e-mail address / Bestätige deine E-Mail-Adresse",
+            "created_at": _CREATED,
+            "sent_at": "2026-11-20T10:00:02Z",
+            "failed_at": None,
+        }
+    ],
+    "consents": [],
     "not_exported": {"rate_limits": "internal: counters of sign-in attempts, kept for one window"},
 }
 

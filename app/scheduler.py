@@ -15,7 +15,9 @@ from app.clock import utcnow
 from app.db import Database
 from app.events import tasks as events_tasks
 from app.jobs import Job
+from app.mail import tasks as mail_tasks
 from app.settings import Settings
+from app.users import tasks as users_tasks
 
 
 def jobs(settings: Settings) -> list[Job]:
@@ -25,6 +27,8 @@ def jobs(settings: Settings) -> list[Job]:
         *auth_tasks.jobs(settings),
         *ratelimit.jobs(settings),
         *events_tasks.jobs(settings),
+        *mail_tasks.jobs(settings),
+        *users_tasks.jobs(settings),
     ]
 
 

@@ -10,10 +10,12 @@ import re
 import secrets
 import tempfile
 from collections.abc import Callable
+from email.utils import parseaddr
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -25,6 +27,8 @@ DEFAULT_DATABASE_URL = "postgresql://parkshare:parkshare@127.0.0.1:5432/parkshar
 # RFC 8292's `sub`: how a push service reaches the operator. The `.invalid` default reaches no one:
 # set a real address in production.
 DEFAULT_VAPID_SUBJECT = "mailto:admin@parkshare.invalid"
+DEFAULT_MAIL_FROM = "parkshare <noreply@parkshare.invalid>"
+_SMTP_SCHEMES = ("smtp", "smtps")
 _VAPID_SUBJECT = re.compile(r"mailto:[^@\s]+@[^@\s]+\.[^@\s]+|https://[^/\s]+(/\S*)?", re.IGNORECASE)
 
 
@@ -90,6 +94,20 @@ class Settings(BaseSettings):
     vapid_private_key_file: Path = Path(".parkshare/vapid_private_key.pem")
     vapid_subject: str = DEFAULT_VAPID_SUBJECT
 
+    # E-mail (app/mail/): where mails go (`smtp://user:password@host:587` with STARTTLS when the
+    # server offers it, `smtps://host:465` with TLS from the start), who they come from, and the
+    # address of the web app their links open. Without SMTP_URL, mails are written to the log
+    # outside production, and wait in the outbox in production.
+    smtp_url: SecretStr | None = None
+    mail_from: str = DEFAULT_MAIL_FROM
+    public_url: str = "http://127.0.0.1:8000"
+    # How often the outbox is looked at for mails to send.
+    mail_interval_seconds: Annotated[int, Field(ge=1, le=300)] = 5
+    # Unverified accounts may search and book but not publish spots; off for demos and load tests.
+    require_email_verification: bool = True
+    # Password-reset requests per client address per window (each still answers 202).
+    password_resets_per_ip: Annotated[int, Field(ge=1)] = 20
+
     log_level: str = "INFO"
     # `json`: one JSON object per line (for log collectors); `text`: for reading in a terminal.
     log_format: Literal["json", "text"] = "json"
@@ -131,6 +149,36 @@ class Settings(BaseSettings):
         if value is not None:
             parse_vapid_private_key(value.get_secret_value())
         return value
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _an_smtp_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        parsed = urlsplit(value.get_secret_value())
+        try:
+            parsed.port  # noqa: B018 - raises on a port that is not a number
+        except ValueError:
+            raise ValueError("SMTP_URL has a bad port") from None
+        if parsed.scheme not in _SMTP_SCHEMES or not parsed.hostname:
+            raise ValueError("SMTP_URL must be smtp://host[:port] or smtps://host[:port]")
+        return value
+
+    @field_validator("mail_from")
+    @classmethod
+    def _a_sender(cls, value: str) -> str:
+        _, address = parseaddr(value)
+        if "@" not in address or any(c in value for c in "\r\n"):
+            raise ValueError("MAIL_FROM must be an address, e.g. parkshare <noreply@example.org>")
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _a_base_url(cls, value: str) -> str:
+        parsed = urlsplit(value)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.query or parsed.fragment:
+            raise ValueError("PUBLIC_URL must be an http(s) URL like https://parkshare.example.org")
+        return value.rstrip("/")
 
     @field_validator("vapid_subject")
     @classmethod

@@ -37,6 +37,9 @@ CONTRACT = {
     ("post", "/v1/auth/login"),
     ("post", "/v1/auth/refresh"),
     ("post", "/v1/auth/logout"),
+    ("post", "/v1/auth/verify-email"),
+    ("post", "/v1/auth/password-reset"),
+    ("post", "/v1/auth/password-reset/confirm"),
     ("get", "/v1/me"),
     ("patch", "/v1/me"),
     ("delete", "/v1/me"),
@@ -147,6 +150,9 @@ ANONYMOUS_OPERATIONS = {
     "login",
     "refreshTokens",
     "logout",
+    "verifyEmail",
+    "requestPasswordReset",
+    "confirmPasswordReset",
     "getVapidPublicKey",
 }
 OPERATION_IDS = {
@@ -163,7 +169,13 @@ OPERATION_IDS = {
     "login",
     "refreshTokens",
     "logout",
+    "verifyEmail",
+    "requestPasswordReset",
+    "confirmPasswordReset",
     "getMe",
+    "resendVerification",
+    "changePassword",
+    "changeEmail",
     "updateMe",
     "addVehicle",
     "listMyVehicles",
@@ -245,7 +257,11 @@ async def test_operation_ids_are_short_camel_case_and_unique(client: AsyncClient
 
 
 # Signed-in calls that also check the password (deleting the account): a wrong one is a 401 of its own.
-PASSWORD_CHECKED = {"deleteMe": ["invalid_credentials"]}
+PASSWORD_CHECKED = {
+    "deleteMe": ["invalid_credentials"],
+    "changePassword": ["invalid_credentials"],
+    "changeEmail": ["invalid_credentials"],
+}
 
 
 async def test_security_says_which_calls_need_a_token(client: AsyncClient) -> None:

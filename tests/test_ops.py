@@ -138,6 +138,9 @@ def test_the_scheduler_runs_every_job_on_its_interval(settings: Settings, db: Da
         "purge_idempotency_keys",
         "send_reminders",
         "purge_old_events",
+        "send_mails",
+        "purge_old_mails",
+        "purge_account_tokens",
     }
     assert jobs["sweep_bookings"].trigger.interval.total_seconds() == 7
     assert jobs["extend_open_ranges"].trigger.interval.total_seconds() == 3600
@@ -149,6 +152,9 @@ def test_the_scheduler_runs_every_job_on_its_interval(settings: Settings, db: Da
         "purge_idempotency_keys": 3600,
         "send_reminders": 7,
         "purge_old_events": 3600,
+        "send_mails": 5,
+        "purge_old_mails": 3600,
+        "purge_account_tokens": 3600,
     }
     # A run that falls behind is not queued twice in one process.
     assert all((job.coalesce, job.max_instances) == (True, 1) for job in jobs.values())

@@ -137,6 +137,19 @@ async def _issue(
     )
 
 
+async def end_sessions(
+    session: AsyncSession, user_id: uuid.UUID, now: datetime, reason: str, *, keep: uuid.UUID | None = None
+) -> None:
+    """Signs the account out everywhere (but in the sign-in `keep`): its access tokens die with
+    their sign-ins at once, and its refresh tokens with them."""
+    query = update(LoginSession).where(
+        col(LoginSession.user_id) == user_id, col(LoginSession.revoked_at).is_(None)
+    )
+    if keep is not None:
+        query = query.where(col(LoginSession.id) != keep)
+    await session.execute(query.values(revoked_at=now, revoked_reason=reason))
+
+
 async def _revoke(session: AsyncSession, session_id: uuid.UUID, now: datetime, reason: str) -> None:
     await session.execute(
         update(LoginSession)

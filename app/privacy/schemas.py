@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
 
@@ -72,6 +72,26 @@ class ExportedEvent(BaseModel):
     data: dict[str, Any] = Field(description="The event's data as it was addressed to the caller.")
 
 
+class ExportedMail(BaseModel):
+    kind: str = Field(
+        description="`verify_email`, `confirm_new_email`, `password_reset`, `password_changed` or `email_changed`."
+    )
+    to: str
+    subject: str
+    created_at: UtcDatetime
+    sent_at: UtcDatetime | None
+    failed_at: UtcDatetime | None = Field(description="When sending was given up.")
+
+
+class ExportedConsent(BaseModel):
+    purpose: Literal["push_notifications", "webhook", "calendar_feed"] = Field(
+        description="What the account allowed the service to send elsewhere: pushes through its "
+        "browser's push service, events to a URL of its own, its bookings to a calendar app."
+    )
+    given_at: UtcDatetime
+    withdrawn_by: str = Field(description="The route that withdraws it.")
+
+
 class AccountExport(BaseModel):
     exported_at: UtcDatetime
     profile: UserOut
@@ -84,6 +104,13 @@ class AccountExport(BaseModel):
     sign_in_sessions: list[ExportedSession]
     calendar_feeds: list[ExportedCalendarFeed]
     events: list[ExportedEvent]
+    emails: list[ExportedMail] = Field(
+        description="Mails sent or to be sent to the account (never their links)."
+    )
+    consents: list[ExportedConsent] = Field(
+        description="Everything else runs the contract of using the service (GDPR Art. 6(1)(b)) and "
+        "needs no consent."
+    )
     not_exported: dict[str, str] = Field(
         description="What else is stored about the account and why it is not part of the export."
     )

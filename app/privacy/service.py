@@ -36,10 +36,13 @@ from app.bookings.schemas import BookingOut
 from app.calendars.models import CalendarToken
 from app.events.models import Event, PushSubscription, Webhook
 from app.events.webhook_schemas import WebhookOut
+from app.mail.models import Mail
 from app.privacy.schemas import (
     AccountExport,
     ExportedCalendarFeed,
+    ExportedConsent,
     ExportedEvent,
+    ExportedMail,
     ExportedPushSubscription,
     ExportedRefreshToken,
     ExportedSession,
@@ -48,9 +51,9 @@ from app.privacy.schemas import (
 )
 from app.spots import service as spots
 from app.spots.models import Spot
-from app.users.models import User, Vehicle
+from app.users.models import AccountToken, User, Vehicle
 from app.users.schemas import UserOut
-from app.users.service import InvalidCredentials
+from app.users.service import check_password
 from booking.states import ACTIVE, Action
 
 # Table -> where the export shows it.
@@ -69,6 +72,7 @@ EXPORTED: dict[str, str] = {
     "refresh_tokens": "sign_in_sessions[].refresh_tokens (times only, never the hash)",
     "calendar_tokens": "calendar_feeds (that one exists and since when, never the hash)",
     "events": "events (the outbox's events addressed to the account, kept at least 7 days)",
+    "mails": "emails (to whom, what and when; never the links, whose tokens are erased once sent)",
 }
 # Table -> why it is not part of the export; the export names these in `not_exported`.
 NOT_EXPORTED: dict[str, str] = {
@@ -80,6 +84,8 @@ NOT_EXPORTED: dict[str, str] = {
     "rate_limits": "internal: counters of sign-in attempts per address and e-mail, kept for one window",
     "audit_log": "internal: the record of admins' moderation actions (an account's suspension, an "
     "admin's own actions); the account's present state is in the profile",
+    "account_tokens": "internal: hashes of the single-use links mailed to the account (valid for hours); "
+    "the mails themselves are in `emails`",
 }
 # Table -> what erasure does to its rows of the account.
 ERASURE: dict[str, str] = {
@@ -103,6 +109,8 @@ ERASURE: dict[str, str] = {
     "idempotency_keys": "deleted (the replayed answers carry the name and plate)",
     "rate_limits": "the failed sign-in counter of the e-mail deleted",
     "audit_log": "kept: account ids, actions, times and reasons only, the record of moderation",
+    "mails": "deleted (addresses and texts)",
+    "account_tokens": "deleted: no link mailed before works",
 }
 
 DELETED_NAME = "Deleted user"
@@ -147,8 +155,50 @@ async def export(session: AsyncSession, user: User, now: datetime) -> AccountExp
             )
         ],
         events=await _events(session, user),
+        emails=[
+            ExportedMail(
+                kind=m.kind,
+                to=m.to_address,
+                subject=m.subject,
+                created_at=m.created_at,
+                sent_at=m.sent_at,
+                failed_at=m.failed_at,
+            )
+            for m in await session.scalars(
+                select(Mail).where(col(Mail.user_id) == user.id).order_by(col(Mail.created_at), col(Mail.id))
+            )
+        ],
+        consents=await _consents(session, user),
         not_exported=dict(NOT_EXPORTED),
     )
+
+
+async def _consents(session: AsyncSession, user: User) -> list[ExportedConsent]:
+    given: list[ExportedConsent] = []
+    for p in await session.scalars(select(PushSubscription).where(col(PushSubscription.user_id) == user.id)):
+        given.append(
+            ExportedConsent(
+                purpose="push_notifications",
+                given_at=p.created_at,
+                withdrawn_by=f"DELETE /v1/me/push-subscriptions/{p.id}",
+            )
+        )
+    for w in await session.scalars(select(Webhook).where(col(Webhook.user_id) == user.id)):
+        given.append(
+            ExportedConsent(
+                purpose="webhook", given_at=w.created_at, withdrawn_by=f"DELETE /v1/me/webhooks/{w.id}"
+            )
+        )
+    for t in await session.scalars(select(CalendarToken).where(col(CalendarToken.user_id) == user.id)):
+        route = f"/v1/spots/{t.spot_id}/calendar-token" if t.spot_id else "/v1/me/calendar-token"
+        given.append(
+            ExportedConsent(
+                purpose="calendar_feed",
+                given_at=t.created_at,
+                withdrawn_by=f"POST {route} (a new link ends the old one)",
+            )
+        )
+    return sorted(given, key=lambda c: c.given_at)
 
 
 async def _vehicles(session: AsyncSession, user: User) -> list[ExportedVehicle]:
@@ -270,8 +320,7 @@ async def _events(session: AsyncSession, user: User) -> list[ExportedEvent]:
 
 async def erase(session: AsyncSession, auth: Auth, user: User, password: str, now: datetime) -> None:
     """Cancels, withdraws and erases, as the module's docstring says; only flushes."""
-    if not await auth.passwords.verify(user.password_hash, password):
-        raise InvalidCredentials("wrong password")
+    await check_password(session, auth, user, password, now)
     # One erasure at a time per account, and none beside its other writes.
     await session.execute(select(col(User.id)).where(col(User.id) == user.id).with_for_update())
     await _withdraw_spots(session, user, now)
@@ -318,6 +367,8 @@ async def _erase_personal_data(session: AsyncSession, user: User, now: datetime)
     await session.execute(delete(CalendarToken).where(col(CalendarToken.user_id) == user.id))
     await session.execute(delete(LoginSession).where(col(LoginSession.user_id) == user.id))
     await session.execute(delete(IdempotencyKey).where(col(IdempotencyKey.user_id) == user.id))
+    await session.execute(delete(Mail).where(col(Mail.user_id) == user.id))
+    await session.execute(delete(AccountToken).where(col(AccountToken.user_id) == user.id))
     await session.execute(
         text("delete from rate_limits where key = :key"), {"key": f"login-email:{old_email}"}
     )
@@ -342,6 +393,7 @@ async def _erase_personal_data(session: AsyncSession, user: User, now: datetime)
     user.email = f"deleted-{uuid.uuid4()}@deleted.invalid"
     user.display_name = DELETED_NAME
     user.phone = None
+    user.email_verified_at = None
     user.password_hash = UNUSABLE_HASH
     user.updated_at = now
     await session.flush()

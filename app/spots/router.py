@@ -5,6 +5,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Header, Query, Response, status
 
 from app import openapi
+from app.auth.dependencies import AuthDep
 from app.clock import Now
 from app.db import DbSession
 from app.errors import NotFound
@@ -14,6 +15,7 @@ from app.schemas import Page
 from app.spots import hooks, service
 from app.spots.dependencies import LockedOwnedSpot, ValidSpot
 from app.spots.schemas import SpotCreate, SpotOut
+from app.users import tokens
 from app.users.dependencies import CurrentUser, OptionalUser
 
 router = APIRouter(tags=["spots"])
@@ -55,13 +57,17 @@ optional field. The result is validated as a whole. Send the `ETag` of your last
     responses=openapi.merge(
         _with_etag(201, openapi.SPOT),
         {201: {"headers": {"Location": {"description": "The spot's URL", "schema": {"type": "string"}}}}},
+        problems("email_not_verified"),
     ),
     openapi_extra=openapi.request_example(openapi.SPOT_CREATE),
     summary="Publish a spot",
+    description="Only accounts whose e-mail address is verified publish spots (403 "
+    "`email_not_verified`), unless the operator turned that rule off (`REQUIRE_EMAIL_VERIFICATION`).",
 )
 async def create_spot(
-    body: SpotCreate, user: CurrentUser, session: DbSession, response: Response, now: Now
+    body: SpotCreate, user: CurrentUser, session: DbSession, response: Response, now: Now, auth: AuthDep
 ) -> SpotOut:
+    tokens.require_verified(auth.settings, user)
     spot = await service.create(session, user, body, now)
     response.headers["ETag"] = service.etag(spot)
     response.headers["Location"] = f"/v1/spots/{spot.id}"

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, text
+from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, LargeBinary, text
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlmodel import Field, SQLModel
 
@@ -25,8 +25,14 @@ class User(SQLModel, table=True):
     role: str = Field(default="user", max_length=16)
     created_at: datetime = created_at_field()
     updated_at: datetime = created_at_field()
+    # When the account proved it reads mail at `email` (a link from app/users/tokens.py).
+    email_verified_at: datetime | None = timestamp_field(nullable=True)
     # Set by an admin (app/admin/): the account cannot sign in until reinstated; why is in the audit log.
     suspended_at: datetime | None = timestamp_field(nullable=True)
+
+    @property
+    def email_verified(self) -> bool:
+        return self.email_verified_at is not None
 
 
 class Vehicle(SQLModel, table=True):
@@ -61,3 +67,27 @@ class Vehicle(SQLModel, table=True):
     electric: bool = False
     created_at: datetime = created_at_field()
     deleted_at: datetime | None = timestamp_field(nullable=True)
+
+
+TOKEN_PURPOSES = ("verify_email", "password_reset")
+
+
+class AccountToken(SQLModel, table=True):
+    """A single-use link sent by mail: to verify an address (the account's, or the new one it is
+    changing to: `email`) or to reset the password. Only a hash is kept."""
+
+    __tablename__ = "account_tokens"
+    __table_args__ = (CheckConstraint("purpose in ('verify_email', 'password_reset')", name="purpose"),)
+
+    id: uuid.UUID = id_field()
+    user_id: uuid.UUID = Field(
+        sa_column=Column(
+            PG_UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    purpose: str = Field(max_length=16)
+    token_hash: bytes = Field(sa_column=Column(LargeBinary, nullable=False, unique=True))
+    email: str = Field(max_length=254)
+    created_at: datetime = created_at_field()
+    expires_at: datetime = timestamp_field()
+    used_at: datetime | None = timestamp_field(nullable=True)

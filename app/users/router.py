@@ -14,9 +14,21 @@ from app.errors import problem_openapi
 from app.openapi import answer, problems, request_example
 from app.pagination import PageParams, page_params
 from app.schemas import Page, parse_id
-from app.users import service
-from app.users.dependencies import CurrentUser
-from app.users.schemas import LoginRequest, MePatch, RegisterRequest, UserOut, VehicleCreate, VehicleOut
+from app.users import service, tokens
+from app.users.dependencies import AccessToken, CurrentUser
+from app.users.schemas import (
+    EmailChange,
+    LoginRequest,
+    MePatch,
+    PasswordChange,
+    PasswordResetConfirm,
+    PasswordResetRequest,
+    RegisterRequest,
+    TokenRequest,
+    UserOut,
+    VehicleCreate,
+    VehicleOut,
+)
 
 router = APIRouter(prefix="/v1/me", tags=["me"], responses=problem_openapi(401))
 
@@ -35,8 +47,9 @@ sign_in_router = APIRouter(prefix="/v1/auth", tags=["auth"])
     ),
     openapi_extra=request_example(openapi.REGISTER_REQUEST),
     summary="Create an account",
-    description="Too many registrations from one address within `RATE_LIMIT_WINDOW_SECONDS` answer 429 "
-    "`rate_limited` with `Retry-After`.",
+    description="A mail with a link to confirm the address is sent; until it is used, `email_verified` "
+    "is false and the account cannot publish spots (403 `email_not_verified`). Too many registrations "
+    "from one address within `RATE_LIMIT_WINDOW_SECONDS` answer 429 `rate_limited` with `Retry-After`.",
 )
 async def register(
     body: RegisterRequest, request: Request, session: DbSession, auth: AuthDep, now: Now
@@ -54,6 +67,7 @@ async def register(
     user = await service.register(
         session, auth, now, email=body.email, password=body.password, display_name=body.display_name
     )
+    await tokens.send_verification(session, auth.settings, user, now)
     return UserOut.model_validate(user)
 
 
@@ -96,6 +110,64 @@ async def login(
     )
 
 
+@sign_in_router.post(
+    "/verify-email",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    operation_id="verifyEmail",
+    responses=problems("invalid_token", "email_taken"),
+    summary="Confirm an e-mail address with the token from the mail",
+    description="The token comes from the link in the mail sent after registration or after asking "
+    "for a new address (`POST /v1/me/email`); no sign-in is needed. It works once, for 48 hours; a "
+    "used, expired or unknown token is 422 `invalid_token`. A new address counts from now on (the old "
+    "one gets a notice), unless another account took it meanwhile (409 `email_taken`).",
+)
+async def verify_email(body: TokenRequest, session: DbSession, auth: AuthDep, now: Now) -> Response:
+    await tokens.verify_email(session, auth.settings, body.token, now)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@sign_in_router.post(
+    "/password-reset",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_class=Response,
+    operation_id="requestPasswordReset",
+    responses=problems("rate_limited"),
+    summary="Ask for a password-reset link by mail",
+    description="Always 202, whether or not an account has the address, so the answer tells no one "
+    "who has an account. When one has (and is not suspended), a link valid once for one hour is "
+    "mailed to it; at most 5 such mails an hour per account. Too many requests from one client "
+    "address within `RATE_LIMIT_WINDOW_SECONDS` are 429 `rate_limited`.",
+)
+async def request_password_reset(
+    body: PasswordResetRequest, request: Request, session: DbSession, auth: AuthDep, now: Now
+) -> Response:
+    limits = auth.settings
+    window = timedelta(seconds=limits.rate_limit_window_seconds)
+    key = f"reset-ip:{client_address(request)}"
+    await ratelimit.hit(session, key, limits.password_resets_per_ip, window, now, "password resets")
+    await tokens.request_password_reset(session, auth.settings, body.email, now)
+    return Response(status_code=status.HTTP_202_ACCEPTED)
+
+
+@sign_in_router.post(
+    "/password-reset/confirm",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    operation_id="confirmPasswordReset",
+    responses=openapi.merge(problems("invalid_token"), openapi.SHORT_PASSWORD),
+    summary="Set a new password with the token from the reset mail",
+    description="Single use, valid one hour; a used, expired or unknown token is 422 `invalid_token`. "
+    "Every sign-in of the account ends (all its tokens stop working), the address counts as "
+    "verified, and a notice is mailed.",
+)
+async def confirm_password_reset(
+    body: PasswordResetConfirm, session: DbSession, auth: AuthDep, now: Now
+) -> Response:
+    await tokens.confirm_password_reset(session, auth, token=body.token, password=body.password, now=now)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
 def client_address(request: Request) -> str:
     # uvicorn's proxy_headers puts the forwarded address here when the proxy is trusted
     # (FORWARDED_ALLOW_IPS); otherwise it is the peer's.
@@ -110,6 +182,65 @@ async def get_me(user: CurrentUser) -> UserOut:
 @router.patch("", response_model=UserOut, operation_id="updateMe", summary="Change name or phone")
 async def patch_me(body: MePatch, user: CurrentUser, session: DbSession, now: Now) -> UserOut:
     return UserOut.model_validate(await service.update_me(session, user, body, now))
+
+
+@router.post(
+    "/verify-email",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_class=Response,
+    operation_id="resendVerification",
+    responses=problems("conflict", "rate_limited"),
+    summary="Send the address-confirmation mail again",
+    description="A new link (the earlier ones stay valid until they expire). 409 `conflict` when the "
+    "address is verified already; at most 5 mails an hour per account (429 `rate_limited`).",
+)
+async def resend_verification(user: CurrentUser, session: DbSession, auth: AuthDep, now: Now) -> Response:
+    await tokens.resend_verification(session, auth.settings, user, now)
+    return Response(status_code=status.HTTP_202_ACCEPTED)
+
+
+@router.post(
+    "/password",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    operation_id="changePassword",
+    responses=openapi.merge(problems("invalid_credentials", "rate_limited"), openapi.SHORT_PASSWORD),
+    summary="Change the password",
+    description="With the current password (a wrong one is 401 `invalid_credentials`, and counts "
+    "against the limit of failed sign-ins). Every other sign-in of the account ends; this one goes "
+    "on. A notice is mailed.",
+)
+async def change_password(
+    body: PasswordChange, user: CurrentUser, claims: AccessToken, session: DbSession, auth: AuthDep, now: Now
+) -> Response:
+    await tokens.change_password(
+        session,
+        auth,
+        user,
+        password=body.password,
+        new_password=body.new_password,
+        keep_session=claims.session_id,
+        now=now,
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/email",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_class=Response,
+    operation_id="changeEmail",
+    responses=problems("invalid_credentials", "email_taken", "rate_limited"),
+    summary="Change the e-mail address",
+    description="With the current password. A link is mailed to the new address; the account uses it "
+    "once the link is opened (`POST /v1/auth/verify-email`), and the old address gets a notice. Until "
+    "then nothing changes. 409 `email_taken` when another account has it.",
+)
+async def change_email(
+    body: EmailChange, user: CurrentUser, session: DbSession, auth: AuthDep, now: Now
+) -> Response:
+    await tokens.request_email_change(session, auth, user, password=body.password, email=body.email, now=now)
+    return Response(status_code=status.HTTP_202_ACCEPTED)
 
 
 @router.post(

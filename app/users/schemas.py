@@ -38,9 +38,42 @@ class UserOut(ResponseModel):
     email: str
     display_name: str
     phone: str | None
+    email_verified: bool = Field(
+        description="Whether the address is confirmed (the link in the mail sent after registration); "
+        "until then the account cannot publish spots, unless the operator turned that rule off."
+    )
     role: str
     created_at: UtcDatetime
     updated_at: UtcDatetime
+
+
+# A token from a mail: `secrets.token_urlsafe(32)` is 43 characters; longer is never one of ours.
+MailToken = Annotated[str, StringConstraints(min_length=1, max_length=128, strict=True)]
+# A password that is checked, not set (see LoginRequest).
+CurrentPassword = Annotated[str, StringConstraints(min_length=1, max_length=256, strict=True)]
+
+
+class TokenRequest(RequestModel):
+    token: MailToken
+
+
+class PasswordResetRequest(RequestModel):
+    email: Email
+
+
+class PasswordResetConfirm(RequestModel):
+    token: MailToken
+    password: Password
+
+
+class PasswordChange(RequestModel):
+    password: CurrentPassword = Field(description="The current password.")
+    new_password: Password
+
+
+class EmailChange(RequestModel):
+    email: Email = Field(description="The new address; a link is sent there, and it counts once used.")
+    password: CurrentPassword = Field(description="The current password.")
 
 
 class MePatch(RequestModel):

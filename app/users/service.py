@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from app import ratelimit
 from app.auth.security import AccessClaims
 from app.auth.service import Auth, IssuedTokens, live_session, start_session
 from app.errors import Conflict, NotFound, ProblemError, Unauthorized, ValidationProblem, Where
@@ -52,6 +53,19 @@ async def register(
     except IntegrityError as exc:
         raise EmailTaken("an account with this email exists") from exc
     return user
+
+
+async def check_password(session: AsyncSession, auth: Auth, user: User, password: str, now: datetime) -> None:
+    """The signed-in account's password, asked again before what a stolen access token must not do
+    alone (a new password or address, erasure). Failures count against the same limit as failed
+    sign-ins of the address, so a token is no way around it."""
+    window = timedelta(seconds=auth.settings.rate_limit_window_seconds)
+    key = f"login-email:{user.email}"
+    limit = auth.settings.login_failures_per_email
+    await ratelimit.check(session, key, limit, window, now, "failed password checks")
+    if not await auth.passwords.verify(user.password_hash, password):
+        await ratelimit.add(session, key, window, now)
+        raise InvalidCredentials("wrong password")
 
 
 async def login(
