@@ -25,8 +25,9 @@ from app.main import create_app
 from app.settings import Environment, Settings
 from app.users import tokens
 from tests.conftest import FakeClock, assert_problem, with_clock
-from tests.factories import PASSWORD, Account, make_account, spot_body
+from tests.factories import PASSWORD, Account, add_vehicle, booked, make_account, open_spot, spot_body
 from tests.smtp_server import SmtpSink, free_port, smtp_server
+from tests.test_gdpr import tables_holding
 
 NEW_PASSWORD = "a much better passphrase"
 SITE = "https://parkshare.example"
@@ -557,3 +558,45 @@ async def test_without_smtp_in_production_mails_wait(
     assert row["attempts"] == 0
     assert row["sent_at"] is None
     assert row["body"] is not None
+
+
+# --- a new owner's whole story ---------------------------------------------------------------------
+
+
+async def test_an_owner_signs_up_verifies_publishes_is_booked_exports_and_leaves(
+    mc: AsyncClient, mailer: Mailer, smtp: SmtpSink, db: Database
+) -> None:
+    owner, token = await registered(mc, mailer, smtp, "ulla")
+    phone, plate = "+4923199887766", "DO-UL 4242"
+    assert (await mc.patch("/v1/me", headers=owner.headers, json={"phone": phone})).status_code == 200
+    await add_vehicle(mc, owner, plate)
+    assert_problem(
+        await mc.post("/v1/spots", headers=owner.headers, json=spot_body()), 403, "email_not_verified"
+    )
+    assert (await mc.post("/v1/auth/verify-email", json={"token": token})).status_code == 204
+    spot = await open_spot(mc, owner)
+    driver = await make_account(mc, "dirk")
+    booking = await booked(mc, driver, spot, 24, 26)
+
+    export = (await mc.get("/v1/me/export", headers=owner.headers)).json()
+    assert [b["id"] for b in export["bookings_as_owner"]] == [booking["id"]]
+    assert [(m["kind"], m["to"]) for m in export["emails"]] == [("verify_email", owner.email)]
+    assert export["emails"][0]["sent_at"] is not None
+
+    personal = [owner.email, "Ulla", phone, plate]
+    assert {v for _, v in await tables_holding(db, personal)} == set(personal)
+    erase = await mc.request("DELETE", "/v1/me", headers=owner.headers, json={"password": PASSWORD})
+    assert erase.status_code == 204
+    assert await tables_holding(db, personal) == set()
+
+    after = (await mc.get(f"/v1/bookings/{booking['id']}", headers=driver.headers)).json()
+    assert after["status"] == "cancelled"
+    assert after["refund_cents"] == after["total_cents"] > 0
+    async with db.sessionmaker() as session:
+        told = await session.scalar(
+            text(
+                "select count(*) from events where booking_id = :id and type = 'booking.cancelled' and driver_id = :d"
+            ),
+            {"id": booking["id"], "d": driver.id},
+        )
+    assert told == 1
