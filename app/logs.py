@@ -146,6 +146,9 @@ LOGGER_LEVELS = {
     "httpcore": "WARNING",
     "sqlalchemy": "WARNING",
     "alembic.runtime.plugins": "WARNING",
+    # Two lines per job run ("Running job", "executed successfully"), every few seconds for the
+    # mail outbox: noise. Jobs log what they did themselves; failures are warnings.
+    "apscheduler.executors": "WARNING",
 }
 
 
