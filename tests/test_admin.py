@@ -250,6 +250,53 @@ async def test_an_unlisted_spot_leaves_search_and_takes_no_new_bookings_but_keep
     )
 
 
+async def test_a_suspended_owners_spots_leave_search_with_the_account_and_come_back_with_it(
+    client: AsyncClient, admin: Account, alice: Account, bob: Account
+) -> None:
+    carol = await make_account(client, "carol")
+    listed = await open_spot(client, alice)
+    on_request = await open_spot(client, alice, instant_book=False)
+    unlisted_before = await open_spot(client, alice)
+    r = await client.post(
+        f"/v1/admin/spots/{unlisted_before['id']}/unlist", headers=admin.headers, json={"reason": REASON}
+    )
+    assert r.status_code == 200, r.text
+    confirmed = await booked(client, bob, listed, 2, 4)
+    requested = (await book(client, bob, on_request, 6, 8)).json()
+    assert requested["status"] == "requested"
+    assert {listed["id"], on_request["id"]} <= set(await search_ids(client))
+
+    r = await client.post(
+        f"/v1/admin/users/{alice.id}/suspend", headers=admin.headers, json={"reason": REASON}
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["cancelled_bookings"] == 1
+    found = set(await search_ids(client))
+    assert found.isdisjoint({listed["id"], on_request["id"], unlisted_before["id"]})
+    assert_problem(await book(client, carol, listed, 10, 12), 404, "not_found")
+    # The request waiting for her answer is cancelled (she cannot sign in to give it); the
+    # confirmed booking stays.
+    r = await client.get(f"/v1/bookings/{requested['id']}", headers=bob.headers)
+    assert r.json()["status"] == "cancelled"
+    r = await client.get(f"/v1/bookings/{confirmed['id']}", headers=bob.headers)
+    assert r.json()["status"] == "confirmed"
+
+    r = await client.post(f"/v1/admin/users/{alice.id}/reinstate", headers=admin.headers)
+    assert r.status_code == 200, r.text
+    found = set(await search_ids(client))
+    assert {listed["id"], on_request["id"]} <= found
+    # The spot an admin unlisted on its own stays unlisted.
+    assert unlisted_before["id"] not in found
+    assert (await book(client, carol, listed, 10, 12)).status_code == 201
+    audit = (await client.get("/v1/admin/audit", headers=admin.headers, params={"limit": 100})).json()[
+        "items"
+    ]
+    by_spot = [(i["action"], i["target"]["id"]) for i in audit if i["target"]["type"] == "spot"]
+    assert ("spot.relist", listed["id"]) in by_spot
+    assert ("spot.relist", unlisted_before["id"]) not in by_spot
+    assert sum(1 for a, _ in by_spot if a == "spot.unlist") == 3
+
+
 async def test_the_audit_log_lists_every_action_newest_first_without_personal_data(
     client: AsyncClient, admin: Account, alice: Account, bob: Account, clock: FakeClock
 ) -> None:

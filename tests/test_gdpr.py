@@ -203,7 +203,9 @@ async def test_the_export_holds_every_kind_of_data(client: AsyncClient, db: Data
     # Bob's plate never in the owner's copy of an event.
     assert all(e["data"]["booking"].get("license_plate") in (None, PLATE) for e in doc["events"])
     # The verification mail sent after registration (not yet sent: no sender runs here).
-    assert [(m["kind"], m["to"], m["sent_at"]) for m in doc["emails"]] == [("verify_email", owner.email, None)]
+    assert [(m["kind"], m["to"], m["sent_at"]) for m in doc["emails"]] == [
+        ("verify_email", owner.email, None)
+    ]
     assert sorted(c["purpose"] for c in doc["consents"]) == [
         "calendar_feed",
         "calendar_feed",

@@ -1,5 +1,5 @@
 """E-mail: the outbox of mails, single-use account tokens (verification, password reset), and when
-an account's address was verified."""
+an account's address was verified. Also which spots were unlisted with their owner's suspension."""
 
 import sqlalchemy as sa
 from alembic import op
@@ -14,6 +14,10 @@ def upgrade() -> None:
     op.add_column("users", sa.Column("email_verified_at", sa.DateTime(timezone=True), nullable=True))
     # Accounts from before verification existed keep publishing: nobody could have verified them.
     op.execute("update users set email_verified_at = created_at")
+    op.add_column(
+        "spots",
+        sa.Column("unlisted_with_owner", sa.Boolean(), server_default=sa.text("false"), nullable=False),
+    )
     op.create_table(
         "account_tokens",
         sa.Column("id", sa.UUID(), nullable=False),
@@ -66,4 +70,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("mails")
     op.drop_table("account_tokens")
+    op.drop_column("spots", "unlisted_with_owner")
     op.drop_column("users", "email_verified_at")

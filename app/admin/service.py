@@ -17,9 +17,11 @@ from app.bookings import service as bookings
 from app.errors import Conflict, Forbidden, NotFound
 from app.pagination import PageParams, decode_cursor, encode_cursor
 from app.spots import service as spots
+from app.spots.models import Spot
 from app.users.models import User
 
 ADMIN = "admin"
+_WITH_OWNER = "the owner's account was suspended"
 
 
 def require_admin(user: User) -> User:
@@ -71,7 +73,8 @@ async def suspend(
     session: AsyncSession, admin: User, user_id: uuid.UUID, reason: str, now: datetime
 ) -> ModeratedUser:
     """The account cannot sign in, every sign-in of it ends (its tokens die at once), and its holds
-    and requests as driver are cancelled; its confirmed bookings stay."""
+    and requests as driver are cancelled; its confirmed bookings stay. Its listed spots are unlisted
+    with it (a suspended owner takes no new bookings), each with its own audit row."""
     user = await _user(session, user_id)
     if user.id == admin.id:
         raise Conflict("you cannot suspend yourself")
@@ -88,6 +91,18 @@ async def suspend(
         session, now, reason="the driver's account was suspended", driver_id=user.id
     )
     record(session, admin, "user.suspend", "user", user.id, now, reason=reason)
+    listed = await session.scalars(
+        select(col(Spot.id)).where(
+            col(Spot.owner_id) == user.id, col(Spot.deleted_at).is_(None), col(Spot.unlisted_at).is_(None)
+        )
+    )
+    for spot_id in list(listed):
+        spot = await spots.get(session, spot_id, for_update=True)
+        spot.unlisted_at = now
+        # Reinstating relists these, not the spots an admin unlisted on their own.
+        spot.unlisted_with_owner = True
+        cancelled += await bookings.cancel_pending(session, now, reason=_WITH_OWNER, spot_id=spot.id)
+        record(session, admin, "spot.unlist", "spot", spot.id, now, reason=_WITH_OWNER)
     await session.flush()
     return _moderated(user, cancelled)
 
@@ -96,6 +111,18 @@ async def reinstate(session: AsyncSession, admin: User, user_id: uuid.UUID, now:
     user = await _user(session, user_id)
     if user.suspended_at is None:
         raise Conflict("this account is not suspended")
+    with_it = await session.scalars(
+        select(Spot)
+        .where(col(Spot.owner_id) == user.id, col(Spot.unlisted_with_owner))
+        .order_by(col(Spot.id))
+        .with_for_update()
+    )
+    for spot in list(with_it):
+        spot.unlisted_at = None
+        spot.unlisted_with_owner = False
+        record(
+            session, admin, "spot.relist", "spot", spot.id, now, reason="the owner's account was reinstated"
+        )
     user.suspended_at = None
     user.updated_at = now
     record(session, admin, "user.reinstate", "user", user.id, now)
@@ -125,6 +152,7 @@ async def relist(session: AsyncSession, admin: User, spot_id: uuid.UUID, now: da
     if spot.unlisted_at is None:
         raise Conflict("this spot is not unlisted")
     spot.unlisted_at = None
+    spot.unlisted_with_owner = False
     record(session, admin, "spot.relist", "spot", spot.id, now)
     await session.flush()
     return ModeratedSpot(id=spot.id, title=spot.title, unlisted_at=None)

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 
 from geoalchemy2 import Geography
-from sqlalchemy import CheckConstraint, Column, Computed, Float, ForeignKey, Index, text
+from sqlalchemy import Boolean, CheckConstraint, Column, Computed, Float, ForeignKey, Index, text
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlmodel import Field, SQLModel
 
@@ -115,3 +115,7 @@ class Spot(SQLModel, table=True):
     # Set by an admin (app/admin/): out of search and the public view, takes no new bookings; its
     # confirmed bookings stay. Why is in the audit log.
     unlisted_at: datetime | None = timestamp_field(nullable=True)
+    # Unlisted by its owner's suspension, not on its own: relisted when the owner is reinstated.
+    unlisted_with_owner: bool = Field(
+        default=False, sa_column=Column(Boolean, nullable=False, server_default=text("false"))
+    )
