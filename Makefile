@@ -28,11 +28,13 @@ db: install
 	@scripts/ensure-postgres.sh
 	$(BIN)/parkshare migrate
 
-# A local demo: webhooks and push may go to receivers on this machine (http, loopback), unless
-# WEBHOOK_ALLOW_PRIVATE_URLS is set otherwise in the environment.
+# A local demo: webhooks and push may go to receivers on this machine (http, loopback), and the log
+# is text for a terminal (mails without SMTP_URL are written to it), unless
+# WEBHOOK_ALLOW_PRIVATE_URLS or LOG_FORMAT is set otherwise in the environment.
 run: db
 	$(BIN)/parkshare seed --if-empty
-	WEBHOOK_ALLOW_PRIVATE_URLS=$${WEBHOOK_ALLOW_PRIVATE_URLS:-true} $(BIN)/parkshare serve --host $(HOST) --port $(PORT)
+	WEBHOOK_ALLOW_PRIVATE_URLS=$${WEBHOOK_ALLOW_PRIVATE_URLS:-true} LOG_FORMAT=$${LOG_FORMAT:-text} \
+		$(BIN)/parkshare serve --host $(HOST) --port $(PORT)
 
 # pytest-xdist workers, each on a test database of its own; PYTEST_WORKERS=0 runs in one process
 # (for --pdb or -x).
