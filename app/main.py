@@ -22,6 +22,7 @@ from app.bookings.schemas import ReasonName, StatusName
 from app.calendars.router import router as calendars_router
 from app.clock import utcnow
 from app.db import Database
+from app.earnings.router import router as earnings_router
 from app.errors import install_handlers
 from app.events import push
 from app.events.delivery import Deliverer
@@ -139,6 +140,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.include_router(search_router)
     app.include_router(events_router)
     app.include_router(calendars_router)
+    app.include_router(earnings_router)
     app.include_router(push_router)
     app.include_router(webhooks_router)
     app.include_router(privacy_router)

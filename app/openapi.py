@@ -466,6 +466,28 @@ AUDIT_PAGE = {
     ],
     "next_cursor": None,
 }
+_EARNED = {
+    "currency": "EUR",
+    "bookings": 12,
+    "booked_cents": 14400,
+    "refunded_cents": 1200,
+    "overstay_cents": 375,
+    "platform_fee_cents": 0,
+    "net_cents": 13575,
+}
+EARNINGS: dict[str, Any] = {
+    "from": "2026-01-01",
+    "to": "2027-01-01",
+    "group": "month",
+    "platform_fee_percent": "0",
+    "items": [{"period": "2026-11", "spot_id": None, "spot_title": None, **_EARNED}],
+    "totals": [{"period": None, "spot_id": None, "spot_title": None, **_EARNED}],
+}
+EARNINGS_CSV = (
+    "period,spot_id,spot_title,currency,bookings,booked_cents,refunded_cents,overstay_cents,"
+    "platform_fee_cents,net_cents\r\n2026-11,,,EUR,12,14400,1200,375,0,13575\r\n"
+)
+
 ACCOUNT_EXPORT: dict[str, Any] = {
     "exported_at": "2026-11-23T09:00:00Z",
     "profile": USER,
@@ -824,6 +846,10 @@ TAGS = [
         "name": "calendars",
         "description": "Calendar feeds (iCalendar, RFC 5545) of bookings at secret URLs, for calendar "
         "programs: a spot's for its owner, a driver's of their own bookings.",
+    },
+    {
+        "name": "earnings",
+        "description": "What an owner's spots earned, per month or per spot, as JSON or CSV.",
     },
     {
         "name": "admin",

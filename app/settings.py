@@ -10,6 +10,7 @@ import re
 import secrets
 import tempfile
 from collections.abc import Callable
+from decimal import Decimal
 from email.utils import parseaddr
 from enum import StrEnum
 from functools import lru_cache
@@ -107,6 +108,10 @@ class Settings(BaseSettings):
     require_email_verification: bool = True
     # Password-reset requests per client address per window (each still answers 202).
     password_resets_per_ip: Annotated[int, Field(ge=1)] = 20
+
+    # The platform's share of what owners earn, in percent with at most two decimals; shown
+    # separately in `GET /v1/me/earnings` (taken per booking, rounded half up).
+    platform_fee_percent: Annotated[Decimal, Field(ge=0, le=100, decimal_places=2)] = Decimal(0)
 
     log_level: str = "INFO"
     # `json`: one JSON object per line (for log collectors); `text`: for reading in a terminal.
