@@ -1,7 +1,7 @@
 """Fixed-window rate limits kept in PostgreSQL, so they hold across processes and restarts.
 
-Used where guessing is the threat (sign-in and registration); answering 429 `rate_limited` with
-`Retry-After`. A counter is one row per (key, window); the increment is a single upsert.
+Used where guessing is the threat (sign-in and registration) and against scripted booking (each
+user's booking writes); answering 429 `rate_limited` with `Retry-After`. A counter is one row per (key, window); the increment is a single upsert.
 """
 
 from __future__ import annotations

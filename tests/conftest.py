@@ -84,6 +84,7 @@ def settings(database_url: str) -> Settings:
         # the real limits.
         login_attempts_per_ip=100_000,
         registrations_per_ip=100_000,
+        booking_writes_per_user=100_000,
     )
     # Tokens are judged on the fake clock, which tests move by days and months; a year's token
     # outlives those moves (past the setting's production bound, hence no validation).
