@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import json
 import os
 import re
 import uuid
@@ -38,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.admin.service import set_role
 from app.db import Database, make_sessionmaker
+from app.errors import PROBLEM_MEDIA_TYPE
 from app.events.hub import Hub
 from app.main import create_app
 from app.openapi import CODE_STATUS
@@ -519,14 +521,14 @@ async def answer(w: World, actor: Actor, method: str, template: str) -> tuple[in
     headers = w.accounts[actor].headers if actor != "anonymous" else {}
     if template == "/v1/me/events":
         status, raw = await stream_status(w.app, call.url, headers)
-        body = raw.decode()
+        body, media_type = raw.decode(), PROBLEM_MEDIA_TYPE
     else:
         r = await w.client.request(method, call.url, params=call.params, json=call.json, headers=headers)
-        status, body = r.status_code, r.text
-    code = None
-    if status >= 400:
-        problem = httpx.Response(status, content=body).json()
-        code = problem.get("code")
+        status, body, media_type = r.status_code, r.text, r.headers.get("content-type", "")
+    # A refusal that is no problem document has no code, and matches no expected one.
+    code = (
+        json.loads(body).get("code") if status >= 400 and media_type.startswith(PROBLEM_MEDIA_TYPE) else None
+    )
     return status, code, body
 
 
@@ -638,7 +640,19 @@ async def test_inside_the_reveal_window_the_driver_sees_the_access_and_the_owner
     early = await client.get(f"/v1/bookings/{plated['id']}", headers=owner.headers)
     assert early.status_code == 200, early.text
     assert PLATE not in early.text, early.text
-    clock.advance(hours=AHEAD + 8 - 0.5)  # half an hour before the plated booking starts
+    # Half an hour before the confirmed booking on the spot and the requested one on the other
+    # spot: only a confirmed booking opens the window.
+    clock.advance(hours=AHEAD - 0.5)
+    view = await client.get(f"/v1/spots/{w.spot['id']}", headers=driver.headers)
+    assert ACCESS in view.text, view.text
+    requested = await client.get(f"/v1/spots/{w.request_spot['id']}", headers=driver.headers)
+    assert requested.status_code == 200, requested.text
+    assert not [value for value in w.spot_private if value in requested.text], requested.text
+    # Half an hour before the held booking: not confirmed, no window.
+    clock.advance(hours=4)
+    held = await client.get(f"/v1/spots/{w.spot['id']}", headers=driver.headers)
+    assert not [value for value in w.spot_private if value in held.text], held.text
+    clock.advance(hours=4)  # half an hour before the plated booking starts
 
     view = await client.get(f"/v1/spots/{w.spot['id']}", headers=driver.headers)
     assert view.status_code == 200, view.text
@@ -670,3 +684,52 @@ async def test_inside_the_reveal_window_the_driver_sees_the_access_and_the_owner
     assert HOUSE_NUMBER not in after.text, after.text
     late = await client.get(f"/v1/bookings/{plated['id']}", headers=owner.headers)
     assert PLATE not in late.text, late.text
+
+
+async def test_another_users_ids_in_ones_own_requests_are_not_found(stage: Stage) -> None:
+    """Ids of the driver's and the owner's things, sent by a stranger inside the stranger's own
+    paths and bodies (where the matrix's requests carry the caller's own): answered as an id that
+    does not exist. A vehicle is a field of the request, hence 422 at that field."""
+    w = await build_world(stage.client, stage.db, stage.app)
+    client, stranger = w.client, w.accounts["stranger"]
+    own_spot = await ok(client.post("/v1/spots", headers=stranger.headers, json=spot_body()), 201)
+    await add_rule(client, stranger, own_spot)
+    own_hook = await ok(
+        client.post(
+            "/v1/me/webhooks",
+            headers=stranger.headers,
+            json={"url": "https://93.184.215.14/mine", "events": ["booking.held"]},
+        ),
+        201,
+    )
+    answers: dict[str, httpx.Response] = {}
+    for collection, item_id in w.items.items():
+        path = f"/v1/spots/{own_spot['id']}/availability/{collection}/{item_id}"
+        answers[f"another spot's {collection} item"] = await client.delete(path, headers=stranger.headers)
+    redeliver = f"/v1/me/webhooks/{own_hook['id']}/deliveries/{w.delivery_id}/redeliver"
+    answers["another's delivery"] = await client.post(redeliver, headers=stranger.headers)
+    answers["a driver's feed token for the spot's feed"] = await client.get(
+        f"/v1/spots/{w.spot['id']}/calendar.ics", params={"token": w.driver_token}
+    )
+    answers["a spot's feed token for the own feed"] = await client.get(
+        "/v1/me/calendar.ics", params={"token": w.spot_token}
+    )
+    for what, r in answers.items():
+        assert (r.status_code, r.json()["code"]) == (404, "not_found"), (what, r.text)
+
+    search: dict[str, Any] = {"lat": 51.507, "lon": 7.452, "radius_m": 2000, **FREE}
+    for vehicle_id in (w.vehicle_id, str(uuid.uuid4())):
+        body = {"vehicle_id": vehicle_id, "spot_id": w.spot["id"], **FREE}
+        refused = [
+            await client.post("/v1/quotes", headers=stranger.headers, json=body),
+            await client.post("/v1/bookings", headers=stranger.headers, json=body),
+            await client.get(
+                "/v1/search", headers=stranger.headers, params={**search, "vehicle_id": vehicle_id}
+            ),
+        ]
+        for r in refused:
+            assert (r.status_code, r.json()["code"]) == (422, "validation_error"), r.text
+            assert r.json()["errors"][0]["message"] == "not one of your vehicles"
+        answers.update({f"{vehicle_id} {r.request.url.path}": r for r in refused})
+    for what, r in answers.items():
+        assert not [value for value in forbidden_values(w, "stranger") if value in r.text], (what, r.text)
