@@ -26,7 +26,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import httpx
 import pytest
@@ -44,7 +44,7 @@ from app.events.hub import Hub
 from app.main import create_app
 from app.openapi import CODE_STATUS
 from app.settings import Settings
-from tests.conftest import START, FakeClock, _client, at, with_clock
+from tests.conftest import START, FakeClock, _client, at
 from tests.factories import (
     EVERY_DAY,
     PASSWORD,
@@ -56,6 +56,7 @@ from tests.factories import (
     spot_body,
 )
 
+T = TypeVar("T")
 Actor = Literal["anonymous", "stranger", "driver", "owner", "admin"]
 ACTORS: tuple[Actor, ...] = ("anonymous", "stranger", "driver", "owner", "admin")
 
@@ -561,46 +562,57 @@ def matches(expected: Expected, status: int, code: str | None) -> bool:
 
 @dataclass
 class Stage:
-    """An app on one connection whose state a test can set back: each caller's request runs in a
-    savepoint rolled back afterwards, so every caller meets the same scene and one's success (a
-    cancellation) does not change another's answer."""
+    """The scene, built once per module on one connection whose state the tests set back: each
+    test runs in a savepoint, and each caller's request in one more, both rolled back afterwards.
+    So every caller meets the same scene, and one's success (a cancellation) changes no other
+    answer."""
 
     app: FastAPI
-    client: AsyncClient
-    db: Database
     connection: AsyncConnection
+    world: World
 
 
-@pytest.fixture
-async def stage(
-    settings: Settings, engine: AsyncEngine, request: pytest.FixtureRequest
-) -> AsyncIterator[Stage]:
+@pytest.fixture(scope="module")
+async def stage(settings: Settings, engine: AsyncEngine) -> AsyncIterator[Stage]:
     async with engine.connect() as connection:
         outer = await connection.begin()
         db = Database(
             engine=engine,
             sessionmaker=make_sessionmaker(connection, join_transaction_mode="create_savepoint"),
         )
-        app = with_clock(create_app(settings, database=db), request)
+        app = create_app(settings, database=db)
+        app.state.clock = FakeClock()
         async with _client(app) as client:
-            yield Stage(app, client, db, connection)
+            yield Stage(app, connection, await build_world(client, db, app))
         await outer.rollback()
+
+
+@pytest.fixture
+async def world(stage: Stage) -> AsyncIterator[World]:
+    savepoint = await stage.connection.begin_nested()
+    stage.app.state.clock = FakeClock()
+    yield stage.world
+    await savepoint.rollback()
+
+
+async def in_savepoint(stage: Stage, call: Awaitable[T]) -> T:
+    savepoint = await stage.connection.begin_nested()
+    try:
+        return await call
+    finally:
+        await savepoint.rollback()
 
 
 @pytest.mark.parametrize(("method", "template"), sorted(MATRIX), ids=[f"{m} {p}" for m, p in sorted(MATRIX)])
 async def test_each_caller_gets_what_the_contract_says_and_nothing_private(
-    stage: Stage, method: str, template: str
+    stage: Stage, world: World, method: str, template: str
 ) -> None:
     expected = MATRIX[(method, template)]
-    w = await build_world(stage.client, stage.db, stage.app)
+    w = world
     wrong: list[str] = []
     leaks: list[str] = []
     for actor in ACTORS:
-        savepoint = await stage.connection.begin_nested()
-        try:
-            status, code, body = await answer(w, actor, method, template)
-        finally:
-            await savepoint.rollback()
+        status, code, body = await in_savepoint(stage, answer(w, actor, method, template))
         if not matches(expected[actor], status, code):
             wrong.append(f"{actor}: expected {expected[actor]}, got {status} {code} {body[:300]}")
         leaks += [f"{actor} sees {value!r}" for value in forbidden_values(w, actor) if value in body]
@@ -608,10 +620,10 @@ async def test_each_caller_gets_what_the_contract_says_and_nothing_private(
     assert not leaks, f"{method} {template}:\n" + "\n".join(leaks)
 
 
-async def test_the_private_values_are_answered_as_searched_for(stage: Stage) -> None:
+async def test_the_private_values_are_answered_as_searched_for(world: World) -> None:
     """The leak check looks for the strings the owners of the data see: a check for a spelling
     the API never writes would pass for nothing."""
-    w = await build_world(stage.client, stage.db, stage.app)
+    w = world
     client, driver, owner = w.client, w.accounts["driver"], w.accounts["owner"]
     spot = (await client.get(f"/v1/spots/{w.spot['id']}", headers=owner.headers)).text
     assert all(value in spot for value in w.spot_private), spot
@@ -628,10 +640,10 @@ async def test_the_private_values_are_answered_as_searched_for(stage: Stage) -> 
 
 
 async def test_inside_the_reveal_window_the_driver_sees_the_access_and_the_owner_the_plate(
-    stage: Stage,
+    world: World,
 ) -> None:
-    w = await build_world(stage.client, stage.db, stage.app)
-    client, clock = w.client, stage.app.state.clock
+    w = world
+    client, clock = w.client, w.app.state.clock
     assert isinstance(clock, FakeClock)
     driver, owner, stranger, admin = (w.accounts[a] for a in ("driver", "owner", "stranger", "admin"))
     mine = await ok(client.get("/v1/me/bookings", headers=driver.headers, params={"status": "confirmed"}))
@@ -686,11 +698,11 @@ async def test_inside_the_reveal_window_the_driver_sees_the_access_and_the_owner
     assert PLATE not in late.text, late.text
 
 
-async def test_another_users_ids_in_ones_own_requests_are_not_found(stage: Stage) -> None:
+async def test_another_users_ids_in_ones_own_requests_are_not_found(world: World) -> None:
     """Ids of the driver's and the owner's things, sent by a stranger inside the stranger's own
     paths and bodies (where the matrix's requests carry the caller's own): answered as an id that
     does not exist. A vehicle is a field of the request, hence 422 at that field."""
-    w = await build_world(stage.client, stage.db, stage.app)
+    w = world
     client, stranger = w.client, w.accounts["stranger"]
     own_spot = await ok(client.post("/v1/spots", headers=stranger.headers, json=spot_body()), 201)
     await add_rule(client, stranger, own_spot)
