@@ -36,8 +36,10 @@ class ProblemError(Exception):
     status: ClassVar[int] = 400
     code: ClassVar[str] = "bad_request"
     # Errors that record a security decision (a revoked token family) keep their writes: the
-    # request transaction commits before the problem is answered instead of rolling back.
-    keeps_writes: ClassVar[bool] = False
+    # request transaction commits before the problem is answered instead of rolling back. Not a
+    # ClassVar: a handler that undid the request's work may set it on the instance to keep what it
+    # wrote after (a rate-limit count).
+    keeps_writes: bool = False
 
     def __init__(
         self,

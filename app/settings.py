@@ -72,6 +72,12 @@ class Settings(BaseSettings):
     login_failures_per_email: Annotated[int, Field(ge=1)] = 10
     login_attempts_per_ip: Annotated[int, Field(ge=1)] = 100
     registrations_per_ip: Annotated[int, Field(ge=1)] = 20
+    # Booking writes (book, confirm, approve, decline, cancel, extend) per user per window. A person
+    # in the app makes a few a minute (book and confirm; an owner clearing a list of requests a
+    # dozen); 30 leaves room for that and for retries, while a script grabbing holds or probing for
+    # free slots is stopped within a minute. Per user, not per address: drivers share carrier NATs.
+    booking_writes_per_user: Annotated[int, Field(ge=1, le=1_000_000_000)] = 30
+    booking_write_window_seconds: Annotated[int, Field(ge=1, le=86_400)] = 60
 
     hold_ttl_seconds: Annotated[int, Field(ge=30, le=86_400)] = 600
     request_ttl_seconds: Annotated[int, Field(ge=300, le=604_800)] = 86_400

@@ -87,6 +87,7 @@ def settings(database_url: str) -> Settings:
         # Accounts made by tests/factories.py publish spots at once; tests/test_mail.py keeps the
         # real rule.
         require_email_verification=False,
+        booking_writes_per_user=100_000,
     )
     # Tokens are judged on the fake clock, which tests move by days and months; a year's token
     # outlives those moves (past the setting's production bound, hence no validation).

@@ -10,8 +10,8 @@ from app.db import Database
 from app.main import create_app
 from app.ratelimit import _window
 from app.settings import Settings
-from tests.conftest import FakeClock, _client, assert_problem
-from tests.factories import PASSWORD
+from tests.conftest import START, FakeClock, _client, assert_problem, at
+from tests.factories import PASSWORD, book, make_account, open_spot
 
 LIMITED = {
     "rate_limit_window_seconds": 900,
@@ -144,3 +144,77 @@ async def test_the_default_settings_allow_an_ordinary_user(client: AsyncClient) 
     assert Settings(_env_file=None).login_failures_per_email == 10  # type: ignore[call-arg]
     r = await client.post("/v1/auth/login", json={"email": "nobody@example.org", "password": "x"})
     assert_problem(r, 401, "invalid_credentials")
+
+
+async def written(db: Database) -> tuple[int, int]:
+    """How many bookings and events there are."""
+    async with db.sessionmaker() as session:
+        bookings = await session.scalar(text("select count(*) from bookings"))
+        events = await session.scalar(text("select count(*) from events"))
+    return int(bookings or 0), int(events or 0)
+
+
+async def test_booking_writes_are_limited_per_user(settings: Settings, db: Database) -> None:
+    app = create_app(
+        settings.model_copy(update={"booking_writes_per_user": 4, "booking_write_window_seconds": 60}),
+        database=db,
+    )
+    clock = app.state.clock = FakeClock()
+    async with _client(app) as client:
+        owner = await make_account(client, "owner")
+        driver = await make_account(client, "driver")
+        other = await make_account(client, "other")
+        spot = await open_spot(client, owner)
+        first = await book(client, driver, spot, 2, 4)
+        assert first.status_code == 201, first.text
+        keyed = {**driver.headers, "Idempotency-Key": "k-1"}
+        body = {"spot_id": spot["id"], "start": at(6, START), "end": at(8, START)}
+        made = await client.post("/v1/bookings", headers=keyed, json=body)
+        assert made.status_code == 201, made.text
+        # A client retrying after a lost answer gets it back, and that costs it nothing.
+        replayed = await client.post("/v1/bookings", headers=keyed, json=body)
+        assert replayed.status_code == 201
+        assert replayed.headers["idempotent-replayed"] == "true"
+        confirmed = await client.post(f"/v1/bookings/{first.json()['id']}/confirm", headers=driver.headers)
+        assert confirmed.status_code == 200, confirmed.text
+        # A refusal rolls its request back, yet the attempt counts: the fourth write of four.
+        assert_problem(await book(client, driver, spot, 2, 4), 409, "slot_unavailable")
+        assert (await counters(db))[f"booking-writes:{driver.id}"] == 4
+        before = await written(db)
+
+        refused = await client.post(
+            "/v1/bookings",
+            headers={**driver.headers, "Idempotency-Key": "k-2"},
+            json={"spot_id": spot["id"], "start": at(10, START), "end": at(12, START)},
+        )
+        problem = assert_problem(refused, 429, "rate_limited")
+        # The clock stands at 08:00:00 and the window is 08:00 to 08:01.
+        assert refused.headers["retry-after"] == "60"
+        assert problem["detail"] == "too many booking changes; try again in 60 s"
+        cancel = await client.post(f"/v1/bookings/{first.json()['id']}/cancel", headers=driver.headers)
+        assert_problem(cancel, 429, "rate_limited")
+        assert await written(db) == before
+        assert (await client.get(f"/v1/bookings/{first.json()['id']}", headers=driver.headers)).json()[
+            "status"
+        ] == "confirmed"
+        # Replays still answer; other users are not affected.
+        again = await client.post("/v1/bookings", headers=keyed, json=body)
+        assert again.status_code == 201
+        assert again.json() == made.json()
+        assert (await book(client, other, spot, 10, 12)).status_code == 201
+
+        clock.advance(seconds=60)
+        # The 429 was not stored under its key: the same retry after the window is booked.
+        later = await client.post(
+            "/v1/bookings",
+            headers={**driver.headers, "Idempotency-Key": "k-2"},
+            json={"spot_id": spot["id"], "start": at(12, START), "end": at(14, START)},
+        )
+        assert later.status_code == 201, later.text
+        assert (await counters(db))[f"booking-writes:{driver.id}"] == 1
+        assert (await counters(db))[f"booking-writes:{other.id}"] == 1
+
+
+def test_the_default_booking_write_limit() -> None:
+    defaults = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert (defaults.booking_writes_per_user, defaults.booking_write_window_seconds) == (30, 60)

@@ -1,4 +1,5 @@
-"""`Idempotency-Key` for the POST routes that create or change bookings (docs/api.md, "retries").
+"""`Idempotency-Key` for the POST routes that create or change bookings (docs/api.md, "retries"),
+and the per-user rate limit on those writes.
 
 The first request with a key runs while holding a transaction-scoped advisory lock on (user, key):
 a retry arriving meanwhile, in any process, fails to take the lock and gets 409
@@ -6,6 +7,13 @@ a retry arriving meanwhile, in any process, fails to take the lock and gets 409
 the same transaction as the work it describes, so a retry after the commit replays exactly that
 answer and nothing is done twice; a retry of a request that crashed finds nothing stored and runs
 again. Refusals run in a savepoint so their partial work is undone while their answer is kept.
+
+Every write that runs counts against its user's window (BOOKING_WRITES_PER_USER per
+BOOKING_WRITE_WINDOW_SECONDS), refused or not: a script probing for free slots fails most of its
+attempts. A replayed answer does not count, since the client that retries after a lost answer did
+nothing new; a 429 is not stored under the key, so the same retry after the window runs. The count
+is written in the request's transaction (no second connection or commit for a booking), so one
+user's concurrent writes wait for each other on the counter's row; other users' never do.
 """
 
 from __future__ import annotations
@@ -28,12 +36,15 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from app import ratelimit
 from app.bookings.errors import InProgress, KeyReused
 from app.bookings.models import IdempotencyKey
 from app.errors import ProblemError, ValidationProblem, problem_body
 from app.users.models import User
 
 REPLAYED_HEADER = "Idempotent-Replayed"
+# What the 429's detail says there were too many of.
+WHAT = "booking changes"
 
 
 IdempotencyKeyHeader = Annotated[
@@ -106,7 +117,9 @@ def idempotent(status_code: int, *, no_body: BaseModel | None = None) -> Callabl
         @functools.wraps(route)
         async def answer(*, _request: Request, _idempotency_key: str | None, **kwargs: Any) -> JSONResponse:
             if _idempotency_key is None:
-                return JSONResponse((await route(**kwargs)).model_dump(mode="json"), status_code=status_code)
+                return await _answer(
+                    kwargs["session"], kwargs["user"], _request, kwargs["now"], status_code, route, kwargs
+                )
             body = kwargs.get("body")
             return await _answer_once(
                 kwargs["session"],
@@ -157,6 +170,9 @@ async def _answer_once(
             raise KeyReused("this Idempotency-Key was used with a different request")
         return _response(stored.status_code, stored.response, replayed=True)
 
+    # Counted here, not in the savepoint: the count survives a refusal, and the answer stored for
+    # the key is never the 429.
+    await _count_write(session, user, request, now)
     status = status_code
     savepoint = await session.begin_nested()
     try:
@@ -187,6 +203,48 @@ async def _answer_once(
         )
     )
     return _response(status, answer, replayed=False)
+
+
+def _writes(user: User, request: Request) -> tuple[str, int, timedelta]:
+    """The user's rate-limit key for booking writes, the limit and the window."""
+    settings = request.app.state.settings
+    return (
+        f"booking-writes:{user.id}",
+        settings.booking_writes_per_user,
+        timedelta(seconds=settings.booking_write_window_seconds),
+    )
+
+
+async def _count_write(session: AsyncSession, user: User, request: Request, now: datetime) -> None:
+    key, limit, window = _writes(user, request)
+    await ratelimit.hit(session, key, limit, window, now, WHAT)
+
+
+async def _answer(
+    session: AsyncSession,
+    user: User,
+    request: Request,
+    now: datetime,
+    status_code: int,
+    route: Route,
+    kwargs: dict[str, Any],
+) -> JSONResponse:
+    """A request without a key: counted in the request's transaction, which is all a success costs.
+
+    A refusal rolls that transaction back; the attempt is then counted again in a fresh one, which
+    the refusal keeps (a 409 is an attempt like any other)."""
+    # Taken before the route: the rollback expires `user`, which is not loaded again.
+    key, limit, window = _writes(user, request)
+    await ratelimit.hit(session, key, limit, window, now, WHAT)
+    try:
+        answer = await route(**kwargs)
+    except ProblemError as exc:
+        if not exc.keeps_writes:
+            await session.rollback()
+            await ratelimit.add(session, key, window, now)
+            exc.keeps_writes = True
+        raise
+    return JSONResponse(answer.model_dump(mode="json"), status_code=status_code)
 
 
 def _response(status: int, body: dict[str, Any], *, replayed: bool) -> JSONResponse:

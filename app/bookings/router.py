@@ -32,8 +32,9 @@ from booking.states import Action, Status
 
 router = APIRouter(tags=["bookings"])
 
-# Every booking-changing POST: the Idempotency-Key problems, and the booking's own.
-KEY_ERRORS = ("idempotency_in_progress", "idempotency_key_reused")
+# Every booking-changing POST: the Idempotency-Key problems, the per-user limit on booking writes,
+# and the booking's own.
+KEY_ERRORS = ("idempotency_in_progress", "idempotency_key_reused", "rate_limited")
 CHANGE_ERRORS = problems("forbidden", "not_found", "invalid_transition", *KEY_ERRORS)
 CHANGED = openapi.merge(answer(200, openapi.CONFIRMED_BOOKING), CHANGE_ERRORS)
 
@@ -100,7 +101,10 @@ async def create_quote(body: QuoteRequest, user: CurrentUser, session: DbSession
     openapi_extra=request_example(openapi.BOOKING_CREATE),
     summary="Book a spot",
     description="Instant-book spots answer `held` with `hold_expires_at`: confirm before then. "
-    "Request-to-book spots answer `requested` with `request_expires_at`: the owner approves or declines.",
+    "Request-to-book spots answer `requested` with `request_expires_at`: the owner approves or declines. "
+    "Booking writes (this route, confirm, approve, decline, cancel, extend) are limited per user to "
+    "`BOOKING_WRITES_PER_USER` per `BOOKING_WRITE_WINDOW_SECONDS`, refused ones included: 429 "
+    "`rate_limited` with `Retry-After`.",
 )
 @idempotent(201)
 async def create_booking(
