@@ -143,7 +143,7 @@ async def _claim(session: AsyncSession, query: Any) -> list[Any]:
 
 
 async def mark_overstays(session: AsyncSession, now: datetime, *, batch: int = 1000) -> list[Booking]:
-    """Checked in, not checked out, and past the end plus the spot's grace: `overstayed`."""
+    """Checked in, not checked out, and later than the end plus the spot's grace: `overstayed`."""
     query = (
         select(Booking)
         .join(Spot, col(Spot.id) == Booking.spot_id)
@@ -151,7 +151,8 @@ async def mark_overstays(session: AsyncSession, now: datetime, *, batch: int = 1
             col(Booking.status) == Status.confirmed,
             col(Booking.checked_in_at).is_not(None),
             col(Booking.checked_out_at).is_(None),
-            col(Booking.end_at) + col(Spot.grace_min) * _MINUTE <= now,
+            # Leaving at the very end of the grace is still free (`overstay_fee`): past it, overstayed.
+            col(Booking.end_at) + col(Spot.grace_min) * _MINUTE < now,
         )
         .order_by(col(Booking.id))
         .limit(batch)
@@ -220,7 +221,8 @@ async def complete_overstays(session: AsyncSession, now: datetime, *, batch: int
 
 async def mark_no_shows(session: AsyncSession, now: datetime, *, batch: int = 1000) -> list[Booking]:
     """On spots that require a check-in: confirmed bookings without one `no_show_after_min` after
-    their start (or at their end, if sooner) become `no_show`. No longer active, they free the rest
+    their start (or at their end, if sooner) become `no_show`, unless their driver was told that
+    the spot is occupied (those complete as usual). No longer active, they free the rest
     of their interval; the driver is refunded what a cancellation at the start would refund."""
     query = (
         select(Booking, col(Spot.cancellation_policy))
@@ -228,6 +230,8 @@ async def mark_no_shows(session: AsyncSession, now: datetime, *, batch: int = 10
         .where(
             col(Booking.status) == Status.confirmed,
             col(Booking.checked_in_at).is_(None),
+            # Told that the car before them overstayed, a driver may rightly stay away.
+            col(Booking.spot_occupied_at).is_(None),
             col(Spot.check_in_required).is_(True),
             func.least(col(Booking.start_at) + col(Spot.no_show_after_min) * _MINUTE, col(Booking.end_at))
             <= now,
