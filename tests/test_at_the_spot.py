@@ -206,7 +206,6 @@ async def test_an_overstay_is_marked_told_to_both_and_charged_at_check_out(
     assert overstayed["owner_data"] is not None
     assert PLATE not in overstayed["owner_data"]
 
-    # Overstayed holds its interval: the next slot is still taken until the end.
     clock.now = t(4, 25)
     r = await act(client, booking, "check-out", bob)
     assert r.status_code == 200, r.text
@@ -307,9 +306,10 @@ async def test_the_next_driver_is_told_the_spot_is_occupied_and_may_cancel_for_a
     assert [e["type"] for e in await events(db, later)][-1] == "booking.confirmed"
     assert await watch(db, t(6, 29)) == NOTHING
     assert await watch(db, t(6, 30)) == Watched(0, 1, 0, 0)
-    # Gone before the start of a booking: nobody else is told.
+    # Once the car has left there is no one more to tell.
     clock.now = t(6, 40)
     assert (await act(client, mine, "check-out", bob)).json()["status"] == "completed"
+    assert await watch(db, t(7, 0)) == NOTHING
 
 
 async def test_a_no_show_frees_the_rest_of_the_interval_and_is_charged(
