@@ -13,6 +13,7 @@ from typing import Any
 from httpx import ASGITransport, AsyncClient, Response
 from sqlalchemy import text
 
+from app.admin.service import set_role
 from app.bookings.service import complete_due
 from app.bookings.tasks import watch
 from app.bookings.visits import Watched
@@ -111,15 +112,19 @@ async def test_no_check_in_at_or_after_the_end_nor_for_a_hold(
 
 
 async def test_only_the_driver_checks_in_and_out(
-    client: AsyncClient, clock: FakeClock, alice: Account, bob: Account
+    client: AsyncClient, db: Database, clock: FakeClock, alice: Account, bob: Account
 ) -> None:
     spot = await open_spot(client, alice)
     booking = await booked(client, bob, spot, 2, 4)
     stranger = await make_account(client, "carol")
+    admin = await make_account(client, "admin")
+    async with db.sessionmaker() as session, session.begin():
+        await set_role(session, admin.email, "admin", START)
     clock.now = t(2)
     for action in ("check-in", "check-out"):
         assert_problem(await act(client, booking, action, None), 401, "unauthorized")
         assert_problem(await act(client, booking, action, stranger), 404, "not_found")
+        assert_problem(await act(client, booking, action, admin), 404, "not_found")  # moderation only
         assert_problem(await act(client, booking, action, alice), 403, "forbidden")
     # Also once checked in: the owner cannot check the driver out.
     assert (await act(client, booking, "check-in", bob)).status_code == 200
@@ -359,6 +364,39 @@ async def test_a_check_in_before_the_no_show_counts_and_is_then_completed_normal
     assert await watch(db, t(5, 30)) == Watched(0, 0, 0, 1)
     clock.now = t(6)
     assert (await current(client, never, bob))["status"] == "no_show"
+
+
+async def test_a_retried_check_out_with_its_key_is_replayed(
+    client: AsyncClient, clock: FakeClock, alice: Account, bob: Account
+) -> None:
+    spot = await open_spot(client, alice)
+    booking = await checked_in(client, clock, bob, spot, 2, 4)
+    clock.now = t(4, 25)
+    headers = {**bob.headers, "Idempotency-Key": "leaving-1"}
+    first = await client.post(f"/v1/bookings/{booking['id']}/check-out", headers=headers)
+    clock.now = t(5)
+    again = await client.post(f"/v1/bookings/{booking['id']}/check-out", headers=headers)
+    assert (first.status_code, again.status_code) == (200, 200)
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert again.json() == first.json()
+    assert first.json()["overstay_cents"] == 188
+
+
+async def test_webhooks_subscribe_to_the_events_at_the_spot(client: AsyncClient, bob: Account) -> None:
+    types = [
+        "booking.checked_in",
+        "booking.checked_out",
+        "booking.overstayed",
+        "booking.no_show",
+        "booking.spot_occupied",
+    ]
+    r = await client.post(
+        "/v1/me/webhooks",
+        headers=bob.headers,
+        json={"url": "https://93.184.215.14/parkshare", "events": types},
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["events"] == types
 
 
 async def test_the_spot_rules_are_checked(client: AsyncClient, alice: Account) -> None:
