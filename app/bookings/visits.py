@@ -151,6 +151,8 @@ async def mark_overstays(session: AsyncSession, now: datetime, *, batch: int = 1
             col(Booking.status) == Status.confirmed,
             col(Booking.checked_in_at).is_not(None),
             col(Booking.checked_out_at).is_(None),
+            # Implied by the next condition; spelled out for the partial index on confirmed ends.
+            col(Booking.end_at) < now,
             # Leaving at the very end of the grace is still free (`overstay_fee`): past it, overstayed.
             col(Booking.end_at) + col(Spot.grace_min) * _MINUTE < now,
         )
@@ -233,6 +235,8 @@ async def mark_no_shows(session: AsyncSession, now: datetime, *, batch: int = 10
             # Told that the car before them overstayed, a driver may rightly stay away.
             col(Booking.spot_occupied_at).is_(None),
             col(Spot.check_in_required).is_(True),
+            # Implied by the next condition; spelled out for the partial index on confirmed starts.
+            col(Booking.start_at) < now,
             func.least(col(Booking.start_at) + col(Spot.no_show_after_min) * _MINUTE, col(Booking.end_at))
             <= now,
         )
