@@ -285,6 +285,10 @@ SPOT_CREATE: dict[str, Any] = {
         "instant_book": True,
         "cancellation_policy": "flexible",
         "reveal_before_min": 60,
+        "grace_min": 10,
+        "overstay_hourly_cents": 375,
+        "check_in_required": False,
+        "no_show_after_min": 30,
     },
 }
 SPOT_PATCH = {"pricing": {"hourly_cents": 300}, "rules": {"buffer_min": 15}, "description": None}
@@ -357,6 +361,10 @@ BOOKING: dict[str, Any] = {
     "refund_cents": None,
     "hold_expires_at": "2026-11-23T08:10:00Z",
     "request_expires_at": None,
+    "checked_in_at": None,
+    "checked_out_at": None,
+    "overstay_cents": 0,
+    "spot_occupied_at": None,
     "created_at": _CREATED,
     "updated_at": _CREATED,
     "events": [{"at": _CREATED, "status": "held", "by": _BOB}],
@@ -367,6 +375,30 @@ CONFIRMED_BOOKING = {
     "hold_expires_at": None,
     "updated_at": "2026-11-23T08:03:00Z",
     "events": [*BOOKING["events"], {"at": "2026-11-23T08:03:00Z", "status": "confirmed", "by": _BOB}],
+}
+
+CHECKED_IN_BOOKING = {
+    **CONFIRMED_BOOKING,
+    "checked_in_at": "2026-11-24T07:52:00Z",
+    "updated_at": "2026-11-24T07:52:00Z",
+    "events": [
+        *CONFIRMED_BOOKING["events"],
+        {"at": "2026-11-24T07:52:00Z", "status": "confirmed", "by": _BOB},
+    ],
+}
+# 25 minutes late with a 10-minute grace on a 15-minute granularity: two started units of
+# overstay at 3.75 EUR/h (1.5 times 2.50), counted from the end.
+CHECKED_OUT_BOOKING = {
+    **CHECKED_IN_BOOKING,
+    "status": "completed",
+    "checked_out_at": "2026-11-24T10:25:00Z",
+    "overstay_cents": 188,
+    "updated_at": "2026-11-24T10:25:00Z",
+    "events": [
+        *CHECKED_IN_BOOKING["events"],
+        {"at": "2026-11-24T10:20:00Z", "status": "overstayed", "by": "system"},
+        {"at": "2026-11-24T10:25:00Z", "status": "completed", "by": _BOB},
+    ],
 }
 
 _WEBHOOK = "3b5d7f9a-1c3e-4a5b-8d7f-9a1b3c5d7e9f"

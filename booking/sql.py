@@ -29,11 +29,11 @@ ACTIVE_SQL = active()
 
 
 def still_blocks(now: str, alias: str = "") -> str:
-    """A booking that blocks its interval at `now`: a confirmed one, or a hold or request whose
-    deadline has not passed."""
+    """A booking that blocks its interval at `now`: a confirmed or overstayed one, or a hold or
+    request whose deadline has not passed."""
     a = alias
     return (
-        f"({a}status = '{Status.confirmed.value}'"
+        f"({a}status in ('{Status.confirmed.value}', '{Status.overstayed.value}')"
         f" or ({a}status = '{Status.held.value}' and {a}hold_expires_at > {now})"
         f" or ({a}status = '{Status.requested.value}' and {a}request_expires_at > {now}))"
     )

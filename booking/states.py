@@ -2,9 +2,14 @@
 
     held      -> confirmed (driver pays) | expired (system) | cancelled (driver, owner)
     requested -> confirmed (owner approves) | declined (owner) | expired (system) | cancelled (driver, owner)
-    confirmed -> completed (system, after the end) | cancelled (driver, owner) | confirmed (driver extends)
+    confirmed -> completed (system, after the end; driver, checking out after the end)
+               | cancelled (driver, owner) | confirmed (driver extends, checks in, checks out early)
+               | overstayed (system, checked in and not out by the end plus the spot's grace)
+               | no_show (system, no check-in in time on a spot that requires it)
+    overstayed -> completed (driver checks out; system, at the overstay cap)
 
-`held`, `requested` and `confirmed` are active: they hold their interval against other bookings.
+`held`, `requested`, `confirmed` and `overstayed` are active: they hold their interval against
+other bookings. An overstayed car is still on the spot, so its booking keeps counting as taken.
 """
 
 from __future__ import annotations
@@ -20,9 +25,11 @@ class Status(StrEnum):
     expired = "expired"
     cancelled = "cancelled"
     completed = "completed"
+    overstayed = "overstayed"
+    no_show = "no_show"
 
 
-ACTIVE = frozenset({Status.held, Status.requested, Status.confirmed})
+ACTIVE = frozenset({Status.held, Status.requested, Status.confirmed, Status.overstayed})
 
 
 class Actor(StrEnum):
@@ -39,6 +46,10 @@ class Action(StrEnum):
     extend = "extend"
     expire = "expire"
     complete = "complete"
+    check_in = "check_in"
+    check_out = "check_out"
+    overstay = "overstay"
+    miss = "miss"  # the driver did not come: a no-show
 
 
 # (status, action) -> (next status, who may do it)
@@ -53,6 +64,13 @@ TRANSITIONS: dict[tuple[Status, Action], tuple[Status, frozenset[Actor]]] = {
     (Status.confirmed, Action.complete): (Status.completed, frozenset({Actor.system})),
     (Status.confirmed, Action.cancel): (Status.cancelled, frozenset({Actor.driver, Actor.owner})),
     (Status.confirmed, Action.extend): (Status.confirmed, frozenset({Actor.driver})),
+    (Status.confirmed, Action.check_in): (Status.confirmed, frozenset({Actor.driver})),
+    # Before the end the booking stays confirmed (paid until its end); from the end on it is over.
+    (Status.confirmed, Action.check_out): (Status.completed, frozenset({Actor.driver})),
+    (Status.confirmed, Action.overstay): (Status.overstayed, frozenset({Actor.system})),
+    (Status.confirmed, Action.miss): (Status.no_show, frozenset({Actor.system})),
+    (Status.overstayed, Action.check_out): (Status.completed, frozenset({Actor.driver})),
+    (Status.overstayed, Action.complete): (Status.completed, frozenset({Actor.system})),
 }
 
 
@@ -83,4 +101,8 @@ def _past(action: Action) -> str:
         Action.extend: "extended",
         Action.expire: "expired",
         Action.complete: "completed",
+        Action.check_in: "checked in",
+        Action.check_out: "checked out",
+        Action.overstay: "marked overstayed",
+        Action.miss: "marked a no-show",
     }[action]

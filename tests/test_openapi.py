@@ -65,7 +65,7 @@ CONTRACT = {
     ("get", "/v1/me/bookings"),
     *(
         ("post", f"/v1/bookings/{{booking_id}}/{action}")
-        for action in ("confirm", "approve", "decline", "cancel", "extend")
+        for action in ("confirm", "approve", "decline", "cancel", "extend", "check-in", "check-out")
     ),
     ("post", "/v1/spots/{spot_id}/calendar-token"),
     ("post", "/v1/me/calendar-token"),
@@ -207,6 +207,8 @@ OPERATION_IDS = {
     "declineBooking",
     "cancelBooking",
     "extendBooking",
+    "checkInBooking",
+    "checkOutBooking",
     "issueSpotCalendarToken",
     "issueMyCalendarToken",
     "getSpotCalendarFeed",

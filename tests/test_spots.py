@@ -33,6 +33,10 @@ async def test_create_spot_answers_the_full_view_with_defaults(client: AsyncClie
         "instant_book": True,
         "cancellation_policy": "moderate",
         "reveal_before_min": 60,
+        "grace_min": 10,
+        "overstay_hourly_cents": 375,  # 1.5 times the hourly 250
+        "check_in_required": False,
+        "no_show_after_min": 30,
     }
     assert spot["features"] == {
         "covered": True,

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from httpx import AsyncClient
 
+from booking.states import Status
 from tests.conftest import START, assert_problem, at
 from tests.factories import Account, booked, make_account, open_spot, spot_body
 
@@ -339,7 +340,9 @@ async def test_service_checks_name_where_the_problem_lies(world: World) -> None:
     assert_invalid(r, "query", "status")
     r = await client.get("/v1/me/bookings", params={"cursor": "not-a-cursor"}, headers=driver.headers)
     assert_invalid(r, "query", "cursor")
-    r = await client.get("/v1/me/bookings", params={"status": ",".join(["held"] * 8)}, headers=driver.headers)
+    r = await client.get(
+        "/v1/me/bookings", params={"status": ",".join(["held"] * (len(Status) + 1))}, headers=driver.headers
+    )
     assert_invalid(r, "query", "status")
     search = {"lat": 51.5, "lon": 7.45, "radius_m": 1000, "start": at(30, START), "end": at(29, START)}
     # An interval the wrong way round is the booking rules' refusal, as for a booking.

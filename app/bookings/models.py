@@ -76,6 +76,14 @@ class Booking(SQLModel, table=True):
         Index(
             "ix_bookings_start_at_confirmed", "start_at", postgresql_where=text(is_status(Status.confirmed))
         ),
+        # The overstays the scheduler watches (the next drivers to tell, the cap to complete at).
+        Index(
+            "ix_bookings_spot_id_end_at_overstayed",
+            "spot_id",
+            "end_at",
+            postgresql_where=text(is_status(Status.overstayed)),
+        ),
+        CheckConstraint("overstay_cents >= 0", name="overstay_cents"),
     )
 
     id: uuid.UUID = id_field()
@@ -95,6 +103,13 @@ class Booking(SQLModel, table=True):
     # for: each is sent once, and once more only when an extension moves the end.
     starts_soon_for: datetime | None = timestamp_field(nullable=True)
     ends_soon_for: datetime | None = timestamp_field(nullable=True)
+    # At the spot (booking.visits). `overstay_cents` is charged on top of `total_cents`.
+    checked_in_at: datetime | None = timestamp_field(nullable=True)
+    checked_out_at: datetime | None = timestamp_field(nullable=True)
+    overstay_cents: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
+    # When the driver was told that the car of the booking before theirs had overstayed: from then
+    # on their cancellation refunds in full, whenever it is made.
+    spot_occupied_at: datetime | None = timestamp_field(nullable=True)
     created_at: datetime = created_at_field()
     updated_at: datetime = created_at_field()
 

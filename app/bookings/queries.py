@@ -177,7 +177,15 @@ select id, at, :kind, from_status, :to_status, 'system' from changed
 returning booking_id
 """
 _EXPIRY_DUE = past_deadline(":now")
-_COMPLETION_DUE = f"{is_status(Status.confirmed)} and end_at <= :now"
+# Not those the at-the-spot jobs take (app/bookings/visits.py): a car checked in and not out
+# becomes `overstayed` after the grace, and a booking never checked in on a spot that requires it
+# becomes a no-show (unless its driver was told that the spot was occupied).
+_COMPLETION_DUE = (
+    f"{is_status(Status.confirmed)} and end_at <= :now"
+    " and (checked_in_at is null or checked_out_at is not null)"
+    " and (checked_in_at is not null or spot_occupied_at is not null"
+    " or not exists (select from spots s where s.id = bookings.spot_id and s.check_in_required))"
+)
 
 
 async def _sweep(

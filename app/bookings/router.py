@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request
 
 from app import openapi
-from app.bookings import service
+from app.bookings import service, visits
 from app.bookings.errors import refusal_members
 from app.bookings.idempotency import idempotent
 from app.bookings.schemas import (
@@ -233,7 +233,8 @@ async def my_bookings(
     status: Annotated[
         list[str] | None,
         Query(
-            description="held, requested, confirmed, declined, expired, cancelled, completed; repeat or comma-separate"
+            description="held, requested, confirmed, declined, expired, cancelled, completed, "
+            "overstayed, no_show; repeat or comma-separate"
         ),
     ] = None,
     from_: Annotated[Instant | None, Query(alias="from", description="Bookings ending after this")] = None,
@@ -244,3 +245,45 @@ async def my_bookings(
     )
     items = [service.as_of(out, now) for out in await booking_outs(session, bookings, user, now)]
     return Page[BookingOut](items=items, next_cursor=next_cursor)
+
+
+# At the spot (docs/api.md): the driver's arrival and departure.
+VISIT_ERRORS = problems("forbidden", "not_found", "invalid_transition", *KEY_ERRORS)
+
+
+@router.post(
+    "/v1/bookings/{booking_id}/check-in",
+    response_model=BookingOut,
+    operation_id="checkInBooking",
+    responses=openapi.merge(answer(200, openapi.CHECKED_IN_BOOKING), VISIT_ERRORS),
+    summary="Check in at the spot (driver of a confirmed booking)",
+    description="Records `checked_in_at`, from 15 minutes before the start until the end; earlier or "
+    "later, or for a booking that is not `confirmed`, 409 `invalid_transition`. Checking in again "
+    "answers the booking unchanged. The spot's owner gets 403 `forbidden`, anyone else 404. On a spot "
+    "with `rules.check_in_required`, a booking without a check-in `rules.no_show_after_min` after its "
+    "start becomes `no_show`; a check-in before the scheduler has marked it still counts.",
+)
+@idempotent(200)
+async def check_in_booking(booking_id: str, user: CurrentUser, session: DbSession, now: Now) -> BookingOut:
+    booking = await visits.check_in(session, user, booking_id, now)
+    return await booking_out(session, booking, user, now)
+
+
+@router.post(
+    "/v1/bookings/{booking_id}/check-out",
+    response_model=BookingOut,
+    operation_id="checkOutBooking",
+    responses=openapi.merge(answer(200, openapi.CHECKED_OUT_BOOKING), VISIT_ERRORS),
+    summary="Check out of the spot (driver who checked in)",
+    description="Records `checked_out_at`. Before the end the booking stays `confirmed` (paid until "
+    "its end; the scheduler completes it then). From the end on it is `completed`, with "
+    "`overstay_cents` for leaving after `end` plus the spot's `rules.grace_min`: counted from the end, "
+    "per started granularity unit at `rules.overstay_hourly_cents`, at most 24 hours; within the grace "
+    "0. An `overstayed` booking is checked out the same way. A booking that was not checked in, or is "
+    "not `confirmed` or `overstayed`, is 409 `invalid_transition`; checking out again answers the "
+    "booking unchanged. The spot's owner gets 403 `forbidden`, anyone else 404.",
+)
+@idempotent(200)
+async def check_out_booking(booking_id: str, user: CurrentUser, session: DbSession, now: Now) -> BookingOut:
+    booking = await visits.check_out(session, user, booking_id, now)
+    return await booking_out(session, booking, user, now)

@@ -9,7 +9,9 @@ from pydantic import Field, ValidationInfo, field_validator
 from app.schemas import Instant, RequestModel, ResponseModel, TimeSpan, UtcDatetime, line, token
 from app.spots.schemas import LocationOut
 
-StatusName = Literal["held", "requested", "confirmed", "declined", "expired", "cancelled", "completed"]
+StatusName = Literal[
+    "held", "requested", "confirmed", "declined", "expired", "cancelled", "completed", "overstayed", "no_show"
+]
 ReasonName = Literal[
     "invalid_interval", "outside_availability", "slot_unavailable", "own_spot", "vehicle_does_not_fit"
 ]
@@ -98,7 +100,10 @@ class QuoteOut(ResponseModel):
 class EventOut(ResponseModel):
     at: UtcDatetime
     status: StatusName
-    by: str = Field(description="The acting user's id, or `system` for expiry and completion")
+    by: str = Field(
+        description="The acting user's id, or `system` for expiry, completion, overstays and no-shows. "
+        "A check-in or a check-out before the end is listed with the status it leaves (`confirmed`)"
+    )
 
 
 class BookingSpotOut(ResponseModel):
@@ -125,9 +130,29 @@ class BookingOut(ResponseModel):
     status: StatusName
     total_cents: int
     currency: str
-    refund_cents: int | None = Field(description="Set once the booking is cancelled")
+    refund_cents: int | None = Field(
+        description="Set once the booking is cancelled, or marked `no_show` (what the policy refunds for "
+        "a cancellation at the start; the no-show is charged `total_cents - refund_cents`)"
+    )
     hold_expires_at: UtcDatetime | None
     request_expires_at: UtcDatetime | None
+    checked_in_at: UtcDatetime | None = Field(
+        description="When the driver checked in (possible from 15 minutes before the start until the end)"
+    )
+    checked_out_at: UtcDatetime | None = Field(
+        description="When the driver checked out; null for a booking never checked in, and for an "
+        "overstay the system completed at its cap"
+    )
+    overstay_cents: int = Field(
+        description="Charged on top of `total_cents` for leaving later than `end` plus the spot's "
+        "`rules.grace_min`: from the end, per started granularity unit at `rules.overstay_hourly_cents`, "
+        "at most 24 hours. Set at the check-out (or when the system completes the overstay); 0 otherwise"
+    )
+    spot_occupied_at: UtcDatetime | None = Field(
+        description="When the driver was told (`booking.spot_occupied`) that the car of the booking "
+        "before theirs overstayed and may still be on the spot. From then on cancelling this booking "
+        "refunds it in full, also after its start"
+    )
     created_at: UtcDatetime
     updated_at: UtcDatetime
     events: list[EventOut]

@@ -405,7 +405,8 @@ async def change(
                 booking.total_cents,
                 booking.start_at,
                 now,
-                by_owner=actor is Actor.owner,
+                # Told that the car before them overstayed: the driver cancels free of charge.
+                by_owner=actor is Actor.owner or booking.spot_occupied_at is not None,
             )
             if paid
             else 0

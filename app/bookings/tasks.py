@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from app.bookings import idempotency
+from app.bookings import idempotency, visits
 from app.bookings import service as bookings
 from app.clock import utcnow
 from app.db import Database
@@ -54,6 +54,28 @@ async def send_reminders(database: Database) -> tuple[int, int]:
     return await remind(database, utcnow())
 
 
+async def watch(database: Database, now: datetime, *, batch: int = 1000) -> visits.Watched:
+    """At the spot (`visits.watch_due`): overstays, their next drivers, overstays at their cap and
+    no-shows due at `now`, in batches of one transaction each."""
+    total = visits.Watched(0, 0, 0, 0)
+    while True:
+        async with database.sessionmaker() as session, session.begin():
+            done = await visits.watch_due(session, now, batch=batch)
+        total = visits.Watched(*(a + b for a, b in zip(total, done, strict=True)))
+        if max(done) < batch:
+            break
+    if any(total):
+        logger.info(
+            "marked %d overstays, told %d next drivers, completed %d overstays, marked %d no-shows", *total
+        )
+    return total
+
+
+async def watch_spots(database: Database) -> visits.Watched:
+    """The scheduler's job: what is due at the spots now."""
+    return await watch(database, utcnow())
+
+
 async def purge_idempotency_keys(database: Database) -> int:
     async with database.sessionmaker() as session, session.begin():
         return await idempotency.purge_expired(session, utcnow())
@@ -64,5 +86,7 @@ def jobs(settings: Settings) -> list[Job]:
         Job(sweep_bookings, every=timedelta(seconds=settings.sweep_interval_seconds), at_start=True),
         # As often as the sweep: a reminder is then at most that late.
         Job(send_reminders, every=timedelta(seconds=settings.sweep_interval_seconds), at_start=True),
+        # As often as the sweep: an overstay or a no-show is then at most that late.
+        Job(watch_spots, every=timedelta(seconds=settings.sweep_interval_seconds), at_start=True),
         Job(purge_idempotency_keys, every=timedelta(hours=1)),
     ]

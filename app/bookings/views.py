@@ -53,7 +53,8 @@ def _plate(b: Booking, facts: Row, viewer_id: uuid.UUID, now: datetime) -> str |
     due = b.status == Status.confirmed and reveals(
         start=b.start_at, end=b.end_at, reveal_before_min=facts["reveal_before_min"], now=now
     )
-    return plate if due else None
+    # An overstaying car is still on the owner's spot: they may need its plate until it leaves.
+    return plate if due or b.status == Status.overstayed else None
 
 
 def _out(
@@ -80,6 +81,10 @@ def _out(
             "refund_cents": b.refund_cents,
             "hold_expires_at": b.hold_expires_at,
             "request_expires_at": b.request_expires_at,
+            "checked_in_at": b.checked_in_at,
+            "checked_out_at": b.checked_out_at,
+            "overstay_cents": b.overstay_cents,
+            "spot_occupied_at": b.spot_occupied_at,
             "created_at": b.created_at,
             "updated_at": b.updated_at,
             "events": [

@@ -106,7 +106,7 @@ def _kept(keep_since: datetime) -> Any:
     return and_(
         col(Booking.end_at) > keep_since,
         or_(
-            col(Booking.status).in_([Status.confirmed, Status.completed]),
+            col(Booking.status).in_([Status.confirmed, Status.overstayed, Status.completed]),
             and_(held, col(Booking.hold_expires_at) > keep_since),
             and_(requested, col(Booking.request_expires_at) > keep_since),
             col(Booking.updated_at) > keep_since,

@@ -55,6 +55,8 @@ ICAL_STATUS = {
     Status.cancelled: "CANCELLED",
     Status.declined: "CANCELLED",
     Status.expired: "CANCELLED",
+    Status.overstayed: "CONFIRMED",
+    Status.no_show: "CANCELLED",
 }
 
 

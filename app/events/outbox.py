@@ -32,6 +32,11 @@ EventType = Literal[
     "booking.extended",
     "booking.starts_soon",
     "booking.ends_soon",
+    "booking.checked_in",
+    "booking.checked_out",
+    "booking.overstayed",
+    "booking.no_show",
+    "booking.spot_occupied",
     "webhook.disabled",
 ]
 TYPES: tuple[str, ...] = get_args(EventType)

@@ -41,7 +41,15 @@ MAX_SUBSCRIPTIONS = 20
 # day late is of no use; the app fetches what happened meanwhile when it next opens.
 TTL_SECONDS = 86_400
 # What a device should wake for at once (RFC 8030, 5.3): what needs the driver's action soon.
-URGENT = frozenset({"booking.held", "booking.starts_soon", "booking.ends_soon"})
+URGENT = frozenset(
+    {
+        "booking.held",
+        "booking.starts_soon",
+        "booking.ends_soon",
+        "booking.overstayed",
+        "booking.spot_occupied",
+    }
+)
 # RFC 8292 allows at most 24 hours; a shorter one leaves room for the push service's clock.
 VAPID_LIFETIME_SECONDS = 12 * 3600
 USER_AGENT = "parkshare-push/1"

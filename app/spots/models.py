@@ -31,6 +31,11 @@ class Spot(SQLModel, table=True):
             name="rules",
         ),
         CheckConstraint("reveal_before_min between 0 and 1440", name="reveal_before_min"),
+        CheckConstraint(
+            "grace_min between 0 and 120 and no_show_after_min between 5 and 1440"
+            " and (overstay_hourly_cents is null or overstay_hourly_cents > 0)",
+            name="at_the_spot",
+        ),
         Index("ix_spots_location", "location", postgresql_using="gist"),
         Index("ix_spots_public_location", "public_location", postgresql_using="gist"),
         Index(
@@ -104,6 +109,16 @@ class Spot(SQLModel, table=True):
     # A driver sees the house number and access instructions from this long before a confirmed
     # booking starts until it ends.
     reveal_before_min: int = Field(default=60, sa_column_kwargs={"server_default": text("60")})
+    # At the spot (booking.visits): leaving up to `grace_min` after the end costs nothing; later
+    # the overstay is charged at `overstay_hourly_cents`, or 1.5 times `hourly_cents` while it is
+    # null (so the default follows a new price). With `check_in_required`, a booking without a
+    # check-in `no_show_after_min` after its start is a no-show.
+    grace_min: int = Field(default=10, sa_column_kwargs={"server_default": text("10")})
+    overstay_hourly_cents: int | None = None
+    check_in_required: bool = Field(
+        default=False, sa_column=Column(Boolean, nullable=False, server_default=text("false"))
+    )
+    no_show_after_min: int = Field(default=30, sa_column_kwargs={"server_default": text("30")})
 
     # Bumped on every change of the spot itself; the ETag.
     version: int = 1

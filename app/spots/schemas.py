@@ -105,6 +105,43 @@ class Rules(RequestModel):
             "instructions from this many minutes before its start until its end",
         ),
     ] = 60
+    grace_min: Annotated[
+        StrictInt,
+        Field(
+            ge=0,
+            le=120,
+            description="Leaving up to this many minutes after the end costs nothing. A driver who "
+            "checked in and has not checked out by then has overstayed: the overstay is charged from "
+            "the end, per started granularity unit, at `overstay_hourly_cents`",
+        ),
+    ] = 10
+    overstay_hourly_cents: (
+        Annotated[
+            StrictInt,
+            Field(
+                gt=0,
+                le=150_000,
+                description="The hourly rate of an overstay in minor units; null (the default) means 1.5 "
+                "times `pricing.hourly_cents`, rounded up, following later price changes. The spot's "
+                "view shows the rate in force",
+            ),
+        ]
+        | None
+    ) = None
+    check_in_required: StrictBool = Field(
+        default=False,
+        description="Drivers must check in: a confirmed booking without a check-in "
+        "`no_show_after_min` after its start becomes `no_show` and the rest of its interval is free again",
+    )
+    no_show_after_min: Annotated[
+        StrictInt,
+        Field(
+            ge=5,
+            le=1440,
+            description="With `check_in_required`: minutes after the start (or the end, if sooner) at "
+            "which a booking without a check-in becomes `no_show`",
+        ),
+    ] = 30
 
     @model_validator(mode="after")
     def _consistent(self) -> Rules:
@@ -190,6 +227,12 @@ class RulesOut(ResponseModel):
     instant_book: bool
     cancellation_policy: str
     reveal_before_min: int
+    grace_min: int
+    overstay_hourly_cents: int = Field(
+        description="The overstay rate in force: the owner's, or 1.5 times `pricing.hourly_cents`"
+    )
+    check_in_required: bool
+    no_show_after_min: int
 
 
 class SpotOut(ResponseModel):

@@ -19,6 +19,7 @@ from app.spots import hooks
 from app.spots.models import Spot
 from app.spots.schemas import SpotCreate, SpotOut
 from app.users.models import User
+from booking.visits import overstay_hourly_cents
 
 
 def etag(spot: Spot) -> str:
@@ -82,6 +83,10 @@ async def sees_everything(session: AsyncSession, spot: Spot, user: User | None, 
 
 def to_out(spot: Spot | Row[Any], *, full: bool) -> SpotOut:
     doc = document(spot)
+    # The rate in force, not the owner's null: a driver sees what an overstay costs.
+    doc["rules"]["overstay_hourly_cents"] = overstay_hourly_cents(
+        spot.hourly_cents, spot.overstay_hourly_cents
+    )
     if not full:
         doc["address"]["house_number"] = None
         doc["access_instructions"] = None
@@ -141,6 +146,10 @@ def document(spot: Spot | Row[Any]) -> dict[str, Any]:
             "instant_book": spot.instant_book,
             "cancellation_policy": spot.cancellation_policy,
             "reveal_before_min": spot.reveal_before_min,
+            "grace_min": spot.grace_min,
+            "overstay_hourly_cents": spot.overstay_hourly_cents,
+            "check_in_required": spot.check_in_required,
+            "no_show_after_min": spot.no_show_after_min,
         },
     }
 
