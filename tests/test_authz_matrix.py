@@ -150,6 +150,9 @@ MATRIX: dict[tuple[str, str], dict[Actor, Expected]] = {
     ("POST", "/v1/bookings/{booking_id}/cancel"):                 row(U, N, 200, 200, N),
     ("POST", "/v1/bookings/{booking_id}/approve"):                row(U, N, F, 200, N),
     ("POST", "/v1/bookings/{booking_id}/decline"):                row(U, N, F, 200, N),
+    # At the spot: the driver's (the scene's bookings lie days ahead: too early to check in).
+    ("POST", "/v1/bookings/{booking_id}/check-in"):               row(U, N, "invalid_transition", F, N),
+    ("POST", "/v1/bookings/{booking_id}/check-out"):              row(U, N, "invalid_transition", F, N),
     # Moderation: admins only.
     ("POST", "/v1/admin/users/{user_id}/suspend"):                row(U, F, F, F, 200),
     ("POST", "/v1/admin/users/{user_id}/reinstate"):              row(U, F, F, F, 200),

@@ -16,7 +16,7 @@ from httpx import ASGITransport, AsyncClient
 from app.db import Database
 from app.main import create_app
 from app.settings import Settings
-from tests.conftest import START, assert_problem, with_clock
+from tests.conftest import START, FakeClock, assert_problem, with_clock
 from tests.factories import Account, book, booked, make_account, open_spot
 
 NOVEMBER = {"from": "2026-11-01", "to": "2026-12-01"}
@@ -231,3 +231,20 @@ async def test_a_bad_range_is_a_validation_error(client: AsyncClient, params: di
 async def test_the_first_of_the_fake_clock_is_november_2026() -> None:
     # The month arithmetic above counts on it.
     assert START.strftime("%Y-%m") == "2026-11"
+
+
+async def test_overstay_fees_count_in_the_earnings(client: AsyncClient, clock: FakeClock) -> None:
+    alice = await make_account(client, "alice")
+    bob = await make_account(client, "bob")
+    spot = await open_spot(client, alice)  # 2.50/h, grace 10 min, overstay 3.75/h
+    booking = await booked(client, bob, spot, 24, 26)
+    clock.advance(hours=24)
+    r = await client.post(f"/v1/bookings/{booking['id']}/check-in", headers=bob.headers)
+    assert r.status_code == 200, r.text
+    clock.advance(hours=2, minutes=25)
+    r = await client.post(f"/v1/bookings/{booking['id']}/check-out", headers=bob.headers)
+    assert r.status_code == 200, r.text
+    overstay = r.json()["overstay_cents"]
+    assert overstay == 188
+    [line] = (await client.get("/v1/me/earnings", headers=alice.headers, params=NOVEMBER)).json()["items"]
+    assert money(line) == (1, 500, 0, overstay, 0, 500 + overstay)

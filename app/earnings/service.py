@@ -48,8 +48,7 @@ group by {keys}, currency
 order by {keys}, currency
 """
 _KEYS: dict[Group, str] = {"month": "period", "spot": "spot_id, spot_title"}
-# Earnings count overstay fees once bookings have them (issue 14, at the spot).
-_OVERSTAY = "0"
+_OVERSTAY = "b.overstay_cents"
 
 
 def fee_basis_points(percent: Decimal) -> int:

@@ -14,7 +14,7 @@ Self-contained: it touches only what it adds.
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0013"
+revision: str = "0012"
 down_revision: str | None = "0011"
 
 OLD_ACTIVE = "status in ('held', 'requested', 'confirmed')"
