@@ -22,7 +22,7 @@ occurrences, counted without expanding anything (`problems`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 
 from booking.availability import Calendar, Refusal
 from booking.intervals import Interval
+from booking.states import Status
 from booking.weekly import MINUTES_PER_DAY, WEEKDAYS, local_instant, parse_clock
 
 MAX_DAYS = 92
@@ -152,3 +153,18 @@ def check_all(calendar: Calendar, occurrences: Sequence[Interval], now: datetime
         if refusal is None:
             taken.append(occurrence)
     return out
+
+
+def series_status(statuses: Iterable[Status]) -> Status:
+    """A series' status from its bookings' statuses (as they stand, expiry applied): what the
+    driver has to do or can expect next, in that order of urgency. `held` while one awaits the
+    driver's confirmation, `requested` while one awaits the owner, `confirmed` while one is
+    reserved, `completed` when none is active and one was used; otherwise `expired` or `declined`
+    when every one ended so, else `cancelled`."""
+    found = set(statuses)
+    for status in (Status.held, Status.requested, Status.confirmed, Status.completed):
+        if status in found:
+            return status
+    if len(found) == 1 and found <= {Status.expired, Status.declined}:
+        return found.pop()
+    return Status.cancelled

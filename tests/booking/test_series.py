@@ -12,7 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from booking import BookingPolicy, Calendar, Interval, ReasonCode, WeeklyRule
-from booking.series import MAX_DAYS, MAX_OCCURRENCES, Pattern, SeriesProblem, check_all, expand
+from booking.series import MAX_DAYS, MAX_OCCURRENCES, Pattern, SeriesProblem, check_all, expand, series_status
+from booking.states import Status
 from booking.weekly import WEEKDAYS
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -178,3 +179,15 @@ def test_check_all_counts_the_series_against_itself_with_the_buffer() -> None:
     # Without a buffer all four fit end to start.
     loose = Calendar(BookingPolicy(BERLIN), rules=calendar.rules)
     assert check_all(loose, occurrences, now) == [None] * 4
+
+
+def test_a_series_status_says_what_comes_next() -> None:
+    held, requested, confirmed = Status.held, Status.requested, Status.confirmed
+    assert series_status([Status.cancelled, held, confirmed]) == held
+    assert series_status([requested, Status.declined]) == requested
+    assert series_status([Status.completed, confirmed, Status.cancelled]) == confirmed
+    assert series_status([Status.completed, Status.cancelled]) == Status.completed
+    assert series_status([Status.expired, Status.expired]) == Status.expired
+    assert series_status([Status.declined]) == Status.declined
+    assert series_status([Status.declined, Status.expired]) == Status.cancelled
+    assert series_status([Status.cancelled]) == Status.cancelled
