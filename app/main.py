@@ -20,6 +20,7 @@ from app.availability.schemas import Weekday
 from app.bookings.router import router as bookings_router
 from app.bookings.schemas import ReasonName, StatusName
 from app.bookings.series_router import router as series_router
+from app.bookings.series_schemas import OnConflict
 from app.calendars.router import router as calendars_router
 from app.clock import utcnow
 from app.db import Database
@@ -163,6 +164,7 @@ def named_enums() -> dict[str, list[str]]:
     return {
         "BookingStatus": list(get_args(StatusName)),
         "QuoteReasonCode": list(get_args(ReasonName)),
+        "SeriesOnConflict": list(get_args(OnConflict)),
         "CancellationPolicy": [p.value for p in CancellationPolicy],
         "Connector": [c.value for c in Connector],
         "Weekday": list(get_args(Weekday)),
