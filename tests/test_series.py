@@ -12,9 +12,10 @@ import pytest
 from httpx import AsyncClient
 from sqlalchemy import text
 
+from app.admin.service import set_role
 from app.db import Database
-from tests.conftest import FakeClock, assert_problem
-from tests.factories import Account, add_vehicle, make_account, open_spot
+from tests.conftest import START, FakeClock, assert_problem
+from tests.factories import PASSWORD, Account, add_vehicle, make_account, open_spot
 
 BERLIN = ZoneInfo("Europe/Berlin")
 WORKDAYS = ["mon", "tue", "wed", "thu", "fri"]
@@ -408,13 +409,20 @@ async def test_an_idempotent_retry_returns_the_same_answer_and_books_nothing_new
     assert confirm[0].json() == confirm[1].json()
 
 
-async def test_who_may_see_and_change_a_series(client: AsyncClient, alice: Account, bob: Account) -> None:
+async def test_who_may_see_and_change_a_series(
+    client: AsyncClient, db: Database, alice: Account, bob: Account
+) -> None:
     spot = await open_spot(client, alice)
     series = await book_series(client, bob, series_body(spot))
     url = f"/v1/booking-series/{series['id']}"
     stranger = await make_account(client, "stranger")
+    # The admin role is for moderation only: an admin sees no one else's series.
+    admin = await make_account(client, "admin")
+    async with db.sessionmaker() as session, session.begin():
+        await set_role(session, admin.email, "admin", START)
     for method, path in (("get", url), ("post", f"{url}/confirm"), ("post", f"{url}/cancel")):
-        assert_problem(await client.request(method, path, headers=stranger.headers), 404, "not_found")
+        for other in (stranger, admin):
+            assert_problem(await client.request(method, path, headers=other.headers), 404, "not_found")
         assert_problem(await client.request(method, path), 401, "unauthorized")
     assert_problem(await client.get("/v1/booking-series/not-an-id", headers=bob.headers), 404, "not_found")
     # The spot's owner reads it like the driver; confirming a held series is the driver's step.
@@ -476,6 +484,20 @@ async def test_the_export_lists_the_drivers_series(client: AsyncClient, alice: A
     assert [s["id"] for s in export["booking_series"]] == [series["id"]]
     assert {b["series_id"] for b in export["bookings_as_driver"]} == {series["id"]}
     assert (await client.get("/v1/me/export", headers=alice.headers)).json()["booking_series"] == []
+
+
+async def test_deleting_the_drivers_account_cancels_the_occurrences_ahead(
+    client: AsyncClient, alice: Account, bob: Account
+) -> None:
+    spot = await open_spot(client, alice)
+    series = await book_series(client, bob, series_body(spot))
+    await client.post(f"/v1/booking-series/{series['id']}/confirm", headers=bob.headers)
+    r = await client.request("DELETE", "/v1/me", json={"password": PASSWORD}, headers=bob.headers)
+    assert r.status_code == 204, r.text
+    after = (await client.get(f"/v1/booking-series/{series['id']}", headers=alice.headers)).json()
+    assert after["status"] == "cancelled"
+    assert {o["status"] for o in after["occurrences"]} == {"cancelled"}
+    assert after["refund_cents"] == 5 * 1500  # flexible: all of it, a week ahead
 
 
 # --- the race: real transactions --------------------------------------------------------------------
