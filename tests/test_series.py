@@ -226,6 +226,26 @@ async def test_overnight_and_midnight_follow_the_availability_rules(
     assert evening["end"] == z(local(NEXT_MONDAY + timedelta(days=2), 0))
 
 
+async def test_a_night_the_clocks_skip(client: AsyncClient, clock: FakeClock) -> None:
+    clock.set(datetime(2027, 3, 1, 8, tzinfo=UTC))
+    owner, driver = await make_account(client, "owner"), await make_account(client, "driver")
+    spot = await open_spot(client, owner)
+    sunday = date(2027, 3, 28)  # 02:00 CET jumps to 03:00 CEST
+    body = series_body(spot, weekdays=["sun"], **{"from": sunday.isoformat(), "until": sunday.isoformat()})
+    # 02:30 does not exist that night: the occurrence ends at the gap's end, 03:00 CEST.
+    [night] = (await book_series(client, driver, {**body, "start_time": "01:00", "end_time": "02:30"}))[
+        "occurrences"
+    ]
+    assert (night["start"], night["end"]) == ("2027-03-28T00:00:00Z", "2027-03-28T01:00:00Z")
+    # Wholly inside the gap: no occurrence at all.
+    r = await client.post(
+        "/v1/booking-series",
+        json={**body, "start_time": "02:00", "end_time": "02:30"},
+        headers=driver.headers,
+    )
+    assert [e["type"] for e in assert_problem(r, 422, "validation_error")["errors"]] == ["series_empty"]
+
+
 async def test_the_quote_answers_per_occurrence(client: AsyncClient, alice: Account, bob: Account) -> None:
     spot = await open_spot(client, alice)
     carol = await make_account(client, "carol")

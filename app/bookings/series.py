@@ -54,11 +54,11 @@ _PROBLEMS = {
 }
 
 
-def _refused(problems: Sequence[SeriesProblem]) -> ValidationProblem:
+def _refused(problems: Sequence[SeriesProblem], *, message: str | None = None) -> ValidationProblem:
     errors = [
-        {"loc": ["body", field], "field": field, "message": message, "type": problem.value}
+        {"loc": ["body", field], "field": field, "message": message or text, "type": problem.value}
         for problem in problems
-        for field, message in [_PROBLEMS[problem]]
+        for field, text in [_PROBLEMS[problem]]
     ]
     return ValidationProblem("; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors)
 
@@ -76,8 +76,10 @@ def pattern_of(data: SeriesRequest) -> Pattern:
 def _occurrences(pattern: Pattern, spot: SpotTerms) -> list[Interval]:
     occurrences = expand(pattern, spot.policy.timezone)
     if not occurrences:
-        # Every listed date's occurrence fell into a DST gap.
-        raise _refused([SeriesProblem.series_empty])
+        raise _refused(
+            [SeriesProblem.series_empty],
+            message="every occurrence falls wholly into a gap of the spot's clock change",
+        )
     return occurrences
 
 
