@@ -119,7 +119,8 @@ async def quote(session: AsyncSession, user: User, data: SeriesRequest, now: dat
         calendar, _ = await read_calendar(conn, spot.id, spot.policy, _bounds(occurrences), now=now)
         refusals = check_all(calendar, occurrences, now)
     else:
-        refusals = [None] * len(occurrences)
+        # As a single quote: the rules still say which occurrences are invalid (and unpriced).
+        refusals = [spot.policy.check_interval(o.start, o.end, now) for o in occurrences]
     quoted = []
     for occurrence, refusal in zip(occurrences, refusals, strict=True):
         reason = early or (service.reason_name(refusal.code) if refusal else None)
