@@ -19,6 +19,8 @@ from app.availability.router import router as availability_router
 from app.availability.schemas import Weekday
 from app.bookings.router import router as bookings_router
 from app.bookings.schemas import ReasonName, StatusName
+from app.bookings.series_router import router as series_router
+from app.bookings.series_schemas import OnConflict
 from app.calendars.router import router as calendars_router
 from app.clock import utcnow
 from app.db import Database
@@ -137,6 +139,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.include_router(spots_router)
     app.include_router(availability_router)
     app.include_router(bookings_router)
+    app.include_router(series_router)
     app.include_router(search_router)
     app.include_router(events_router)
     app.include_router(calendars_router)
@@ -163,6 +166,7 @@ def named_enums() -> dict[str, list[str]]:
     return {
         "BookingStatus": list(get_args(StatusName)),
         "QuoteReasonCode": list(get_args(ReasonName)),
+        "SeriesOnConflict": list(get_args(OnConflict)),
         "CancellationPolicy": [p.value for p in CancellationPolicy],
         "Connector": [c.value for c in Connector],
         "Weekday": list(get_args(Weekday)),

@@ -3,7 +3,7 @@
 from app.admin.models import AuditEntry
 from app.auth.models import LoginSession, RefreshToken
 from app.availability.models import AvailabilityBlackout, AvailabilityRule, AvailabilityWindow, SpotOpenRange
-from app.bookings.models import Booking, BookingEvent, IdempotencyKey
+from app.bookings.models import Booking, BookingEvent, BookingSeries, IdempotencyKey
 from app.calendars.models import CalendarToken
 from app.events.models import Delivery, Event, EventCursor, PushSubscription, Webhook
 from app.mail.models import Mail
@@ -19,6 +19,7 @@ __all__ = [
     "AvailabilityWindow",
     "Booking",
     "BookingEvent",
+    "BookingSeries",
     "CalendarToken",
     "Delivery",
     "Event",

@@ -58,6 +58,7 @@ CODE_STATUS: dict[str, int] = {
     "invalid_transition": 409,
     "hold_expired": 409,
     "spot_has_bookings": 409,
+    "series_conflict": 409,
     "idempotency_in_progress": 409,
     "precondition_failed": 412,
     "payload_too_large": 413,
@@ -162,6 +163,7 @@ TYPED_STRINGS: dict[tuple[str, str], str] = {
     ("ModeratedUser", "role"): "Role",
     ("RulesOut", "cancellation_policy"): "CancellationPolicy",
     ("CancellationOut", "policy"): "CancellationPolicy",
+    ("SeriesQuoteOut", "cancellation_policy"): "CancellationPolicy",
     ("EvChargerOut", "connector"): "Connector",
 }
 
@@ -352,6 +354,7 @@ BOOKING: dict[str, Any] = {
     "driver_id": _BOB,
     "driver_name": "Bob",
     "vehicle_id": _VEHICLE,
+    "series_id": None,
     "license_plate": "DO-PS 1234",
     "start": "2026-11-24T08:00:00Z",
     "end": "2026-11-24T10:00:00Z",
@@ -399,6 +402,90 @@ CHECKED_OUT_BOOKING = {
         {"at": "2026-11-24T10:20:00Z", "status": "overstayed", "by": "system"},
         {"at": "2026-11-24T10:25:00Z", "status": "completed", "by": _BOB},
     ],
+}
+_SERIES = "1c3e5a7b-9d1f-4b3c-8e5a-7b9d1f3c5e7a"
+SERIES_REQUEST = {
+    "spot_id": _SPOT,
+    "weekdays": ["mon", "tue", "wed"],
+    "start_time": "08:00",
+    "end_time": "18:00",
+    "from": "2026-11-30",
+    "until": "2026-12-02",
+    "vehicle_id": _VEHICLE,
+    "on_conflict": "skip",
+}
+_OCCURRENCE_BOOKINGS = ("4e6a8c0d-2f4b-4d6e-8a0c-2e4f6a8b0c1d", "5f7b9d1e-3a5c-4e7f-9b1d-3f5a7b9c1d2e")
+SERIES: dict[str, Any] = {
+    "id": _SERIES,
+    "spot_id": _SPOT,
+    "driver_id": _BOB,
+    "vehicle_id": _VEHICLE,
+    "status": "held",
+    "weekdays": ["mon", "tue", "wed"],
+    "start_time": "08:00",
+    "end_time": "18:00",
+    "from": "2026-11-30",
+    "until": "2026-12-02",
+    "timezone": "Europe/Berlin",
+    "on_conflict": "skip",
+    "occurrences": [
+        {
+            "start": "2026-11-30T07:00:00Z",
+            "end": "2026-11-30T17:00:00Z",
+            "booking_id": _OCCURRENCE_BOOKINGS[0],
+            "status": "held",
+            "skipped_reason": None,
+            "reason": None,
+            "limit": None,
+        },
+        {
+            "start": "2026-12-01T07:00:00Z",
+            "end": "2026-12-01T17:00:00Z",
+            "booking_id": None,
+            "status": None,
+            "skipped_reason": "slot_unavailable",
+            "reason": None,
+            "limit": None,
+        },
+        {
+            "start": "2026-12-02T07:00:00Z",
+            "end": "2026-12-02T17:00:00Z",
+            "booking_id": _OCCURRENCE_BOOKINGS[1],
+            "status": "held",
+            "skipped_reason": None,
+            "reason": None,
+            "limit": None,
+        },
+    ],
+    "total_cents": 3000,
+    "refund_cents": 0,
+    "currency": "EUR",
+    "created_at": _CREATED,
+    "cancelled_at": None,
+}
+CONFIRMED_SERIES = {
+    **SERIES,
+    "status": "confirmed",
+    "occurrences": [{**o, "status": "confirmed"} if o["booking_id"] else o for o in SERIES["occurrences"]],
+}
+SERIES_QUOTE = {
+    "spot_id": _SPOT,
+    "bookable": True,
+    "occurrences": [
+        {
+            "start": o["start"],
+            "end": o["end"],
+            "bookable": o["booking_id"] is not None,
+            "reason_code": o["skipped_reason"],
+            "reason": None,
+            "limit": None,
+            "total_cents": 1500,
+        }
+        for o in SERIES["occurrences"]
+    ],
+    "total_cents": 3000,
+    "currency": "EUR",
+    "cancellation_policy": "flexible",
 }
 
 _WEBHOOK = "3b5d7f9a-1c3e-4a5b-8d7f-9a1b3c5d7e9f"
@@ -538,6 +625,7 @@ ACCOUNT_EXPORT: dict[str, Any] = {
     "spots": [],
     "bookings_as_driver": [],
     "bookings_as_owner": [],
+    "booking_series": [],
     "webhooks": [WEBHOOK],
     "push_subscriptions": [],
     "sign_in_sessions": [
@@ -578,6 +666,36 @@ def problem_example(
 
 
 SLOT_TAKEN = problem_example(409, "slot_unavailable", "the spot is taken for part of the interval")
+
+SERIES_CONFLICT = problem_example(
+    409,
+    "series_conflict",
+    "1 of 3 occurrences cannot be booked",
+    errors=[
+        {
+            "loc": ["body", "occurrences", "1"],
+            "field": "occurrences.1",
+            "message": "the spot is taken for part of the interval",
+            "type": "slot_unavailable",
+            "start": "2026-12-01T07:00:00Z",
+            "end": "2026-12-01T17:00:00Z",
+            "reason_code": "slot_unavailable",
+        }
+    ],
+)
+SERIES_TOO_LONG = problem_example(
+    422,
+    "validation_error",
+    "until: a series spans at most 92 dates, `from` and `until` included",
+    errors=[
+        {
+            "loc": ["body", "until"],
+            "field": "until",
+            "message": "a series spans at most 92 dates, `from` and `until` included",
+            "type": "series_too_long",
+        }
+    ],
+)
 
 
 def invalid_field(field: str, message: str, type_: str) -> dict[int | str, Any]:

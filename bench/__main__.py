@@ -1,9 +1,10 @@
-"""`make bench`: every benchmark, one after the other (about seven minutes on two cores)."""
+"""`make bench`: every benchmark, one after the other (about eight minutes on two cores)."""
 
 import asyncio
 
-from bench import booking_throughput, events, search
+from bench import booking_throughput, events, search, series
 
 asyncio.run(booking_throughput.main(requests=6000, concurrency=32, spots=200, drivers=100))
+asyncio.run(series.main(rounds=100, concurrency=8))
 asyncio.run(search.main(requests=1000, concurrency=8, reuse=False, show_plan=False))
 asyncio.run(events.main(bookings=3000, rate=120, spots=200, drivers=100, streams=100))

@@ -150,6 +150,12 @@ MATRIX: dict[tuple[str, str], dict[Actor, Expected]] = {
     ("POST", "/v1/bookings/{booking_id}/cancel"):                 row(U, N, 200, 200, N),
     ("POST", "/v1/bookings/{booking_id}/approve"):                row(U, N, F, 200, N),
     ("POST", "/v1/bookings/{booking_id}/decline"):                row(U, N, F, 200, N),
+    # Series: like bookings; the scene's series is the driver's, held, on the owner's spot.
+    ("POST", "/v1/quotes/series"):                                row(U, 200, 200, 200, 200),
+    ("POST", "/v1/booking-series"):                               row(U, 201, 201, "own_spot", 201),
+    ("GET", "/v1/booking-series/{series_id}"):                    row(U, N, 200, 200, N),
+    ("POST", "/v1/booking-series/{series_id}/confirm"):           row(U, N, 200, F, N),
+    ("POST", "/v1/booking-series/{series_id}/cancel"):            row(U, N, 200, 200, N),
     # At the spot: the driver's (the scene's bookings lie days ahead: too early to check in).
     ("POST", "/v1/bookings/{booking_id}/check-in"):               row(U, N, "invalid_transition", F, N),
     ("POST", "/v1/bookings/{booking_id}/check-out"):              row(U, N, "invalid_transition", F, N),
@@ -201,6 +207,7 @@ class World:
     items: dict[str, str]  # rules, windows, blackouts -> an item's id
     spot_token: str
     driver_token: str
+    series_id: str
     # The values only that account may see; what only the spot's owner may see outside a reveal
     # window; the walker's personal data, which no caller may see (moderation shows none).
     private: dict[Actor, set[str]] = field(default_factory=dict)
@@ -360,6 +367,23 @@ async def build_world(client: AsyncClient, db: Database, app: FastAPI) -> World:
             webhook_id, subscription_id, driver_token = hook["id"], sub["id"], token_of(feed["url"])
     private["owner"].add(OWNER_PHONE)
     private["driver"] |= {DRIVER_PHONE, PLATE}
+    series = await ok(
+        client.post(
+            "/v1/booking-series",
+            headers=driver.headers,
+            json={
+                "spot_id": spot["id"],
+                "weekdays": EVERY_DAY["weekdays"],
+                "start_time": "10:00",
+                "end_time": "12:00",
+                "from": "2026-11-29",
+                "until": "2026-11-30",
+                "on_conflict": "fail",
+            },
+        ),
+        201,
+    )
+    assert series["status"] == "held", series
     spot_feed = await ok(client.post(f"/v1/spots/{spot['id']}/calendar-token", headers=owner.headers))
     private["owner"].add(token_of(spot_feed["url"]))
     return World(
@@ -380,6 +404,7 @@ async def build_world(client: AsyncClient, db: Database, app: FastAPI) -> World:
         items=items,
         spot_token=token_of(spot_feed["url"]),
         driver_token=driver_token,
+        series_id=series["id"],
         private=private,
         spot_private={HOUSE_NUMBER, ACCESS, str(LAT), str(LON)},
         walker_private={walker.email, WALKER_PHONE},
@@ -413,6 +438,7 @@ async def request_for(w: World, actor: Actor, method: str, template: str) -> Cal
         subscription_id=w.subscription_id,
         item_id=w.items.get(collection, ""),
         user_id=w.walker.id,
+        series_id=w.series_id,
     )
     own = w.accounts[actor] if actor != "anonymous" else w.walker
     key = (method, template)
@@ -457,6 +483,8 @@ async def request_for(w: World, actor: Actor, method: str, template: str) -> Cal
         ("POST", "/v1/spots/{spot_id}/availability/windows"): FREE,
         ("POST", "/v1/spots/{spot_id}/availability/blackouts"): FREE,
         ("POST", "/v1/quotes"): {"spot_id": w.spot["id"], **FREE},
+        ("POST", "/v1/quotes/series"): series_body(w, "2026-12-01", "2026-12-02"),
+        ("POST", "/v1/booking-series"): series_body(w, "2026-12-01", "2026-12-02"),
         ("POST", "/v1/bookings"): {"spot_id": w.spot["id"], **FREE},
         ("POST", "/v1/bookings/{booking_id}/extend"): {"end": at(AHEAD + 3, START)},
         ("POST", "/v1/bookings/{booking_id}/cancel"): {"reason": "Plans changed"},
@@ -477,6 +505,19 @@ async def request_for(w: World, actor: Actor, method: str, template: str) -> Cal
         ("GET", "/v1/me/bookings"): {"role": "owner" if actor == "owner" else "driver"},
     }
     return Call(url, params.get(key, {}), bodies.get(key))
+
+
+def series_body(w: World, first: str, last: str) -> dict[str, Any]:
+    """Every day from `first` to `last`, 10:00-12:00 Berlin time: clear of the scene's bookings."""
+    return {
+        "spot_id": w.spot["id"],
+        "weekdays": EVERY_DAY["weekdays"],
+        "start_time": "10:00",
+        "end_time": "12:00",
+        "from": first,
+        "until": last,
+        "on_conflict": "fail",
+    }
 
 
 async def mailed_token(w: World, account: Account, kind: str) -> str:

@@ -63,6 +63,11 @@ CONTRACT = {
     ("post", "/v1/bookings"),
     ("get", "/v1/bookings/{booking_id}"),
     ("get", "/v1/me/bookings"),
+    ("post", "/v1/quotes/series"),
+    ("post", "/v1/booking-series"),
+    ("get", "/v1/booking-series/{series_id}"),
+    ("post", "/v1/booking-series/{series_id}/confirm"),
+    ("post", "/v1/booking-series/{series_id}/cancel"),
     *(
         ("post", f"/v1/bookings/{{booking_id}}/{action}")
         for action in ("confirm", "approve", "decline", "cancel", "extend", "check-in", "check-out")
@@ -128,7 +133,7 @@ async def test_docs_are_served(client: AsyncClient) -> None:
 async def test_booking_posts_document_the_idempotency_key(client: AsyncClient) -> None:
     schema = (await client.get("/openapi.json")).json()
     for path, item in schema["paths"].items():
-        if path.startswith("/v1/bookings"):
+        if path.startswith(("/v1/bookings", "/v1/booking-series")):
             for method, operation in item.items():
                 if method == "post":
                     names = [p["name"] for p in operation.get("parameters", [])]
@@ -209,6 +214,11 @@ OPERATION_IDS = {
     "extendBooking",
     "checkInBooking",
     "checkOutBooking",
+    "createSeriesQuote",
+    "createBookingSeries",
+    "getBookingSeries",
+    "confirmBookingSeries",
+    "cancelBookingSeries",
     "issueSpotCalendarToken",
     "issueMyCalendarToken",
     "getSpotCalendarFeed",
@@ -229,6 +239,8 @@ EXAMPLED = {
     "searchSpots": "200",
     "createQuote": "200",
     "createBooking": "201",
+    "createSeriesQuote": "200",
+    "createBookingSeries": "201",
     "subscribePush": "201",
     "createWebhook": "201",
 }
@@ -311,12 +323,18 @@ def _string_branches(prop: dict[str, Any]) -> list[dict[str, Any]]:
     return [b for b in branches if b.get("type") == "string"]
 
 
+# A series' `from` and `until` are the spot's local dates (docs/api.md, "Series"), not instants.
+LOCAL_DATES = {("SeriesRequest", "until"), ("SeriesOut", "until")}
+
+
 async def test_every_timestamp_is_a_date_time_in_answers_too(client: AsyncClient) -> None:
     schemas = (await served(client))["components"]["schemas"]
     found = 0
     for name, component in schemas.items():
         for field, prop in component.get("properties", {}).items():
-            if field in ("start", "end", "until", "at") or field.endswith("_at"):
+            if (name, field) in LOCAL_DATES:
+                assert prop["format"] == "date", (name, field, prop)
+            elif field in ("start", "end", "until", "at") or field.endswith("_at"):
                 branches = _string_branches(prop)
                 assert branches, (name, field)
                 assert all(b.get("format") == "date-time" for b in branches), (name, field, prop)
@@ -403,13 +421,16 @@ async def test_routes_document_the_errors_of_their_kind(client: AsyncClient) -> 
     booking_409 = ops["createBooking"]["responses"]["409"]["x-problem-codes"]
     assert {"slot_unavailable", "own_spot", "idempotency_in_progress"} <= set(booking_409)
     assert "hold_expired" in ops["confirmBooking"]["responses"]["409"]["x-problem-codes"]
+    series_409 = ops["createBookingSeries"]["responses"]["409"]["x-problem-codes"]
+    assert {"series_conflict", "own_spot", "idempotency_in_progress"} <= set(series_409)
+    assert "hold_expired" in ops["confirmBookingSeries"]["responses"]["409"]["x-problem-codes"]
     assert ops["updateSpot"]["responses"]["412"]["x-problem-codes"] == ["precondition_failed"]
 
 
 async def test_retry_and_version_headers_are_documented(client: AsyncClient) -> None:
     schema = await served(client)
     for method, path, operation in operations(schema):
-        if method == "post" and path.startswith("/v1/bookings"):
+        if method == "post" and path.startswith(("/v1/bookings", "/v1/booking-series")):
             success = next(r for s, r in operation["responses"].items() if s.startswith("2"))
             assert "Idempotent-Replayed" in success["headers"], path
     spot = schema["paths"]["/v1/spots/{spot_id}"]
@@ -454,6 +475,7 @@ async def test_main_requests_and_answers_have_valid_examples(client: AsyncClient
             assert "example" in operation["requestBody"]["content"]["application/json"], operation_id
         assert "example" in operation["responses"][status]["content"]["application/json"], operation_id
     assert "example" in ops["createBooking"]["responses"]["409"]["content"]["application/problem+json"]
+    assert "example" in ops["createBookingSeries"]["responses"]["409"]["content"]["application/problem+json"]
     checked = 0
     for where, media_schema, value in _examples(schema):
         root = {**media_schema, "components": schema["components"]}

@@ -46,6 +46,12 @@ class HoldExpired(DeadlinePassed):
     code = "hold_expired"
 
 
+class SeriesConflict(Conflict):
+    """Occurrences of a series that cannot be booked: `errors` names each, with its `reason_code`."""
+
+    code = "series_conflict"
+
+
 class SpotHasBookings(Conflict):
     code = "spot_has_bookings"
 

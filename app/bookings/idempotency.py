@@ -24,7 +24,7 @@ import inspect
 import json
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import Enum
 from typing import Annotated, Any
 
@@ -62,6 +62,8 @@ def _canonical(value: Any) -> Any:
     if isinstance(value, datetime):
         # The same instant written with another offset is the same request.
         return value.astimezone(UTC).isoformat()
+    if isinstance(value, date):  # a series' `from` and `until`
+        return value.isoformat()
     if isinstance(value, dict):
         return {str(k): _canonical(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

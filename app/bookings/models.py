@@ -1,18 +1,21 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
     BigInteger,
     CheckConstraint,
     Column,
+    Date,
     Enum,
     ForeignKey,
     Identity,
     Index,
     LargeBinary,
+    SmallInteger,
     String,
     text,
 )
@@ -35,6 +38,52 @@ def _fk(target: str, *, nullable: bool = False, ondelete: str = "RESTRICT") -> A
         default=None if nullable else ...,
         sa_column=Column(PG_UUID(as_uuid=True), ForeignKey(target, ondelete=ondelete), nullable=nullable),
     )
+
+
+ON_CONFLICT = ("fail", "skip")
+
+
+class BookingSeries(SQLModel, table=True):
+    """A commuter's weekly pattern booked at once (docs/api.md, "Series"). Its occurrences are
+    ordinary bookings pointing here; the pattern is kept as asked, and the occurrences that were
+    skipped (`on_conflict: skip`) are kept in `skipped` with their reasons, since no booking row
+    stands for them. Its status is derived from its bookings, never stored."""
+
+    __tablename__ = "booking_series"
+    __table_args__ = (
+        CheckConstraint(
+            "weekdays <@ array[0,1,2,3,4,5,6]::smallint[] and cardinality(weekdays) > 0", name="weekdays"
+        ),
+        CheckConstraint("start_minute between 0 and 1439 and end_minute between 1 and 1440", name="times"),
+        CheckConstraint("until_date >= from_date", name="dates"),
+        CheckConstraint("on_conflict in ('fail', 'skip')", name="on_conflict"),
+    )
+
+    id: uuid.UUID = id_field()
+    spot_id: uuid.UUID = Field(
+        sa_column=Column(
+            PG_UUID(as_uuid=True), ForeignKey("spots.id", ondelete="RESTRICT"), nullable=False, index=True
+        )
+    )
+    driver_id: uuid.UUID = Field(
+        sa_column=Column(
+            PG_UUID(as_uuid=True), ForeignKey("users.id", ondelete="RESTRICT"), nullable=False, index=True
+        )
+    )
+    vehicle_id: uuid.UUID | None = _fk("vehicles.id", nullable=True)
+    weekdays: list[int] = Field(sa_column=Column(ARRAY(SmallInteger), nullable=False))  # 0 = Monday
+    start_minute: int
+    end_minute: int  # 1440 is 24:00; not after start_minute ends the next day
+    from_date: date = Field(sa_column=Column(Date, nullable=False))
+    until_date: date = Field(sa_column=Column(Date, nullable=False))  # inclusive
+    on_conflict: str = Field(max_length=4)
+    currency: str = Field(max_length=3)
+    # [{start, end, reason_code, reason?, limit?}]: the occurrences not booked, as answered.
+    skipped: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSONB, nullable=False, server_default=text("'[]'::jsonb"))
+    )
+    created_at: datetime = created_at_field()
+    cancelled_at: datetime | None = timestamp_field(nullable=True)
 
 
 class Booking(SQLModel, table=True):
@@ -63,6 +112,13 @@ class Booking(SQLModel, table=True):
         ),
         Index("ix_bookings_driver_id_start_at", "driver_id", "start_at", "id"),
         Index("ix_bookings_spot_id_start_at", "spot_id", "start_at", "id"),
+        # A series' occurrences, in order; most bookings have none and stay out of it.
+        Index(
+            "ix_bookings_series_id_start_at",
+            "series_id",
+            "start_at",
+            postgresql_where=text("series_id is not null"),
+        ),
         # What the sweeper looks for, kept small by their conditions.
         Index(
             "ix_bookings_hold_expires_at", "hold_expires_at", postgresql_where=text(is_status(Status.held))
@@ -90,6 +146,7 @@ class Booking(SQLModel, table=True):
     spot_id: uuid.UUID = _fk("spots.id")
     driver_id: uuid.UUID = _fk("users.id")
     vehicle_id: uuid.UUID | None = _fk("vehicles.id", nullable=True)
+    series_id: uuid.UUID | None = _fk("booking_series.id", nullable=True)
     start_at: datetime = timestamp_field()
     end_at: datetime = timestamp_field()
     status: Status = Field(sa_column=Column(BOOKING_STATUS, nullable=False))

@@ -10,6 +10,7 @@ session. Which statuses are active or still block is spelled once, in `booking.s
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
@@ -117,8 +118,8 @@ async def cancellation_policy(session: AsyncSession, spot_id: uuid.UUID) -> Canc
 _INSERT = """
 with booking as (
     insert into bookings (id, spot_id, driver_id, vehicle_id, start_at, end_at, status, total_cents,
-                          currency, hold_expires_at, request_expires_at, created_at, updated_at)
-    values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)
+                          currency, hold_expires_at, request_expires_at, created_at, updated_at, series_id)
+    values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $20)
 ), history as (
     insert into booking_events (booking_id, at, kind, to_status, actor, by_user_id)
     values ($1, $12, $13, $7, $14, $15)
@@ -128,12 +129,8 @@ values ($16, $13, $12, $1, $3, $17, null, $18::jsonb, $19::jsonb)
 """
 
 
-async def insert_booking(
-    conn: asyncpg.Connection, booking: Booking, event: BookingEvent, notice: outbox.NewEvent
-) -> None:
-    """Raises `asyncpg.ExclusionViolationError` for an overlap the exclusion constraint refuses."""
-    await conn.execute(
-        _INSERT,
+def _insert_args(booking: Booking, event: BookingEvent, notice: outbox.NewEvent) -> tuple[Any, ...]:
+    return (
         booking.id,
         booking.spot_id,
         booking.driver_id,
@@ -153,7 +150,23 @@ async def insert_booking(
         notice.owner_id,
         notice.data,
         notice.owner_data,
+        booking.series_id,
     )
+
+
+async def insert_booking(
+    conn: asyncpg.Connection, booking: Booking, event: BookingEvent, notice: outbox.NewEvent
+) -> None:
+    """Raises `asyncpg.ExclusionViolationError` for an overlap the exclusion constraint refuses."""
+    await conn.execute(_INSERT, *_insert_args(booking, event, notice))
+
+
+async def insert_bookings(
+    conn: asyncpg.Connection, rows: Sequence[tuple[Booking, BookingEvent, outbox.NewEvent]]
+) -> None:
+    """Several bookings at once (a series' occurrences): the same statement, pipelined in one
+    round trip. Raises `asyncpg.ExclusionViolationError` like `insert_booking`."""
+    await conn.executemany(_INSERT, [_insert_args(*row) for row in rows])
 
 
 # The sweeper and lazy expiry are one statement each: select the due rows with a lock, change them

@@ -121,6 +121,10 @@ class BookingOut(ResponseModel):
     driver_id: uuid.UUID
     driver_name: str = Field(description="The driver's display name")
     vehicle_id: uuid.UUID | None
+    series_id: uuid.UUID | None = Field(
+        description="The series this booking is an occurrence of (`GET /v1/booking-series/{series_id}`); "
+        "null for a booking made alone"
+    )
     license_plate: str | None = Field(
         description="The vehicle's plate: always for the driver; for the spot's owner only while the "
         "booking is confirmed, from `rules.reveal_before_min` before its start until its end; else null"

@@ -150,7 +150,7 @@ async def _vehicle(
     return vehicle
 
 
-async def _calendar_for_write(
+async def calendar_for_write(
     session: AsyncSession,
     conn: asyncpg.Connection,
     spot: SpotTerms,
@@ -172,7 +172,7 @@ async def _calendar_for_write(
 QuoteReason = ReasonName
 
 
-def _reason_name(code: ReasonCode) -> ReasonName:
+def reason_name(code: ReasonCode) -> ReasonName:
     """The engine's reason as the API's `reason_code`."""
     match code:
         case ReasonCode.invalid_interval:
@@ -192,6 +192,14 @@ async def _fit_reason(
     except VehicleDoesNotFit:
         return "vehicle_does_not_fit"
     return None
+
+
+async def early_reason(
+    session: AsyncSession, user: User, vehicle_id: str | None, spot: SpotTerms
+) -> QuoteReason | None:
+    """What a quote answers before looking at any interval: the caller's own spot, or a vehicle
+    that does not fit (a vehicle that is not theirs is 422, as when booking)."""
+    return "own_spot" if spot.owner_id == user.id else await _fit_reason(session, user, vehicle_id, spot)
 
 
 @dataclass(frozen=True)
@@ -220,13 +228,11 @@ async def quote(
     conn = await raw_connection(session)
     spot = await _spot_terms(conn, parse_id(spot_id, "spot"), lock=False)
     policy = spot.cancellation_policy
-    early: QuoteReason | None = (
-        "own_spot" if spot.owner_id == user.id else await _fit_reason(session, user, vehicle_id, spot)
-    )
+    early = await early_reason(session, user, vehicle_id, spot)
     refusal = spot.policy.check_interval(start, end, now)
     if refusal is not None:
         nothing = Quote(0, spot.tariff.currency, ())
-        return QuoteResult(early or _reason_name(refusal.code), refusal, nothing, policy, ())
+        return QuoteResult(early or reason_name(refusal.code), refusal, nothing, policy, ())
     wanted = Interval(start, end)
     if early is None:
         calendar, _ = await read_calendar(conn, spot.id, spot.policy, wanted, now=now)
@@ -234,7 +240,7 @@ async def quote(
     amount = price(wanted, spot.tariff)
     steps = tuple(s for s in refund_schedule(policy, amount.total_cents, wanted.start) if s.until > now)
     return QuoteResult(
-        early or (_reason_name(refusal.code) if refusal else None), refusal, amount, policy, steps
+        early or (reason_name(refusal.code) if refusal else None), refusal, amount, policy, steps
     )
 
 
@@ -249,19 +255,64 @@ class Created(NamedTuple):
 async def create(
     session: AsyncSession, settings: Settings, user: User, data: BookingCreate, now: datetime
 ) -> Created:
-    conn = await raw_connection(session)
-    spot = await _spot_terms(conn, parse_id(data.spot_id, "spot"), lock=True)
-    if spot.owner_id == user.id:
-        raise OwnSpot("you cannot book your own spot")
-    vehicle = await _vehicle(session, user, data.vehicle_id, spot)
+    conn, spot = await spot_for(session, parse_id(data.spot_id, "spot"))
+    vehicle = await driver_vehicle(session, user, data.vehicle_id, spot)
     # The rules first: the calendar is read only for an interval they allow (at most 30 days).
     invalid = spot.policy.check_interval(data.start, data.end, now)
     if invalid is not None:
         raise refused(invalid)
     wanted = Interval(data.start, data.end)
-    refusal = (await _calendar_for_write(session, conn, spot, wanted, now)).check(wanted, now)
+    refusal = (await calendar_for_write(session, conn, spot, wanted, now)).check(wanted, now)
     if refusal is not None:
         raise refused(refusal)
+    new = await prepare(session, settings, spot, user, vehicle, wanted, now)
+    await insert(session, conn, [new])
+    return Created(new.booking, new.answer)
+
+
+async def spot_for(
+    session: AsyncSession, spot_id: uuid.UUID, *, lock: bool = True
+) -> tuple[asyncpg.Connection, SpotTerms]:
+    """The request's raw connection and the spot's terms (404 for no such spot); with `lock`, the
+    spot locked for this transaction's booking writes: the first step of every write that adds
+    bookings."""
+    conn = await raw_connection(session)
+    return conn, await _spot_terms(conn, spot_id, lock=lock)
+
+
+async def driver_vehicle(
+    session: AsyncSession, user: User, vehicle_id: str | None, spot: SpotTerms
+) -> Vehicle | None:
+    """What a driver books with, after the checks every booking makes first: not their own spot,
+    and the vehicle theirs and fitting."""
+    if spot.owner_id == user.id:
+        raise OwnSpot("you cannot book your own spot")
+    return await _vehicle(session, user, vehicle_id, spot)
+
+
+class Prepared(NamedTuple):
+    """A booking ready to insert: the row, its first history row, its outbox event, and the
+    driver's answer, built before the insert because the event carries it."""
+
+    booking: Booking
+    event: BookingEvent
+    notice: outbox.NewEvent
+    answer: BookingOut
+
+
+async def prepare(
+    session: AsyncSession,
+    settings: Settings,
+    spot: SpotTerms,
+    user: User,
+    vehicle: Vehicle | None,
+    wanted: Interval,
+    now: datetime,
+    *,
+    series_id: uuid.UUID | None = None,
+) -> Prepared:
+    """A new booking of `wanted`, checked by the caller: held on an instant-book spot, else
+    requested, priced by the spot's tariff."""
     amount = price(wanted, spot.tariff)
     instant = spot.instant_book
     booking = Booking(
@@ -269,6 +320,7 @@ async def create(
         spot_id=spot.id,
         driver_id=user.id,
         vehicle_id=vehicle.id if vehicle else None,
+        series_id=series_id,
         start_at=wanted.start,
         end_at=wanted.end,
         status=Status.held if instant else Status.requested,
@@ -282,8 +334,7 @@ async def create(
         updated_at=now,
     )
     event = _event(booking, f"booking.{booking.status.value}", None, Actor.driver, user, now)
-    new = NewBooking(booking, event, spot)
-    answer = await views.new_booking_out(session, new, user, now)
+    answer = await views.new_booking_out(session, NewBooking(booking, event, spot), user, now)
     driver_data, owner_data = views.new_booking_event_views(answer)
     notice = outbox.NewEvent(
         type=event.kind,
@@ -294,15 +345,23 @@ async def create(
         driver_id=user.id,
         owner_id=spot.owner_id,
     )
+    return Prepared(booking, event, notice, answer)
+
+
+async def insert(session: AsyncSession, conn: asyncpg.Connection, new: list[Prepared]) -> None:
+    """Inserts prepared bookings with their history and events, the spot locked (`spot_for`)."""
+    rows = [(p.booking, p.event, p.notice) for p in new]
     try:
-        await queries.insert_booking(conn, booking, event, notice)
+        if len(rows) == 1:
+            await queries.insert_booking(conn, *rows[0])
+        else:
+            await queries.insert_bookings(conn, rows)
     except asyncpg.ExclusionViolationError as exc:
         # Unreachable while the spot lock is taken first; the constraint is the last word.
         if exc.constraint_name == EXCLUSION:
             raise SlotUnavailable(TAKEN.detail) from exc
         raise
     outbox.mark_written(session)
-    return Created(booking, answer)
 
 
 async def _flush_guarded(session: AsyncSession) -> None:
@@ -395,6 +454,24 @@ async def change(
     """confirm, approve, decline or cancel."""
     booking, actor = await get(session, user, booking_id, for_update=True)
     await _expire_if_due(session, booking, action, now)
+    target = await apply(session, booking, action, actor, user, now, reason=reason)
+    await notices.emit(session, [booking], f"booking.{target.value}", now)
+    return booking
+
+
+async def apply(
+    session: AsyncSession,
+    booking: Booking,
+    action: Action,
+    actor: Actor,
+    user: User,
+    now: datetime,
+    *,
+    reason: str | None = None,
+) -> Status:
+    """`action` by `actor` on a booking locked and not past its deadline: the status, the refund
+    of a cancellation by the spot's policy, and the history row. The caller emits the event (one
+    statement for many bookings)."""
     from_status = booking.status
     target = _transition(booking, action, actor)
     if action is Action.cancel:
@@ -418,8 +495,7 @@ async def change(
     booking.status = target
     booking.updated_at = now
     _record(session, booking, f"booking.{target.value}", from_status, actor, user, now)
-    await notices.emit(session, [booking], f"booking.{target.value}", now)
-    return booking
+    return target
 
 
 async def extend(
@@ -437,7 +513,7 @@ async def extend(
     invalid = spot.policy.check_extension(current, new_end, now)
     if invalid is not None:
         raise refused(invalid)
-    calendar = await _calendar_for_write(
+    calendar = await calendar_for_write(
         session, conn, spot, Interval(booking.start_at, new_end), now, exclude=booking.id
     )
     refusal = check_extension(calendar, current, new_end, now)

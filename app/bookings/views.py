@@ -72,6 +72,7 @@ def _out(
             "driver_id": b.driver_id,
             "driver_name": facts["display_name"],
             "vehicle_id": b.vehicle_id,
+            "series_id": b.series_id,
             "license_plate": _plate(b, facts, viewer_id, now),
             "start": b.start_at,
             "end": b.end_at,

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, StringConstraints
 
 from app.availability.schemas import BlackoutOut, RuleOut, WindowOut
 from app.bookings.schemas import BookingOut
+from app.bookings.series_schemas import SeriesOut
 from app.events.webhook_schemas import WebhookOut
 from app.schemas import RequestModel, ResponseModel, UtcDatetime
 from app.spots.schemas import SpotOut
@@ -99,6 +100,9 @@ class AccountExport(BaseModel):
     spots: list[ExportedSpot]
     bookings_as_driver: list[BookingOut]
     bookings_as_owner: list[BookingOut]
+    booking_series: list[SeriesOut] = Field(
+        description="The series booked as driver, with their occurrences (each also in `bookings_as_driver`)."
+    )
     webhooks: list[WebhookOut]
     push_subscriptions: list[ExportedPushSubscription]
     sign_in_sessions: list[ExportedSession]

@@ -29,8 +29,8 @@ from app.auth.service import Auth
 from app.availability.models import AvailabilityBlackout, AvailabilityRule, AvailabilityWindow
 from app.availability.router import rule_out, span_out
 from app.availability.schemas import BlackoutOut, WindowOut
+from app.bookings import series, views
 from app.bookings import service as bookings
-from app.bookings import views
 from app.bookings.models import Booking, IdempotencyKey
 from app.bookings.schemas import BookingOut
 from app.calendars.models import CalendarToken
@@ -66,6 +66,8 @@ EXPORTED: dict[str, str] = {
     "availability_blackouts": "spots[].blackouts",
     "bookings": "bookings_as_driver, bookings_as_owner",
     "booking_events": "bookings_as_driver[].events, bookings_as_owner[].events",
+    "booking_series": "booking_series (the driver's series with their occurrences; each occurrence is "
+    "also in bookings_as_driver, with its series_id)",
     "webhooks": "webhooks (without their secrets)",
     "push_subscriptions": "push_subscriptions (without their keys)",
     "login_sessions": "sign_in_sessions",
@@ -98,6 +100,9 @@ ERASURE: dict[str, str] = {
     "spot_open_ranges": "cleared by the spot's withdrawal",
     "bookings": "active ones cancelled; the rows stay for the other party and for bookkeeping",
     "booking_events": "kept (times, statuses and account ids only)",
+    "booking_series": "kept (the weekly pattern, dates and account ids only; no personal data): its "
+    "future occurrences are cancelled with the driver's other active bookings, or by the withdrawal "
+    "of the owner's spot; the row stays because the occurrences' bookings point to it",
     "webhooks": "deleted (with their deliveries)",
     "deliveries": "deleted with the webhooks and push subscriptions",
     "push_subscriptions": "deleted",
@@ -131,6 +136,7 @@ async def export(session: AsyncSession, user: User, now: datetime) -> AccountExp
         spots=await _spots(session, user),
         bookings_as_driver=await _bookings(session, user, now, as_owner=False),
         bookings_as_owner=await _bookings(session, user, now, as_owner=True),
+        booking_series=await series.series_of_driver(session, user, now),
         webhooks=[
             WebhookOut.model_validate(w)
             for w in await session.scalars(
