@@ -524,6 +524,8 @@ ACCOUNT_EXPORT: dict[str, Any] = {
     "spots": [],
     "bookings_as_driver": [],
     "bookings_as_owner": [],
+    "reviews_written": [{**REVIEW, "hidden_at": None}],
+    "reviews_received": [],
     "webhooks": [WEBHOOK],
     "push_subscriptions": [],
     "sign_in_sessions": [
