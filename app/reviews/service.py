@@ -151,9 +151,7 @@ async def of_booking(session: AsyncSession, user: User, booking_id: str, now: da
         .order_by(col(Review.created_at), col(Review.id))
     )
     return [
-        _out(review, name)
-        for review, name in rows
-        if review.author_id == user.id or review.visible_at <= now
+        _out(review, name) for review, name in rows if review.author_id == user.id or review.visible_at <= now
     ]
 
 
