@@ -505,6 +505,9 @@ async def test_the_public_list_shows_no_private_data(client: AsyncClient, clock:
     }
     assert item["author"] == {"display_name": "Driver"}
     assert_problem(await client.get("/v1/spots/nope/reviews"), 404, "not_found")
+    for bad in ({"cursor": "junk"}, {"limit": 0}, {"limit": 101}):
+        r = await client.get(f"/v1/spots/{s.spot['id']}/reviews", params=bad)
+        assert_problem(r, 422, "validation_error")
 
 
 async def test_an_unlisted_spots_reviews_are_404_for_the_public(
