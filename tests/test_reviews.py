@@ -568,3 +568,19 @@ async def test_export_and_erasure(client: AsyncClient, clock: FakeClock, db: Dat
         ("Driver", "Muddy"),
         ("Deleted user", None),
     ]
+
+
+async def test_a_retried_review_is_answered_again(client: AsyncClient, clock: FakeClock) -> None:
+    s = await done(client, clock)
+    path = f"/v1/bookings/{s.booking['id']}/review"
+    headers = {**s.driver.headers, "Idempotency-Key": "review-1"}
+    first = await client.post(path, headers=headers, json={"rating": 4})
+    assert first.status_code == 201, first.text
+    again = await client.post(path, headers=headers, json={"rating": 4})
+    assert again.status_code == 201
+    assert again.json() == first.json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    r = await client.post(path, headers=headers, json={"rating": 5})
+    assert_problem(r, 422, "idempotency_key_reused")
+    # Without the key, a second review is refused as usual.
+    assert_problem(await review(client, s.driver, s.booking, 4), 409, "conflict")
