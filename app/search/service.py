@@ -123,10 +123,10 @@ order by {order_page}
 
 _ACTIVE = active("b.")
 _STILL_BLOCKS = still_blocks(":now", "b.")
-# Best rated first: the shown average, then how many ratings it is of, then the nearest. Both are
-# negated so that one ascending order (and one row comparison for the cursor) serves all three
-# sorts; an unrated spot ranks as average 0 with 0 ratings, after every rated one (averages are at
-# least 1).
+# Best rated first: the shown average, then how many ratings it is of, then the nearest. Average
+# and count are negated so that the order is ascending in every key, as in the other sorts, and one
+# row comparison continues it from a cursor; an unrated spot ranks as average 0 with 0 ratings,
+# after every rated one (averages are at least 1).
 _RATING_RANK = """,
            -coalesce(rt.average, 0) as average_rank, -rt.count as count_rank"""
 _RATING_JOIN = "cross join lateral ({rating}) rt"
