@@ -40,6 +40,7 @@ from app.migrations import head_revision
 from app.ops import metrics
 from app.ops.router import router as ops_router
 from app.privacy.router import router as privacy_router
+from app.reviews.router import router as reviews_router
 from app.scheduler import build_scheduler
 from app.search.router import router as search_router
 from app.settings import Settings, get_settings
@@ -140,6 +141,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.include_router(availability_router)
     app.include_router(bookings_router)
     app.include_router(series_router)
+    app.include_router(reviews_router)
     app.include_router(search_router)
     app.include_router(events_router)
     app.include_router(calendars_router)

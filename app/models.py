@@ -8,6 +8,7 @@ from app.calendars.models import CalendarToken
 from app.events.models import Delivery, Event, EventCursor, PushSubscription, Webhook
 from app.mail.models import Mail
 from app.ratelimit import RateLimit
+from app.reviews.models import Review
 from app.spots.models import Spot
 from app.users.models import AccountToken, User, Vehicle
 
@@ -30,6 +31,7 @@ __all__ = [
     "PushSubscription",
     "RateLimit",
     "RefreshToken",
+    "Review",
     "Spot",
     "SpotOpenRange",
     "User",

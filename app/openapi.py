@@ -56,6 +56,7 @@ CODE_STATUS: dict[str, int] = {
     "slot_unavailable": 409,
     "own_spot": 409,
     "invalid_transition": 409,
+    "review_window_closed": 409,
     "hold_expired": 409,
     "spot_has_bookings": 409,
     "series_conflict": 409,
@@ -299,6 +300,7 @@ SPOT = {
     "view": "full",
     "owner_id": _ALICE,
     **SPOT_CREATE,
+    "rating": {"average": 4.7, "count": 12},
     "created_at": _CREATED,
     "updated_at": _CREATED,
 }
@@ -371,6 +373,7 @@ BOOKING: dict[str, Any] = {
     "created_at": _CREATED,
     "updated_at": _CREATED,
     "events": [{"at": _CREATED, "status": "held", "by": _BOB}],
+    "driver_rating": None,
 }
 CONFIRMED_BOOKING = {
     **BOOKING,
@@ -572,6 +575,43 @@ UNLISTED_SPOT = {
     "cancelled_bookings": 0,
 }
 RELISTED_SPOT = {**UNLISTED_SPOT, "unlisted_at": None}
+_REVIEW = "1f3b5d7f-9a2c-4e6a-8b0d-2f4a6c8e0b1d"
+REVIEW_CREATE = {"rating": 5, "comment": "Easy to find, the gate code worked at once."}
+REVIEW = {
+    "id": _REVIEW,
+    "booking_id": _BOOKING,
+    "spot_id": _SPOT,
+    "author_role": "driver",
+    "author": {"display_name": "Bob"},
+    **REVIEW_CREATE,
+    "created_at": "2026-11-24T11:00:00Z",
+    "visible_at": "2026-12-08T10:00:00Z",
+    "reply": None,
+}
+REPLY_CREATE = {"comment": "Thank you, see you again!"}
+REPLIED_REVIEW = {
+    **REVIEW,
+    "visible_at": "2026-11-24T12:30:00Z",
+    "reply": {"comment": REPLY_CREATE["comment"], "created_at": "2026-11-24T13:00:00Z"},
+}
+REVIEW_PAGE = {"items": [REPLIED_REVIEW], "next_cursor": None}
+BOOKING_REVIEWS = {
+    "items": [
+        REPLIED_REVIEW,
+        {
+            **REVIEW,
+            "id": "3d5f7a9c-1e3b-4d5f-8a7c-9e1b3d5f7a9c",
+            "author_role": "owner",
+            "author": {"display_name": "Anna"},
+            "rating": 5,
+            "comment": "Left the spot on time and clean.",
+            "created_at": "2026-11-24T12:30:00Z",
+            "visible_at": "2026-11-24T12:30:00Z",
+        },
+    ]
+}
+HIDE_REASON = {"reason": "Insults the owner by name"}
+HIDDEN_REVIEW = {"id": _REVIEW, "hidden_at": "2026-11-25T09:00:00Z"}
 AUDIT_PAGE = {
     "items": [
         {
@@ -626,6 +666,8 @@ ACCOUNT_EXPORT: dict[str, Any] = {
     "bookings_as_driver": [],
     "bookings_as_owner": [],
     "booking_series": [],
+    "reviews_written": [{**REVIEW, "hidden_at": None}],
+    "reviews_received": [],
     "webhooks": [WEBHOOK],
     "push_subscriptions": [],
     "sign_in_sessions": [
@@ -988,6 +1030,12 @@ TAGS = [
     {"name": "search", "description": "Free spots near a point, without sign-in."},
     {"name": "bookings", "description": "Quotes and bookings. Changing POSTs take `Idempotency-Key`."},
     {
+        "name": "reviews",
+        "description": "After a completed booking driver and owner review each other once, within 14 "
+        "days; the drivers' reviews of a spot are public, the owners' reviews of a driver count in "
+        "the driver's rating.",
+    },
+    {
         "name": "events",
         "description": "What happens to your bookings, as it happens: webhooks signed by the Standard "
         "Webhooks specification, the live stream and Web Push.",
@@ -1003,8 +1051,8 @@ TAGS = [
     },
     {
         "name": "admin",
-        "description": "Moderation, for administrators only: suspending accounts, unlisting spots and "
-        "the audit log of these actions.",
+        "description": "Moderation, for administrators only: suspending accounts, unlisting spots, "
+        "hiding reviews and the audit log of these actions.",
     },
     {"name": "operations", "description": "Health, readiness and metrics for operators."},
 ]

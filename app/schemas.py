@@ -270,6 +270,20 @@ UtcDatetime = Annotated[
 ]
 
 
+class Rating(ResponseModel):
+    """The reviews shown of a spot (drivers' reviews) or of a driver (owners' reviews): shown ones
+    only, neither hidden by an admin nor still waiting for the other party's review."""
+
+    average: float | None = Field(
+        description="The mean of the ratings (1 to 5), rounded half up to one decimal; null while there is none"
+    )
+    count: int = Field(description="How many ratings the average is of")
+
+    @classmethod
+    def none(cls) -> Rating:
+        return cls(average=None, count=0)
+
+
 class Page(BaseModel, Generic[T]):
     items: list[T]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")

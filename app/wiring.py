@@ -11,6 +11,7 @@ from app.availability import materialize
 from app.bookings import hooks as booking_hooks
 from app.bookings import service as bookings
 from app.events import hub
+from app.reviews import queries as reviews
 from app.spots import hooks as spot_hooks
 from app.spots.models import Spot
 from app.users.models import User
@@ -32,6 +33,10 @@ def wire() -> None:
             withdrawing=[bookings.release_spot, _clear_open_ranges],
             full_view=[booking_hooks.in_reveal_window],
             booked=[booking_hooks.has_confirmed],
+            # Reviews: the drivers' shown reviews of the spot, aggregated in SQL on each read (a
+            # review is shown from a time on, so a stored counter would need a job to stay true).
+            ratings=reviews.spot_ratings,
         )
     )
+    booking_hooks.install(driver_ratings=reviews.driver_ratings)
     hub.install()

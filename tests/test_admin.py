@@ -29,6 +29,7 @@ ROUTES = [
     ("post", "/v1/admin/users/{user}/reinstate", None),
     ("post", "/v1/admin/spots/{spot}/unlist", {"reason": REASON}),
     ("post", "/v1/admin/spots/{spot}/relist", None),
+    ("post", "/v1/admin/reviews/{review}/hide", {"reason": REASON}),
     ("get", "/v1/admin/audit", None),
 ]
 
@@ -68,7 +69,7 @@ async def test_only_admins_may_use_the_admin_routes(
 ) -> None:
     spot = await open_spot(client, alice)
     for method, template, body in ROUTES:
-        path = template.format(user=bob.id, spot=spot["id"])
+        path = template.format(user=bob.id, spot=spot["id"], review=uuid.uuid4())
         assert_problem(await call(client, method, path, body, None), 401, "unauthorized")
         assert_problem(await call(client, method, path, body, bob), 403, "forbidden")
         # The spot's owner is no admin either.

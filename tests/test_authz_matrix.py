@@ -156,6 +156,14 @@ MATRIX: dict[tuple[str, str], dict[Actor, Expected]] = {
     ("GET", "/v1/booking-series/{series_id}"):                    row(U, N, 200, 200, N),
     ("POST", "/v1/booking-series/{series_id}/confirm"):           row(U, N, 200, F, N),
     ("POST", "/v1/booking-series/{series_id}/cancel"):            row(U, N, 200, 200, N),
+    # Reviews. The scene's bookings lie ahead, so the parties get past the authorization to the
+    # booking's state; tests/test_reviews.py reviews and replies for real. No review exists here:
+    # a reply or a hide names an unknown one.
+    ("POST", "/v1/bookings/{booking_id}/review"):                 row(U, N, "invalid_transition", "invalid_transition", N),
+    ("GET", "/v1/bookings/{booking_id}/reviews"):                 row(U, N, 200, 200, N),
+    ("GET", "/v1/spots/{spot_id}/reviews"):                       row(200, 200, 200, 200, 200),
+    ("POST", "/v1/reviews/{review_id}/reply"):                    row(U, N, N, N, N),
+    ("POST", "/v1/admin/reviews/{review_id}/hide"):               row(U, F, F, F, N),
     # At the spot: the driver's (the scene's bookings lie days ahead: too early to check in).
     ("POST", "/v1/bookings/{booking_id}/check-in"):               row(U, N, "invalid_transition", F, N),
     ("POST", "/v1/bookings/{booking_id}/check-out"):              row(U, N, "invalid_transition", F, N),
@@ -439,6 +447,7 @@ async def request_for(w: World, actor: Actor, method: str, template: str) -> Cal
         item_id=w.items.get(collection, ""),
         user_id=w.walker.id,
         series_id=w.series_id,
+        review_id=uuid.uuid4(),
     )
     own = w.accounts[actor] if actor != "anonymous" else w.walker
     key = (method, template)
@@ -489,6 +498,9 @@ async def request_for(w: World, actor: Actor, method: str, template: str) -> Cal
         ("POST", "/v1/bookings/{booking_id}/extend"): {"end": at(AHEAD + 3, START)},
         ("POST", "/v1/bookings/{booking_id}/cancel"): {"reason": "Plans changed"},
         ("POST", "/v1/admin/users/{user_id}/suspend"): {"reason": "Reported for harassment"},
+        ("POST", "/v1/bookings/{booking_id}/review"): {"rating": 5, "comment": "Easy to find"},
+        ("POST", "/v1/reviews/{review_id}/reply"): {"comment": "Thank you"},
+        ("POST", "/v1/admin/reviews/{review_id}/hide"): {"reason": "Insulting"},
         ("POST", "/v1/admin/spots/{spot_id}/unlist"): {"reason": "Reported as fake"},
     }
     params: dict[tuple[str, str], dict[str, Any]] = {

@@ -33,6 +33,7 @@ CONTRACT = {
     ("post", "/v1/admin/spots/{spot_id}/unlist"),
     ("post", "/v1/admin/spots/{spot_id}/relist"),
     ("get", "/v1/admin/audit"),
+    ("post", "/v1/admin/reviews/{review_id}/hide"),
     ("post", "/v1/auth/register"),
     ("post", "/v1/auth/login"),
     ("post", "/v1/auth/refresh"),
@@ -72,6 +73,9 @@ CONTRACT = {
         ("post", f"/v1/bookings/{{booking_id}}/{action}")
         for action in ("confirm", "approve", "decline", "cancel", "extend", "check-in", "check-out")
     ),
+    ("post", "/v1/bookings/{booking_id}/review"),
+    ("get", "/v1/spots/{spot_id}/reviews"),
+    ("post", "/v1/reviews/{review_id}/reply"),
     ("post", "/v1/spots/{spot_id}/calendar-token"),
     ("post", "/v1/me/calendar-token"),
     ("get", "/v1/spots/{spot_id}/calendar.ics"),
@@ -144,7 +148,7 @@ async def test_booking_posts_document_the_idempotency_key(client: AsyncClient) -
 
 SNAPSHOT = Path(__file__).with_name("openapi.snapshot.json")
 REGENERATE = "make openapi-snapshot (parkshare openapi --write tests/openapi.snapshot.json)"
-PUBLIC_OPERATIONS = {"searchSpots", "getSpot", "getAvailability"}
+PUBLIC_OPERATIONS = {"searchSpots", "getSpot", "getAvailability", "listSpotReviews"}
 ANONYMOUS_OPERATIONS = {
     # The calendar feeds: the token in the URL is the credential.
     "getSpotCalendarFeed",
@@ -219,6 +223,11 @@ OPERATION_IDS = {
     "getBookingSeries",
     "confirmBookingSeries",
     "cancelBookingSeries",
+    "reviewBooking",
+    "listBookingReviews",
+    "listSpotReviews",
+    "replyToReview",
+    "hideReview",
     "issueSpotCalendarToken",
     "issueMyCalendarToken",
     "getSpotCalendarFeed",
@@ -243,6 +252,8 @@ EXAMPLED = {
     "createBookingSeries": "201",
     "subscribePush": "201",
     "createWebhook": "201",
+    "reviewBooking": "201",
+    "replyToReview": "200",
 }
 
 

@@ -197,7 +197,7 @@ async def test_bad_input(client: AsyncClient, clock: FakeClock, bob: Account) ->
         ({"radius_m": 0}, "radius_m"),
         ({"lat": 91}, "lat"),
         ({"start": "2026-11-23T10:00:00"}, "start"),
-        ({"sort": "rating"}, "sort"),
+        ({"sort": "stars"}, "sort"),
         ({"max_total_cents": -1}, "max_total_cents"),
         ({"cursor": "junk"}, "cursor"),
         ({"limit": 101}, "limit"),

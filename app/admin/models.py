@@ -11,8 +11,16 @@ from sqlmodel import Field, SQLModel
 
 from app.db import id_field, timestamp_field
 
-ACTIONS = ("user.suspend", "user.reinstate", "spot.unlist", "spot.relist", "admin.grant", "admin.revoke")
-TARGET_TYPES = ("user", "spot")
+ACTIONS = (
+    "user.suspend",
+    "user.reinstate",
+    "spot.unlist",
+    "spot.relist",
+    "admin.grant",
+    "admin.revoke",
+    "review.hide",
+)
+TARGET_TYPES = ("user", "spot", "review")
 
 
 def _in(values: tuple[str, ...]) -> str:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends
 
 from app import openapi
 from app.admin import service
-from app.admin.schemas import AuditEntryOut, ModeratedSpot, ModeratedUser, ReasonRequest
+from app.admin.schemas import AuditEntryOut, ModeratedReview, ModeratedSpot, ModeratedUser, ReasonRequest
 from app.clock import Now
 from app.db import DbSession
 from app.openapi import answer, problems, request_example
@@ -90,6 +90,23 @@ async def relist_spot(spot_id: str, admin: Admin, session: DbSession, now: Now) 
     return await service.relist(session, admin, parse_id(spot_id, "spot"), now)
 
 
+@router.post(
+    "/reviews/{review_id}/hide",
+    response_model=ModeratedReview,
+    operation_id="hideReview",
+    responses=openapi.merge(answer(200, openapi.HIDDEN_REVIEW), problems("not_found", "conflict")),
+    openapi_extra=request_example(openapi.HIDE_REASON),
+    summary="Hide a review",
+    description="The review leaves the spot's list of reviews, the booking's, and every rating "
+    "(the spot's `rating`, the driver's `driver_rating`); it is kept, with its reply, for the record. "
+    "Hiding it twice is 409 `conflict`. Written to the audit log with the reason.",
+)
+async def hide_review(
+    review_id: str, body: ReasonRequest, admin: Admin, session: DbSession, now: Now
+) -> ModeratedReview:
+    return await service.hide_review(session, admin, parse_id(review_id, "review"), body.reason, now)
+
+
 @router.get(
     "/audit",
     response_model=Page[AuditEntryOut],
@@ -97,7 +114,7 @@ async def relist_spot(spot_id: str, admin: Admin, session: DbSession, now: Now) 
     responses=answer(200, openapi.AUDIT_PAGE),
     summary="The audit log",
     description="Every admin action, newest first: who (the admin's id and display name; null for "
-    "the command line), when, what, to which user or spot, and why. No e-mails, tokens, passwords "
+    "the command line), when, what, to which user, spot or review, and why. No e-mails, tokens, passwords "
     "or access instructions.",
 )
 async def list_audit(

@@ -21,7 +21,7 @@ class AuditActor(BaseModel):
 
 
 class AuditTarget(BaseModel):
-    type: Literal["user", "spot"]
+    type: Literal["user", "spot", "review"]
     id: uuid.UUID
 
 
@@ -32,7 +32,13 @@ class AuditEntryOut(BaseModel):
     at: datetime
     actor: AuditActor | None
     action: Literal[
-        "user.suspend", "user.reinstate", "spot.unlist", "spot.relist", "admin.grant", "admin.revoke"
+        "user.suspend",
+        "user.reinstate",
+        "spot.unlist",
+        "spot.relist",
+        "admin.grant",
+        "admin.revoke",
+        "review.hide",
     ]
     target: AuditTarget
     reason: str | None
@@ -53,3 +59,8 @@ class ModeratedSpot(BaseModel):
     title: str
     unlisted_at: datetime | None
     cancelled_bookings: int = 0
+
+
+class ModeratedReview(BaseModel):
+    id: uuid.UUID
+    hidden_at: datetime

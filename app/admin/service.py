@@ -11,11 +11,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.admin.models import AuditEntry
-from app.admin.schemas import AuditActor, AuditEntryOut, AuditTarget, ModeratedSpot, ModeratedUser
+from app.admin.schemas import (
+    AuditActor,
+    AuditEntryOut,
+    AuditTarget,
+    ModeratedReview,
+    ModeratedSpot,
+    ModeratedUser,
+)
 from app.auth.models import LoginSession
 from app.bookings import service as bookings
 from app.errors import Conflict, Forbidden, NotFound
 from app.pagination import PageParams, decode_cursor, encode_cursor
+from app.reviews import service as reviews
 from app.spots import service as spots
 from app.spots.models import Spot
 from app.users.models import User
@@ -156,6 +164,18 @@ async def relist(session: AsyncSession, admin: User, spot_id: uuid.UUID, now: da
     record(session, admin, "spot.relist", "spot", spot.id, now)
     await session.flush()
     return ModeratedSpot(id=spot.id, title=spot.title, unlisted_at=None)
+
+
+async def hide_review(
+    session: AsyncSession, admin: User, review_id: uuid.UUID, reason: str, now: datetime
+) -> ModeratedReview:
+    """The review leaves the spot's list, the booking's and every average; it is kept (with its
+    reply) for the record. Hiding twice is 409."""
+    review = await reviews.hide(session, review_id, now)
+    record(session, admin, "review.hide", "review", review.id, now, reason=reason)
+    await session.flush()
+    assert review.hidden_at is not None
+    return ModeratedReview(id=review.id, hidden_at=review.hidden_at)
 
 
 async def set_role(session: AsyncSession, email: str, role: str, now: datetime) -> User:

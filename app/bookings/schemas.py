@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from app.schemas import Instant, RequestModel, ResponseModel, TimeSpan, UtcDatetime, line, token
+from app.schemas import Instant, Rating, RequestModel, ResponseModel, TimeSpan, UtcDatetime, line, token
 from app.spots.schemas import LocationOut
 
 StatusName = Literal[
@@ -160,3 +160,9 @@ class BookingOut(ResponseModel):
     created_at: UtcDatetime
     updated_at: UtcDatetime
     events: list[EventOut]
+    driver_rating: Rating | None = Field(
+        default=None,
+        description="The driver's rating from the owners' reviews of them (average rounded to one "
+        "decimal, and count), for the spot's owner while the booking is `requested` and waits for "
+        "them to approve or decline; else null, and always null in events (read it with GET)",
+    )

@@ -18,11 +18,12 @@ from typing import NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.bookings import queries
+from app.bookings import hooks, queries
 from app.bookings.models import Booking, BookingEvent
 from app.bookings.queries import NewBooking
 from app.bookings.schemas import BookingOut
 from app.db import Row, raw_connection
+from app.schemas import Rating
 from app.spots.service import public_coordinate, reveals
 from app.users.models import User, Vehicle
 from booking.states import Status
@@ -58,7 +59,12 @@ def _plate(b: Booking, facts: Row, viewer_id: uuid.UUID, now: datetime) -> str |
 
 
 def _out(
-    b: Booking, events: list[BookingEvent], facts: Row, viewer_id: uuid.UUID, now: datetime
+    b: Booking,
+    events: list[BookingEvent],
+    facts: Row,
+    viewer_id: uuid.UUID,
+    now: datetime,
+    driver_rating: Rating | None = None,
 ) -> BookingOut:
     return BookingOut.model_validate(
         {
@@ -92,7 +98,19 @@ def _out(
                 {"at": e.at, "status": e.to_status, "by": str(e.by_user_id) if e.by_user_id else "system"}
                 for e in events
             ],
+            "driver_rating": driver_rating,
         }
+    )
+
+
+def _awaits_owner(b: Booking, facts: Row, viewer_id: uuid.UUID, now: datetime) -> bool:
+    """A request the viewer, the spot's owner, has still to approve or decline: then, and only then,
+    they see the driver's rating (a request past its deadline reads as expired)."""
+    return (
+        b.status == Status.requested
+        and facts["owner_id"] == viewer_id
+        and b.request_expires_at is not None
+        and now < b.request_expires_at
     )
 
 
@@ -100,10 +118,24 @@ async def booking_outs(
     session: AsyncSession, bookings: list[Booking], viewer: User, now: datetime
 ) -> list[BookingOut]:
     """A page of bookings as `viewer` (their driver or their spot's owner) sees them: two
-    statements whatever the page size."""
+    statements whatever the page size (three when requests wait for the owner: their drivers'
+    ratings)."""
     events = await queries.events_of(session, bookings)
     facts = await _facts(session, bookings)
-    return [_out(b, events[b.id], facts[b.id], viewer.id, now) for b in bookings]
+    waiting = [b.driver_id for b in bookings if _awaits_owner(b, facts[b.id], viewer.id, now)]
+    # A third statement only for an owner with requests waiting.
+    ratings = await hooks.driver_ratings(session, waiting, now)
+    return [
+        _out(
+            b,
+            events[b.id],
+            facts[b.id],
+            viewer.id,
+            now,
+            ratings[b.driver_id] if _awaits_owner(b, facts[b.id], viewer.id, now) else None,
+        )
+        for b in bookings
+    ]
 
 
 async def booking_out(session: AsyncSession, booking: Booking, viewer: User, now: datetime) -> BookingOut:

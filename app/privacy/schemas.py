@@ -11,6 +11,7 @@ from app.availability.schemas import BlackoutOut, RuleOut, WindowOut
 from app.bookings.schemas import BookingOut
 from app.bookings.series_schemas import SeriesOut
 from app.events.webhook_schemas import WebhookOut
+from app.reviews.schemas import ReviewOut
 from app.schemas import RequestModel, ResponseModel, UtcDatetime
 from app.spots.schemas import SpotOut
 from app.users.schemas import UserOut
@@ -93,6 +94,10 @@ class ExportedConsent(BaseModel):
     withdrawn_by: str = Field(description="The route that withdraws it.")
 
 
+class ExportedReview(ReviewOut):
+    hidden_at: UtcDatetime | None = Field(description="When an admin hid it (see the audit log)")
+
+
 class AccountExport(BaseModel):
     exported_at: UtcDatetime
     profile: UserOut
@@ -102,6 +107,14 @@ class AccountExport(BaseModel):
     bookings_as_owner: list[BookingOut]
     booking_series: list[SeriesOut] = Field(
         description="The series booked as driver, with their occurrences (each also in `bookings_as_driver`)."
+    )
+    reviews_written: list[ExportedReview] = Field(
+        description="The account's reviews of the other party of its bookings, hidden ones too."
+    )
+    reviews_received: list[ExportedReview] = Field(
+        description="The reviews of the account (of its spots, or of it as driver) once they are "
+        "shown: a review still waiting for the account's own is sealed until then, for the account "
+        "as for everyone (at most 14 days after the booking's end)."
     )
     webhooks: list[WebhookOut]
     push_subscriptions: list[ExportedPushSubscription]

@@ -45,10 +45,13 @@ from app.privacy.schemas import (
     ExportedMail,
     ExportedPushSubscription,
     ExportedRefreshToken,
+    ExportedReview,
     ExportedSession,
     ExportedSpot,
     ExportedVehicle,
 )
+from app.reviews import service as reviews
+from app.spots import hooks as spot_hooks
 from app.spots import service as spots
 from app.spots.models import Spot
 from app.users.models import AccountToken, User, Vehicle
@@ -75,6 +78,7 @@ EXPORTED: dict[str, str] = {
     "calendar_tokens": "calendar_feeds (that one exists and since when, never the hash)",
     "events": "events (the outbox's events addressed to the account, kept at least 7 days)",
     "mails": "emails (to whom, what and when; never the links, whose tokens are erased once sent)",
+    "reviews": "reviews_written (all), reviews_received (once shown)",
 }
 # Table -> why it is not part of the export; the export names these in `not_exported`.
 NOT_EXPORTED: dict[str, str] = {
@@ -116,6 +120,8 @@ ERASURE: dict[str, str] = {
     "audit_log": "kept: account ids, actions, times and reasons only, the record of moderation",
     "mails": "deleted (addresses and texts)",
     "account_tokens": "deleted: no link mailed before works",
+    "reviews": "kept with their ratings (the other party's average counts them); the comments the "
+    "account wrote and its replies erased; its name in them is the placeholder",
 }
 
 DELETED_NAME = "Deleted user"
@@ -129,14 +135,17 @@ UNUSABLE_HASH = "!erased"
 
 
 async def export(session: AsyncSession, user: User, now: datetime) -> AccountExport:
+    written, received = await reviews.exported(session, user, now)
     return AccountExport(
         exported_at=now,
         profile=UserOut.model_validate(user),
         vehicles=await _vehicles(session, user),
-        spots=await _spots(session, user),
+        spots=await _spots(session, user, now),
         bookings_as_driver=await _bookings(session, user, now, as_owner=False),
         bookings_as_owner=await _bookings(session, user, now, as_owner=True),
         booking_series=await series.series_of_driver(session, user, now),
+        reviews_written=[_review(out, hidden_at) for out, hidden_at in written],
+        reviews_received=[_review(out, hidden_at) for out, hidden_at in received],
         webhooks=[
             WebhookOut.model_validate(w)
             for w in await session.scalars(
@@ -177,6 +186,10 @@ async def export(session: AsyncSession, user: User, now: datetime) -> AccountExp
         consents=await _consents(session, user),
         not_exported=dict(NOT_EXPORTED),
     )
+
+
+def _review(out: Any, hidden_at: datetime | None) -> ExportedReview:
+    return ExportedReview.model_validate({**out.model_dump(), "hidden_at": hidden_at})
 
 
 async def _consents(session: AsyncSession, user: User) -> list[ExportedConsent]:
@@ -226,7 +239,7 @@ async def _vehicles(session: AsyncSession, user: User) -> list[ExportedVehicle]:
     ]
 
 
-async def _spots(session: AsyncSession, user: User) -> list[ExportedSpot]:
+async def _spots(session: AsyncSession, user: User, now: datetime) -> list[ExportedSpot]:
     owned = list(
         await session.scalars(
             select(Spot).where(col(Spot.owner_id) == user.id).order_by(col(Spot.created_at), col(Spot.id))
@@ -246,9 +259,10 @@ async def _spots(session: AsyncSession, user: User) -> list[ExportedSpot]:
             select(model).where(col(model.spot_id).in_(ids)).order_by(col(model.created_at), col(model.id))
         ):
             target[row.spot_id].append(row)
+    ratings = await spot_hooks.ratings(session, ids, now)
     return [
         ExportedSpot(
-            spot=spots.to_out(s, full=True),
+            spot=spots.to_out(s, full=True, rating=ratings[s.id]),
             withdrawn_at=s.deleted_at,
             rules=[rule_out(r) for r in rules[s.id]],
             windows=[WindowOut.model_validate(span_out(w)) for w in windows[s.id]],
@@ -368,6 +382,7 @@ async def _erase_personal_data(session: AsyncSession, user: User, now: datetime)
     old_email = user.email
     await session.flush()
     await _scrub_events(session, user)
+    await reviews.erase_texts(session, user)
     await session.execute(delete(Webhook).where(col(Webhook.user_id) == user.id))
     await session.execute(delete(PushSubscription).where(col(PushSubscription.user_id) == user.id))
     await session.execute(delete(CalendarToken).where(col(CalendarToken.user_id) == user.id))

@@ -9,7 +9,7 @@ from app.clock import Now
 from app.db import DbSession
 from app.errors import Unauthorized
 from app.pagination import PageParams, page_params
-from app.schemas import MAX_CENTS, Instant
+from app.schemas import MAX_CENTS, Instant, Rating
 from app.search import service
 from app.search.schemas import SearchItem, SearchPage, SearchQuote
 from app.spots.service import to_out
@@ -51,7 +51,14 @@ async def search(
     vehicle_id: Annotated[
         str | None, Query(max_length=64, description="Only spots this vehicle of yours fits")
     ] = None,
-    sort: Annotated[service.Sort, Query(description="distance (default) or price")] = "distance",
+    sort: Annotated[
+        service.Sort,
+        Query(
+            description="`distance` (default): nearest first; `price`: cheapest for the interval first, "
+            "then nearest; `rating`: best `rating.average` first, then more ratings, then nearest, "
+            "unrated spots last"
+        ),
+    ] = "distance",
 ) -> SearchPage:
     vehicle = None
     if vehicle_id is not None:
@@ -77,7 +84,11 @@ async def search(
     return SearchPage(
         items=[
             SearchItem(
-                spot=to_out(hit.spot, full=False),
+                spot=to_out(
+                    hit.spot,
+                    full=False,
+                    rating=Rating(average=hit.rating_average, count=hit.rating_count),
+                ),
                 distance_m=hit.distance_m,
                 quote=SearchQuote(total_cents=hit.total_cents, currency=hit.spot.currency),
             )

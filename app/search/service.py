@@ -12,7 +12,9 @@ The database does all the filtering, so nothing but the page travels to Python:
 - no blocking booking within the spot's buffer: an overlap test on the expression of the bookings'
   exclusion constraint, whose GiST index answers it;
 - the price of exactly that interval, computed like `booking.pricing.price`: each local calendar
-  day rounded up to a cent and capped at the daily cap.
+  day rounded up to a cent and capped at the daily cap;
+- the rating (`app.reviews.queries.SPOT_RATING_SQL`, from the reviews shown at `now`): of the page's
+  spots only, except for `sort=rating`, which needs it of every candidate to order them.
 
 The result must equal what `booking` says spot by spot; `tests/test_search.py` checks that on
 random data.
@@ -36,11 +38,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.bookings.errors import InvalidInterval, refusal_members
 from app.errors import ValidationProblem
+from app.reviews.queries import SPOT_RATING_SQL
 from app.spots.models import Spot
 from booking import BookingPolicy
 from booking.sql import active, still_blocks
 
-Sort = Literal["distance", "price"]
+Sort = Literal["distance", "price", "rating"]
 MAX_RADIUS_M = 10_000
 # Rules no spot's are looser than (5-minute grid, 30 days at most, a year ahead at most). On the
 # grid in UTC is on the grid in every time zone, as every offset in use is whole quarter hours.
@@ -101,26 +104,42 @@ with near as materialized (
                    where least(:end, d.day_end) > greatest(:start, d.day_start)
                ) day
            ) as total_cents
+           {rating_rank}
     from candidates c
+    {rating_join}
 )
-select {columns}, page.distance_m, page.total_cents
+select {columns}, page.distance_m, page.total_cents, rt.average as rating_average, rt.count as rating_count
 from (
-    select id, distance_m, total_cents
+    select {page_columns}
     from priced
     where true {price_filter} {after}
     order by {order}
     limit :limit
 ) page
 join spots s on s.id = page.id
+cross join lateral ({page_rating}) rt
 order by {order_page}
 """
 
 _ACTIVE = active("b.")
 _STILL_BLOCKS = still_blocks(":now", "b.")
-ORDER = {"distance": "distance_m, id", "price": "total_cents, distance_m, id"}
+# Best rated first: the shown average, then how many ratings it is of, then the nearest. Average
+# and count are negated so that the order is ascending in every key, as in the other sorts, and one
+# row comparison continues it from a cursor; an unrated spot ranks as average 0 with 0 ratings,
+# after every rated one (averages are at least 1).
+_RATING_RANK = """,
+           -coalesce(rt.average, 0) as average_rank, -rt.count as count_rank"""
+_RATING_JOIN = "cross join lateral ({rating}) rt"
+ORDER = {
+    "distance": "distance_m, id",
+    "price": "total_cents, distance_m, id",
+    "rating": "average_rank, count_rank, distance_m, id",
+}
 AFTER = {
     "distance": "and (distance_m, id) > (:after_distance, :after_id)",
     "price": "and (total_cents, distance_m, id) > (:after_total, :after_distance, :after_id)",
+    "rating": "and (average_rank, count_rank, distance_m, id)"
+    " > (:after_average, :after_count, :after_distance, :after_id)",
 }
 
 
@@ -145,6 +164,8 @@ class Hit:
     spot: Row[Any]  # has the attributes of a Spot
     distance_m: float
     total_cents: int
+    rating_average: float | None
+    rating_count: int
 
 
 def _query_tag(query: SearchQuery) -> str:
@@ -168,11 +189,14 @@ def _query_tag(query: SearchQuery) -> str:
 
 
 def _encode(query: SearchQuery, row: Any) -> str:
-    position = (
-        [row.distance_m, str(row.id)]
-        if query.sort == "distance"
-        else [row.total_cents, row.distance_m, str(row.id)]
-    )
+    position: list[Any]
+    if query.sort == "distance":
+        position = [row.distance_m, str(row.id)]
+    elif query.sort == "price":
+        position = [row.total_cents, row.distance_m, str(row.id)]
+    else:
+        # The ranks as the query computed them from the shown rating.
+        position = [-(row.rating_average or 0.0), -row.rating_count, row.distance_m, str(row.id)]
     values = [_query_tag(query), *position]
     return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
 
@@ -191,11 +215,18 @@ def _decode(query: SearchQuery) -> dict[str, Any]:
             )
         if query.sort == "distance":
             position = {"after_distance": _distance(values[1]), "after_id": uuid.UUID(values[2])}
-        else:
+        elif query.sort == "price":
             position = {
                 "after_total": _total(values[1]),
                 "after_distance": _distance(values[2]),
                 "after_id": uuid.UUID(values[3]),
+            }
+        else:
+            position = {
+                "after_average": _average_rank(values[1]),
+                "after_count": _count_rank(values[2]),
+                "after_distance": _distance(values[3]),
+                "after_id": uuid.UUID(values[4]),
             }
     except (binascii.Error, ValueError, TypeError, IndexError, KeyError):
         raise bad from None
@@ -206,6 +237,18 @@ def _total(value: Any) -> int:
     # A cursor is client input: a number past PostgreSQL's bigint would be a 500, not a 422.
     if type(value) is not int or not 0 <= value < 2**63:
         raise ValueError("total out of range")
+    return value
+
+
+def _average_rank(value: Any) -> float:
+    if type(value) not in (int, float) or not -5 <= value <= 0:
+        raise ValueError("rating out of range")
+    return float(value)
+
+
+def _count_rank(value: Any) -> int:
+    if type(value) is not int or not -(2**31) < value <= 0:
+        raise ValueError("count out of range")
     return value
 
 
@@ -227,6 +270,8 @@ _TYPES: dict[str, Any] = {
     "max_total": BigInteger(),
     "after_distance": Float(),
     "after_total": BigInteger(),
+    "after_average": Float(),
+    "after_count": Integer(),
     "after_id": PG_UUID(as_uuid=True),
     "vehicle_length": Integer(),
     "vehicle_width": Integer(),
@@ -275,10 +320,18 @@ def build(query: SearchQuery, now: datetime) -> tuple[str, dict[str, Any]]:
     if query.cursor is not None:
         params.update(_decode(query))
         after = AFTER[query.sort]
+    by_rating = query.sort == "rating"
+    order_keys = [key.strip() for key in ORDER[query.sort].split(",")]
     sql = SEARCH_SQL.format(
         filters="\n      ".join(filters),
         columns=", ".join(f"s.{c}" for c in _SPOT_COLUMNS),
-        order_page=", ".join(f"page.{key.strip()}" for key in ORDER[query.sort].split(",")),
+        rating_rank=_RATING_RANK if by_rating else "",
+        rating_join=_RATING_JOIN.format(rating=SPOT_RATING_SQL.format(spot_id="c.id", now=":now"))
+        if by_rating
+        else "",
+        page_columns=", ".join(dict.fromkeys(["id", "distance_m", "total_cents", *order_keys])),
+        page_rating=SPOT_RATING_SQL.format(spot_id="page.id", now=":now"),
+        order_page=", ".join(f"page.{key}" for key in order_keys),
         price_filter=price_filter,
         after=after,
         order=ORDER[query.sort],
@@ -294,7 +347,14 @@ async def search(session: AsyncSession, query: SearchQuery, now: datetime) -> tu
     # The rows carry every column the public view reads; building ORM objects from them would
     # cost more than the query (pydantic validation of each attribute).
     hits = [
-        Hit(spot=row, distance_m=row.distance_m, total_cents=row.total_cents) for row in rows[: query.limit]
+        Hit(
+            spot=row,
+            distance_m=row.distance_m,
+            total_cents=row.total_cents,
+            rating_average=row.rating_average,
+            rating_count=row.rating_count,
+        )
+        for row in rows[: query.limit]
     ]
     next_cursor = _encode(query, rows[query.limit - 1]) if len(rows) > query.limit else None
     return hits, next_cursor

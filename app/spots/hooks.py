@@ -10,13 +10,15 @@ flushes, and a problem it raises rolls back the whole request, the spot's own ch
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.schemas import Rating
 from app.spots.models import Spot
 from app.users.models import User
 
@@ -31,6 +33,10 @@ FullView = Callable[[AsyncSession, Spot, User, datetime], Awaitable[bool]]
 # Has this signed-in user, who is not the owner, a confirmed booking of the spot that has not ended?
 # (bookings.) Such a driver still reads a spot an admin unlisted.
 Booked = Callable[[AsyncSession, Spot, User, datetime], Awaitable[bool]]
+
+# The ratings of these spots as shown at `now` (reviews: the drivers' shown reviews); a spot with
+# none may be missing from the answer. One statement for any number of spots.
+Ratings = Callable[[AsyncSession, Sequence[uuid.UUID], datetime], Awaitable[Mapping[uuid.UUID, Rating]]]
 
 
 class Withdrawing(Protocol):
@@ -49,6 +55,8 @@ class SpotHooks:
     withdrawing: Sequence[Withdrawing] = ()
     full_view: Sequence[FullView] = ()
     booked: Sequence[Booked] = ()
+    # One answer, not a list: a spot has one rating.
+    ratings: Ratings | None = None
 
 
 _installed: SpotHooks | None = None
@@ -92,3 +100,12 @@ async def booked(session: AsyncSession, spot: Spot, user: User, now: datetime) -
         if await hook(session, spot, user, now):
             return True
     return False
+
+
+async def ratings(
+    session: AsyncSession, spot_ids: Sequence[uuid.UUID], now: datetime
+) -> dict[uuid.UUID, Rating]:
+    """Every spot's rating, `{average: null, count: 0}` for a spot without shown reviews."""
+    answer = _hooks().ratings
+    found = await answer(session, spot_ids, now) if answer is not None and spot_ids else {}
+    return {spot_id: found.get(spot_id) or Rating.none() for spot_id in spot_ids}

@@ -11,7 +11,7 @@ from app.db import DbSession
 from app.errors import NotFound
 from app.openapi import answer, problems
 from app.pagination import PageParams, page_params
-from app.schemas import Page
+from app.schemas import Page, Rating
 from app.spots import hooks, service
 from app.spots.dependencies import LockedOwnedSpot, ValidSpot
 from app.spots.schemas import SpotCreate, SpotOut
@@ -71,7 +71,8 @@ async def create_spot(
     spot = await service.create(session, user, body, now)
     response.headers["ETag"] = service.etag(spot)
     response.headers["Location"] = f"/v1/spots/{spot.id}"
-    return service.to_out(spot, full=True)
+    # Nobody has reviewed a spot that did not exist a moment ago.
+    return service.to_out(spot, full=True, rating=Rating.none())
 
 
 @router.get(
@@ -99,7 +100,7 @@ async def get_spot(
     ):
         raise NotFound("no such spot")
     response.headers["ETag"] = service.etag(spot)
-    return service.to_out(spot, full=full)
+    return service.to_out(spot, full=full, rating=await service.rating(session, spot, now))
 
 
 @router.patch(
@@ -123,7 +124,7 @@ async def patch_spot(
 ) -> SpotOut:
     spot = await service.patch(session, spot, body, if_match, now)
     response.headers["ETag"] = service.etag(spot)
-    return service.to_out(spot, full=True)
+    return service.to_out(spot, full=True, rating=await service.rating(session, spot, now))
 
 
 @router.delete(
@@ -155,7 +156,10 @@ async def delete_spot(
     tags=["me"],
 )
 async def my_spots(
-    user: CurrentUser, session: DbSession, page: Annotated[PageParams, Depends(page_params)]
+    user: CurrentUser, session: DbSession, now: Now, page: Annotated[PageParams, Depends(page_params)]
 ) -> Page[SpotOut]:
     spots, next_cursor = await service.list_owned(session, user, page)
-    return Page[SpotOut](items=[service.to_out(s, full=True) for s in spots], next_cursor=next_cursor)
+    ratings = await hooks.ratings(session, [s.id for s in spots], now)
+    return Page[SpotOut](
+        items=[service.to_out(s, full=True, rating=ratings[s.id]) for s in spots], next_cursor=next_cursor
+    )

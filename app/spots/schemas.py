@@ -10,6 +10,7 @@ from pydantic import Field, field_validator, model_validator
 
 from app.schemas import (
     Currency,
+    Rating,
     RequestModel,
     ResponseModel,
     StrictBool,
@@ -253,5 +254,9 @@ class SpotOut(ResponseModel):
     access_instructions: str | None
     pricing: PricingOut
     rules: RulesOut
+    rating: Rating = Field(
+        description="The drivers' reviews of the spot that are shown (`GET /v1/spots/{spot_id}/reviews`): "
+        "their average, rounded to one decimal, and count; `{average: null, count: 0}` without any"
+    )
     created_at: UtcDatetime
     updated_at: UtcDatetime

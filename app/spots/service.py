@@ -15,6 +15,7 @@ from sqlmodel import col
 
 from app.errors import Forbidden, NotFound, PreconditionFailed, ValidationProblem
 from app.pagination import PageParams, paginate
+from app.schemas import Rating
 from app.spots import hooks
 from app.spots.models import Spot
 from app.spots.schemas import SpotCreate, SpotOut
@@ -81,7 +82,12 @@ async def sees_everything(session: AsyncSession, spot: Spot, user: User | None, 
     return await hooks.full_view(session, spot, user, now)
 
 
-def to_out(spot: Spot | Row[Any], *, full: bool) -> SpotOut:
+async def rating(session: AsyncSession, spot: Spot, now: datetime) -> Rating:
+    """The spot's rating as its views show it: from the reviews, through `hooks.ratings`."""
+    return (await hooks.ratings(session, [spot.id], now))[spot.id]
+
+
+def to_out(spot: Spot | Row[Any], *, full: bool, rating: Rating) -> SpotOut:
     doc = document(spot)
     # The rate in force, not the owner's null: a driver sees what an overstay costs.
     doc["rules"]["overstay_hourly_cents"] = overstay_hourly_cents(
@@ -96,6 +102,7 @@ def to_out(spot: Spot | Row[Any], *, full: bool) -> SpotOut:
             **doc,
             "id": spot.id,
             "view": "full" if full else "public",
+            "rating": rating,
             "owner_id": spot.owner_id if full else None,
             "created_at": spot.created_at,
             "updated_at": spot.updated_at,
