@@ -22,16 +22,20 @@ class ReviewRefusal(StrEnum):
     window_closed = "window_closed"  # more than REVIEW_WINDOW after its end
 
 
-def completed(status: Status | str, end: datetime, now: datetime) -> bool:
+def completed(status: Status | str, end: datetime, now: datetime, *, settled: bool = True) -> bool:
     """Completed, or confirmed and past its end (the sweeper will complete it: reads and reviews
-    need not wait for it, as with a hold past its deadline)."""
+    need not wait for it, as with a hold past its deadline) when `settled`: nothing is left for
+    the at-the-spot jobs to decide (a car still parked will overstay; a booking never checked in
+    where check-in is required will be a no-show)."""
     status = Status(status)
-    return status is Status.completed or (status is Status.confirmed and end <= now)
+    return status is Status.completed or (status is Status.confirmed and end <= now and settled)
 
 
-def review_refusal(status: Status | str, end: datetime, now: datetime) -> ReviewRefusal | None:
+def review_refusal(
+    status: Status | str, end: datetime, now: datetime, *, settled: bool = True
+) -> ReviewRefusal | None:
     """Why a booking cannot be reviewed at `now`, or None if it can."""
-    if not completed(status, end, now):
+    if not completed(status, end, now, settled=settled):
         return ReviewRefusal.not_over
     if now >= closes_at(end):
         return ReviewRefusal.window_closed

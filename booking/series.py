@@ -158,13 +158,14 @@ def check_all(calendar: Calendar, occurrences: Sequence[Interval], now: datetime
 def series_status(statuses: Iterable[Status]) -> Status:
     """A series' status from its bookings' statuses (as they stand, expiry applied): what the
     driver has to do or can expect next, in that order of urgency. `held` while one awaits the
-    driver's confirmation, `requested` while one awaits the owner, `confirmed` while one is
-    reserved, `completed` when none is active and one was used; otherwise `expired` or `declined`
-    when every one ended so, else `cancelled`."""
+    driver's confirmation, `requested` while one awaits the owner, `overstayed` while a car of one
+    stays past its end, `confirmed` while one is reserved, `completed` when none is active and one
+    was used; otherwise `expired`, `declined` or `no_show` when every one ended so, else
+    `cancelled`."""
     found = set(statuses)
-    for status in (Status.held, Status.requested, Status.confirmed, Status.completed):
+    for status in (Status.held, Status.requested, Status.overstayed, Status.confirmed, Status.completed):
         if status in found:
             return status
-    if len(found) == 1 and found <= {Status.expired, Status.declined}:
+    if len(found) == 1 and found <= {Status.expired, Status.declined, Status.no_show}:
         return found.pop()
     return Status.cancelled

@@ -298,6 +298,27 @@ async def test_a_suspended_owners_spots_leave_search_with_the_account_and_come_b
     assert sum(1 for a, _ in by_spot if a == "spot.unlist") == 3
 
 
+async def test_a_spot_unlisted_with_its_owner_and_then_on_its_own_stays_unlisted(
+    client: AsyncClient, admin: Account, alice: Account
+) -> None:
+    spot = await open_spot(client, alice)
+    r = await client.post(
+        f"/v1/admin/users/{alice.id}/suspend", headers=admin.headers, json={"reason": REASON}
+    )
+    assert r.status_code == 200, r.text
+    r = await client.post(
+        f"/v1/admin/spots/{spot['id']}/unlist", headers=admin.headers, json={"reason": "Fake"}
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["unlisted_at"] is not None
+    r = await client.post(f"/v1/admin/users/{alice.id}/reinstate", headers=admin.headers)
+    assert r.status_code == 200, r.text
+    assert spot["id"] not in await search_ids(client)
+    r = await client.post(f"/v1/admin/spots/{spot['id']}/relist", headers=admin.headers)
+    assert r.status_code == 200, r.text
+    assert spot["id"] in await search_ids(client)
+
+
 async def test_the_audit_log_lists_every_action_newest_first_without_personal_data(
     client: AsyncClient, admin: Account, alice: Account, bob: Account, clock: FakeClock
 ) -> None:

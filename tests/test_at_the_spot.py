@@ -203,7 +203,8 @@ async def test_an_overstay_is_marked_told_to_both_and_charged_at_check_out(
     assert await watch(db, t(4, 11)) == NOTHING  # once
     clock.now = t(4, 20)
     seen = await current(client, booking, alice)
-    assert (seen["status"], seen["license_plate"]) == ("overstayed", PLATE)  # the car is on their spot
+    # After the end, outside the reveal window: the owner does not see the plate.
+    assert (seen["status"], seen["license_plate"]) == ("overstayed", None)
     overstayed = (await events(db, booking))[-1]
     assert overstayed["type"] == "booking.overstayed"
     assert (overstayed["driver_id"], overstayed["owner_id"]) == (bob.id, alice.id)
@@ -250,6 +251,58 @@ async def test_the_owners_overstay_rate_and_grace_apply(
     booking = await checked_in(client, clock, bob, spot, 2, 4)
     clock.now = t(4, 1)
     assert (await act(client, booking, "check-out", bob)).json()["overstay_cents"] == 150  # 15 min at 6.00
+
+
+async def test_the_rules_are_those_the_booking_was_confirmed_with(
+    client: AsyncClient, db: Database, clock: FakeClock, alice: Account, bob: Account
+) -> None:
+    spot = await open_spot(client, alice, grace_min=10)
+    booking = await booked(client, bob, spot, 2, 4)
+    other = await booked(client, bob, spot, 6, 8)
+    # The owner raises the overstay rate, drops the grace and requires check-in afterwards.
+    r = await client.patch(
+        f"/v1/spots/{spot['id']}",
+        headers={**alice.headers, "Content-Type": "application/merge-patch+json", "If-Match": "*"},
+        content=json.dumps(
+            {"rules": {"grace_min": 0, "overstay_hourly_cents": 100_000, "check_in_required": True}}
+        ),
+    )
+    assert r.status_code == 200, r.text
+    clock.now = t(2)
+    assert (await act(client, booking, "check-in", bob)).status_code == 200
+    # Still the grace it was confirmed with: not overstayed 5 minutes after the end.
+    assert await watch(db, t(4, 5)) == NOTHING
+    clock.now = t(4, 25)
+    out = (await act(client, booking, "check-out", bob)).json()
+    assert out["overstay_cents"] == 188  # 30 min at 1.5 x 2.50 EUR/h, not at 1000 EUR/h
+    # Check-in was not required when the other booking was confirmed: no no-show.
+    assert await watch(db, t(6, 45)) == NOTHING
+    assert await complete(db, t(8)) == 1
+    assert (await current(client, other, bob))["status"] == "completed"
+    # A booking confirmed now is bound by the new rules.
+    later = await booked(client, bob, spot, 30, 32)
+    assert await watch(db, t(30, 30)) == Watched(0, 0, 0, 1)
+    clock.now = t(30, 31)
+    assert (await current(client, later, bob))["status"] == "no_show"
+
+
+async def test_a_driver_who_checked_in_checks_out_rather_than_cancels(
+    client: AsyncClient, clock: FakeClock, alice: Account, bob: Account
+) -> None:
+    spot = await open_spot(client, alice, cancellation_policy="flexible")
+    booking = await booked(client, bob, spot, 2, 4)
+    clock.now = t(1, 50)
+    assert (await act(client, booking, "check-in", bob)).status_code == 200
+    for who in (bob, alice):
+        r = await client.post(f"/v1/bookings/{booking['id']}/cancel", headers=who.headers, json={})
+        assert_problem(r, 409, "invalid_transition")
+    # The interval stays taken while the car is there.
+    carol = await make_account(client, "carol")
+    assert_problem(await book(client, carol, spot, 2, 3), 409, "slot_unavailable")
+    clock.now = t(2, 30)
+    assert (await act(client, booking, "check-out", bob)).status_code == 200
+    r = await client.post(f"/v1/bookings/{booking['id']}/cancel", headers=bob.headers, json={})
+    assert r.status_code == 200, r.text
 
 
 async def test_an_overstay_never_checked_out_is_completed_at_the_cap(

@@ -17,7 +17,7 @@ from app.db import Database
 from app.main import create_app
 from app.settings import Settings
 from tests.conftest import START, FakeClock, assert_problem, with_clock
-from tests.factories import Account, book, booked, make_account, open_spot
+from tests.factories import Account, add_rule, book, booked, make_account, make_spot, open_spot
 
 NOVEMBER = {"from": "2026-11-01", "to": "2026-12-01"}
 AUTUMN = {"from": "2026-11-01", "to": "2027-01-01"}
@@ -248,3 +248,16 @@ async def test_overstay_fees_count_in_the_earnings(client: AsyncClient, clock: F
     assert overstay == 188
     [line] = (await client.get("/v1/me/earnings", headers=alice.headers, params=NOVEMBER)).json()["items"]
     assert money(line) == (1, 500, 0, overstay, 0, 500 + overstay)
+
+
+async def test_a_large_booking_with_a_platform_fee_does_not_overflow(fee_client: AsyncClient) -> None:
+    alice = await make_account(fee_client, "alice")
+    bob = await make_account(fee_client, "bob")
+    spot = await make_spot(fee_client, alice, pricing={"hourly_cents": 100_000}, rules={"buffer_min": 0})
+    await add_rule(fee_client, alice, spot)
+    big = await booked(fee_client, bob, spot, 24, 54)  # 30 h at 1000 EUR/h
+    assert big["total_cents"] == 3_000_000
+    r = await fee_client.get("/v1/me/earnings", headers=alice.headers, params=NOVEMBER)
+    assert r.status_code == 200, r.text
+    [line] = r.json()["items"]
+    assert (line["platform_fee_cents"], line["net_cents"]) == (375_000, 2_625_000)

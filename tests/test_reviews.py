@@ -185,6 +185,26 @@ async def test_not_before_the_booking_is_over(client: AsyncClient, clock: FakeCl
     assert_problem(await review(client, driver, held), 409, "invalid_transition")
 
 
+async def test_not_while_the_at_the_spot_rules_still_decide(client: AsyncClient, clock: FakeClock) -> None:
+    owner = await make_account(client, "owner")
+    driver = await make_account(client, "driver")
+    spot = await open_spot(client, owner)
+    required = await open_spot(client, owner, check_in_required=True)
+    parked = await booked(client, driver, spot, 2, 4)
+    missed = await booked(client, driver, required, 2, 4)
+    clock.now = START + timedelta(hours=2)
+    r = await client.post(f"/v1/bookings/{parked['id']}/check-in", headers=driver.headers)
+    assert r.status_code == 200, r.text
+    # Past the end: the car is still there (it will overstay), and the other was never checked in
+    # where that is required (it will be a no-show). Neither is over yet.
+    clock.now = START + timedelta(hours=4, minutes=5)
+    for b in (parked, missed):
+        assert_problem(await review(client, driver, b), 409, "invalid_transition")
+    r = await client.post(f"/v1/bookings/{parked['id']}/check-out", headers=driver.headers)
+    assert r.status_code == 200, r.text
+    await reviewed(client, driver, parked)
+
+
 async def test_not_after_fourteen_days(client: AsyncClient, clock: FakeClock) -> None:
     s = await done(client, clock)
     clock.now = s.end + WINDOW

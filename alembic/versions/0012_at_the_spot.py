@@ -65,6 +65,11 @@ def upgrade() -> None:
         "bookings", sa.Column("overstay_cents", sa.Integer(), server_default=sa.text("0"), nullable=False)
     )
     op.add_column("bookings", sa.Column("spot_occupied_at", sa.DateTime(timezone=True), nullable=True))
+    # The spot's at-the-spot rules as they were when the booking was confirmed.
+    op.add_column("bookings", sa.Column("grace_min", sa.SmallInteger(), nullable=True))
+    op.add_column("bookings", sa.Column("overstay_hourly_cents", sa.Integer(), nullable=True))
+    op.add_column("bookings", sa.Column("check_in_required", sa.Boolean(), nullable=True))
+    op.add_column("bookings", sa.Column("no_show_after_min", sa.SmallInteger(), nullable=True))
     op.create_check_constraint(op.f("ck_bookings_overstay_cents"), "bookings", "overstay_cents >= 0")
     op.create_index(
         op.f("ix_bookings_spot_id_end_at_overstayed"),
@@ -77,7 +82,16 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index(op.f("ix_bookings_spot_id_end_at_overstayed"), table_name="bookings")
     op.drop_constraint(op.f("ck_bookings_overstay_cents"), "bookings", type_="check")
-    for column in ("spot_occupied_at", "overstay_cents", "checked_out_at", "checked_in_at"):
+    for column in (
+        "no_show_after_min",
+        "check_in_required",
+        "overstay_hourly_cents",
+        "grace_min",
+        "spot_occupied_at",
+        "overstay_cents",
+        "checked_out_at",
+        "checked_in_at",
+    ):
         op.drop_column("bookings", column)
     op.drop_constraint(op.f("ck_spots_at_the_spot"), "spots", type_="check")
     for column in ("no_show_after_min", "check_in_required", "overstay_hourly_cents", "grace_min"):

@@ -144,6 +144,13 @@ async def unlist(
     """The spot leaves search and the public view and takes no new bookings; its holds and requests
     are cancelled, its confirmed bookings stay."""
     spot = await spots.get(session, spot_id, for_update=True)
+    if spot.unlisted_with_owner:
+        # Unlisted with its suspended owner, and now for its own sake: it stays unlisted when the
+        # owner is reinstated.
+        spot.unlisted_with_owner = False
+        record(session, admin, "spot.unlist", "spot", spot.id, now, reason=reason)
+        await session.flush()
+        return ModeratedSpot(id=spot.id, title=spot.title, unlisted_at=spot.unlisted_at)
     if spot.unlisted_at is not None:
         raise Conflict("this spot is unlisted already")
     spot.unlisted_at = now

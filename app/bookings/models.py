@@ -167,6 +167,12 @@ class Booking(SQLModel, table=True):
     # When the driver was told that the car of the booking before theirs had overstayed: from then
     # on their cancellation refunds in full, whenever it is made.
     spot_occupied_at: datetime | None = timestamp_field(nullable=True)
+    # The spot's at-the-spot rules when the booking was confirmed (`service.apply`): what the driver
+    # agreed to. An owner's later change of the rules applies to later bookings only.
+    grace_min: int | None = Field(default=None, sa_type=SmallInteger)
+    overstay_hourly_cents: int | None = None
+    check_in_required: bool | None = None
+    no_show_after_min: int | None = Field(default=None, sa_type=SmallInteger)
     created_at: datetime = created_at_field()
     updated_at: datetime = created_at_field()
 

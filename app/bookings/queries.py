@@ -197,7 +197,8 @@ _COMPLETION_DUE = (
     f"{is_status(Status.confirmed)} and end_at <= :now"
     " and (checked_in_at is null or checked_out_at is not null)"
     " and (checked_in_at is not null or spot_occupied_at is not null"
-    " or not exists (select from spots s where s.id = bookings.spot_id and s.check_in_required))"
+    " or not coalesce(bookings.check_in_required,"
+    " (select s.check_in_required from spots s where s.id = bookings.spot_id)))"
 )
 
 

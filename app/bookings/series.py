@@ -347,7 +347,9 @@ async def cancel(
     """Cancels the occurrences that have not started, each under the spot's policy (an owner's
     cancellation refunds in full); those under way or over stay."""
     (series, actor, timezone), bookings = await _locked(session, user, series_id, now)
-    ahead = [b for b in bookings if b.status in ACTIVE and b.start_at > now]
+    # A driver who checked in early (from 15 minutes before the start) is parked: that occurrence
+    # stays, as one under way does.
+    ahead = [b for b in bookings if b.status in ACTIVE and b.start_at > now and not service.parked(b)]
     if not ahead:
         raise InvalidTransition("no occurrence of the series is ahead and active")
     for booking in ahead:

@@ -55,6 +55,7 @@ from booking import Calendar, Interval, ReasonCode, Refusal
 from booking.availability import check_extension
 from booking.pricing import CancellationPolicy, Quote, RefundStep, price, refund, refund_schedule
 from booking.states import Action, Actor, NotAllowed, Status, TransitionError, next_status
+from booking.visits import overstay_hourly_cents
 
 
 async def _spot_terms(conn: asyncpg.Connection, spot_id: uuid.UUID, *, lock: bool) -> SpotTerms:
@@ -450,10 +451,16 @@ async def change(
     now: datetime,
     *,
     reason: str | None = None,
+    erasing: bool = False,
 ) -> Booking:
     """confirm, approve, decline or cancel."""
     booking, actor = await get(session, user, booking_id, for_update=True)
     await _expire_if_due(session, booking, action, now)
+    if action is Action.cancel and parked(booking) and not erasing:
+        # Cancelling would free the interval for someone else while the car stands there, and
+        # end the overstay watch: the driver checks out instead. (An account's erasure still
+        # cancels: nobody is left to check out.)
+        raise InvalidTransition("the driver has checked in: check out instead of cancelling")
     target = await apply(session, booking, action, actor, user, now, reason=reason)
     await notices.emit(session, [booking], f"booking.{target.value}", now)
     return booking
@@ -474,6 +481,8 @@ async def apply(
     statement for many bookings)."""
     from_status = booking.status
     target = _transition(booking, action, actor)
+    if target is Status.confirmed and from_status != Status.confirmed:
+        await _keep_visit_rules(session, booking)
     if action is Action.cancel:
         paid = from_status == Status.confirmed
         booking.refund_cents = (
@@ -496,6 +505,31 @@ async def apply(
     booking.updated_at = now
     _record(session, booking, f"booking.{target.value}", from_status, actor, user, now)
     return target
+
+
+def parked(booking: Booking) -> bool:
+    """Checked in and not checked out: the car is on the spot."""
+    return booking.checked_in_at is not None and booking.checked_out_at is None
+
+
+async def _keep_visit_rules(session: AsyncSession, booking: Booking) -> None:
+    """The spot's grace, overstay rate and no-show rules, as they are when the booking is
+    confirmed, go with it: what the driver agreed to, whatever the owner changes later."""
+    rules = (
+        await session.execute(
+            select(
+                col(Spot.grace_min),
+                col(Spot.hourly_cents),
+                col(Spot.overstay_hourly_cents),
+                col(Spot.check_in_required),
+                col(Spot.no_show_after_min),
+            ).where(col(Spot.id) == booking.spot_id)
+        )
+    ).one()
+    booking.grace_min = rules.grace_min
+    booking.overstay_hourly_cents = overstay_hourly_cents(rules.hourly_cents, rules.overstay_hourly_cents)
+    booking.check_in_required = rules.check_in_required
+    booking.no_show_after_min = rules.no_show_after_min
 
 
 async def extend(

@@ -54,8 +54,8 @@ def _plate(b: Booking, facts: Row, viewer_id: uuid.UUID, now: datetime) -> str |
     due = b.status == Status.confirmed and reveals(
         start=b.start_at, end=b.end_at, reveal_before_min=facts["reveal_before_min"], now=now
     )
-    # An overstaying car is still on the owner's spot: they may need its plate until it leaves.
-    return plate if due or b.status == Status.overstayed else None
+    # Only in the reveal window, as docs/api.md promises; not while a car overstays (after the end).
+    return plate if due else None
 
 
 def _out(

@@ -79,13 +79,18 @@ async def _spot(session: AsyncSession, booking: Booking) -> Spot:
 
 
 def fee(booking: Booking, spot: Spot, left_at: datetime) -> int:
-    """The overstay fee of `booking` for a car that left at `left_at`, under the spot's rules now."""
+    """The overstay fee of `booking` for a car that left at `left_at`, under the rules it was
+    confirmed with (`service.apply` keeps them on the booking)."""
     return overstay_fee(
         end=booking.end_at,
         left_at=left_at,
-        grace_min=spot.grace_min,
+        grace_min=booking.grace_min if booking.grace_min is not None else spot.grace_min,
         granularity_min=spot.granularity_min,
-        hourly_cents=overstay_hourly_cents(spot.hourly_cents, spot.overstay_hourly_cents),
+        hourly_cents=(
+            booking.overstay_hourly_cents
+            if booking.overstay_hourly_cents is not None
+            else overstay_hourly_cents(spot.hourly_cents, spot.overstay_hourly_cents)
+        ),
     )
 
 
@@ -154,7 +159,7 @@ async def mark_overstays(session: AsyncSession, now: datetime, *, batch: int = 1
             # Implied by the next condition; spelled out for the partial index on confirmed ends.
             col(Booking.end_at) < now,
             # Leaving at the very end of the grace is still free (`overstay_fee`): past it, overstayed.
-            col(Booking.end_at) + col(Spot.grace_min) * _MINUTE < now,
+            col(Booking.end_at) + func.coalesce(col(Booking.grace_min), col(Spot.grace_min)) * _MINUTE < now,
         )
         .order_by(col(Booking.id))
         .limit(batch)
@@ -234,10 +239,15 @@ async def mark_no_shows(session: AsyncSession, now: datetime, *, batch: int = 10
             col(Booking.checked_in_at).is_(None),
             # Told that the car before them overstayed, a driver may rightly stay away.
             col(Booking.spot_occupied_at).is_(None),
-            col(Spot.check_in_required).is_(True),
+            # As it was when the booking was confirmed: a rule switched on later binds later bookings.
+            func.coalesce(col(Booking.check_in_required), col(Spot.check_in_required)).is_(True),
             # Implied by the next condition; spelled out for the partial index on confirmed starts.
             col(Booking.start_at) < now,
-            func.least(col(Booking.start_at) + col(Spot.no_show_after_min) * _MINUTE, col(Booking.end_at))
+            func.least(
+                col(Booking.start_at)
+                + func.coalesce(col(Booking.no_show_after_min), col(Spot.no_show_after_min)) * _MINUTE,
+                col(Booking.end_at),
+            )
             <= now,
         )
         .order_by(col(Booking.id))

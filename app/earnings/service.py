@@ -39,7 +39,10 @@ with paid as (
       and b.start_at < (cast(cast(:to_day as date) as timestamp) at time zone s.timezone)
       and exists (select from booking_events e where e.booking_id = b.id and e.to_status = 'confirmed')
 ), charged as (
-    select *, (greatest(booked - refunded + overstay, 0) * :fee_bp + 5000) / 10000 as fee from paid
+    -- In bigint: a large booking times the basis points leaves PostgreSQL's integer range.
+    select *, (greatest(cast(booked as bigint) - refunded + overstay, 0) * cast(:fee_bp as bigint) + 5000)
+              / 10000 as fee
+    from paid
 )
 select {keys}, currency, count(*) as bookings, sum(booked) as booked, sum(refunded) as refunded,
        sum(overstay) as overstay, sum(fee) as fee

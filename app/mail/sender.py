@@ -33,9 +33,11 @@ from app.settings import Environment, Settings
 
 logger = logging.getLogger("parkshare.mail")
 
-BATCH = 20
-# Longer than a send can take (connect, TLS, hand-over, each bounded by TIMEOUT).
-LEASE = timedelta(minutes=5)
+# A batch is sent one mail after another under one lease: small enough that a slow server cannot
+# outlast the lease (each SMTP step is bounded by TIMEOUT_SECONDS, about four steps a mail), so
+# another process does not send the rest a second time.
+BATCH = 5
+LEASE = timedelta(minutes=10)
 TIMEOUT_SECONDS = 20
 # Pauses after the 1st, 2nd, ... failed attempt; after the last, the mail is given up (~22 h).
 BACKOFF = (

@@ -57,7 +57,7 @@ from app.spots.models import Spot
 from app.users.models import AccountToken, User, Vehicle
 from app.users.schemas import UserOut
 from app.users.service import check_password
-from booking.states import ACTIVE, Action
+from booking.states import ACTIVE, Action, Status
 
 # Table -> where the export shows it.
 EXPORTED: dict[str, str] = {
@@ -363,7 +363,8 @@ async def _cancel_driven(session: AsyncSession, user: User, now: datetime) -> No
     def active() -> Any:
         return select(Booking).where(
             col(Booking.driver_id) == user.id,
-            col(Booking.status).in_(list(ACTIVE)),
+            # An overstayed booking is over: it completes at check-out or at the overstay cap.
+            col(Booking.status).in_([s for s in ACTIVE if s is not Status.overstayed]),
             col(Booking.end_at) > now,
         )
 
@@ -374,7 +375,13 @@ async def _cancel_driven(session: AsyncSession, user: User, now: datetime) -> No
     driven = list(await session.scalars(active().order_by(col(Booking.start_at))))
     for booking in driven:
         await bookings.change(
-            session, user, str(booking.id), Action.cancel, now, reason="the driver deleted their account"
+            session,
+            user,
+            str(booking.id),
+            Action.cancel,
+            now,
+            reason="the driver deleted their account",
+            erasing=True,
         )
 
 

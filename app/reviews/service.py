@@ -47,7 +47,10 @@ async def create(
     # two parties' reviews of one booking take turns, so the second always sees the first and
     # shows both at once.
     booking, actor = await bookings.get(session, user, booking_id, for_update=True)
-    refusal = review_refusal(booking.status, booking.end_at, now)
+    unsettled = bookings.parked(booking) or (
+        bool(booking.check_in_required) and booking.checked_in_at is None and booking.spot_occupied_at is None
+    )
+    refusal = review_refusal(booking.status, booking.end_at, now, settled=not unsettled)
     if refusal is ReviewRefusal.not_over:
         raise InvalidTransition(f"a {booking.status} booking cannot be reviewed before it is completed")
     if refusal is ReviewRefusal.window_closed:

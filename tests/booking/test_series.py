@@ -191,3 +191,7 @@ def test_a_series_status_says_what_comes_next() -> None:
     assert series_status([Status.declined]) == Status.declined
     assert series_status([Status.declined, Status.expired]) == Status.cancelled
     assert series_status([Status.cancelled]) == Status.cancelled
+    # At the spot: a car staying on comes before what is merely reserved; all no-shows read so.
+    assert series_status([confirmed, Status.overstayed, Status.completed]) == Status.overstayed
+    assert series_status([Status.no_show, Status.no_show]) == Status.no_show
+    assert series_status([Status.no_show, Status.completed]) == Status.completed
