@@ -71,7 +71,13 @@ class Mailer:
         self.db, self.settings, self.clock = db, settings, clock
 
     async def send(self) -> int:
-        return await sender.send_due(self.db, self.settings, self.clock.now)
+        """Everything due, batch after batch, as the job does over its runs."""
+        total = 0
+        while True:
+            sent = await sender.send_due(self.db, self.settings, self.clock.now)
+            total += sent
+            if sent < sender.BATCH:
+                return total
 
 
 @pytest.fixture
