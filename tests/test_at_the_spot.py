@@ -286,6 +286,26 @@ async def test_the_rules_are_those_the_booking_was_confirmed_with(
     assert (await current(client, later, bob))["status"] == "no_show"
 
 
+async def test_a_confirmed_booking_keeps_its_cancellation_policy(
+    client: AsyncClient, alice: Account, bob: Account
+) -> None:
+    spot = await open_spot(client, alice, cancellation_policy="flexible")
+    booking = await booked(client, bob, spot, 2, 4)
+    r = await client.patch(
+        f"/v1/spots/{spot['id']}",
+        headers={**alice.headers, "Content-Type": "application/merge-patch+json", "If-Match": "*"},
+        content=json.dumps({"rules": {"cancellation_policy": "strict"}}),
+    )
+    assert r.status_code == 200, r.text
+    # Flexible, as when it was confirmed: a full refund until the start.
+    r = await client.post(f"/v1/bookings/{booking['id']}/cancel", headers=bob.headers, json={})
+    assert r.json()["refund_cents"] == booking["total_cents"]
+    # A booking confirmed now follows the new policy (strict: half back more than 24 h ahead).
+    later = await booked(client, bob, spot, 48, 50)
+    r = await client.post(f"/v1/bookings/{later['id']}/cancel", headers=bob.headers, json={})
+    assert r.json()["refund_cents"] == later["total_cents"] // 2
+
+
 async def test_a_driver_who_checked_in_checks_out_rather_than_cancels(
     client: AsyncClient, clock: FakeClock, alice: Account, bob: Account
 ) -> None:

@@ -70,6 +70,7 @@ def upgrade() -> None:
     op.add_column("bookings", sa.Column("overstay_hourly_cents", sa.Integer(), nullable=True))
     op.add_column("bookings", sa.Column("check_in_required", sa.Boolean(), nullable=True))
     op.add_column("bookings", sa.Column("no_show_after_min", sa.SmallInteger(), nullable=True))
+    op.add_column("bookings", sa.Column("cancellation_policy", sa.String(length=16), nullable=True))
     op.create_check_constraint(op.f("ck_bookings_overstay_cents"), "bookings", "overstay_cents >= 0")
     op.create_index(
         op.f("ix_bookings_spot_id_end_at_overstayed"),
@@ -83,6 +84,7 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_bookings_spot_id_end_at_overstayed"), table_name="bookings")
     op.drop_constraint(op.f("ck_bookings_overstay_cents"), "bookings", type_="check")
     for column in (
+        "cancellation_policy",
         "no_show_after_min",
         "check_in_required",
         "overstay_hourly_cents",

@@ -173,6 +173,8 @@ class Booking(SQLModel, table=True):
     overstay_hourly_cents: int | None = None
     check_in_required: bool | None = None
     no_show_after_min: int | None = Field(default=None, sa_type=SmallInteger)
+    # Likewise the cancellation policy its refunds follow.
+    cancellation_policy: str | None = Field(default=None, max_length=16)
     created_at: datetime = created_at_field()
     updated_at: datetime = created_at_field()
 

@@ -487,7 +487,9 @@ async def apply(
         paid = from_status == Status.confirmed
         booking.refund_cents = (
             refund(
-                await queries.cancellation_policy(session, booking.spot_id),
+                CancellationPolicy(booking.cancellation_policy)
+                if booking.cancellation_policy is not None
+                else await queries.cancellation_policy(session, booking.spot_id),
                 booking.total_cents,
                 booking.start_at,
                 now,
@@ -513,8 +515,8 @@ def parked(booking: Booking) -> bool:
 
 
 async def _keep_visit_rules(session: AsyncSession, booking: Booking) -> None:
-    """The spot's grace, overstay rate and no-show rules, as they are when the booking is
-    confirmed, go with it: what the driver agreed to, whatever the owner changes later."""
+    """The spot's cancellation policy, grace, overstay rate and no-show rules, as they are when the
+    booking is confirmed, go with it: what the driver agreed to, whatever the owner changes later."""
     rules = (
         await session.execute(
             select(
@@ -523,6 +525,7 @@ async def _keep_visit_rules(session: AsyncSession, booking: Booking) -> None:
                 col(Spot.overstay_hourly_cents),
                 col(Spot.check_in_required),
                 col(Spot.no_show_after_min),
+                col(Spot.cancellation_policy),
             ).where(col(Spot.id) == booking.spot_id)
         )
     ).one()
@@ -530,6 +533,7 @@ async def _keep_visit_rules(session: AsyncSession, booking: Booking) -> None:
     booking.overstay_hourly_cents = overstay_hourly_cents(rules.hourly_cents, rules.overstay_hourly_cents)
     booking.check_in_required = rules.check_in_required
     booking.no_show_after_min = rules.no_show_after_min
+    booking.cancellation_policy = rules.cancellation_policy
 
 
 async def extend(

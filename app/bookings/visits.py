@@ -232,7 +232,7 @@ async def mark_no_shows(session: AsyncSession, now: datetime, *, batch: int = 10
     the spot is occupied (those complete as usual). No longer active, they free the rest
     of their interval; the driver is refunded what a cancellation at the start would refund."""
     query = (
-        select(Booking, col(Spot.cancellation_policy))
+        select(Booking, func.coalesce(col(Booking.cancellation_policy), col(Spot.cancellation_policy)))
         .join(Spot, col(Spot.id) == Booking.spot_id)
         .where(
             col(Booking.status) == Status.confirmed,
