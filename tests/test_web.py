@@ -1,0 +1,217 @@
+"""The web app in a real browser (headless Chromium through Selenium) against a real server
+(tests/live.py) on the committed database, with the server's clock fixed at `START` so that the
+times typed in are always ahead; marked slow.
+
+Selenium blocks, and the server runs in this test's event loop: every browser step runs in a
+thread (`asyncio.to_thread`). The map's tiles point at a closed local port, so these tests also
+show that the app works as a list without tiles."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+
+from app.db import Database
+from app.main import create_app
+from app.settings import Settings
+from tests.browser import PHONE, chrome, console_errors, ensure_chromium, find, set_value, sign_in, wait_for
+from tests.conftest import FakeClock
+from tests.factories import PASSWORD, make_account, open_spot
+from tests.live import client_for, live_server
+
+pytestmark = pytest.mark.slow
+
+# No tile server: nothing leaves this machine, and the app must work without tiles.
+OFFLINE_TILES = "http://127.0.0.1:9/{z}/{x}/{y}.png"
+
+
+@pytest.fixture(scope="session")
+def chromium() -> tuple[str, str]:
+    try:
+        return ensure_chromium()
+    except RuntimeError as error:
+        pytest.fail(f"the browser tests need Chromium: {error}", pytrace=False)
+
+
+@pytest.fixture
+async def web_app(settings: Settings, committed_db: Database) -> FastAPI:
+    app = create_app(settings.model_copy(update={"tile_url": OFFLINE_TILES}), database=committed_db)
+    app.state.clock = FakeClock()  # Monday 2026-11-23, 09:00 in Berlin
+    return app
+
+
+@pytest.fixture
+async def live(web_app: FastAPI) -> AsyncIterator[str]:
+    async with live_server(web_app) as url:
+        yield url
+
+
+@pytest.fixture
+async def http(live: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with client_for(live) as client:
+        yield client
+
+
+@pytest.fixture
+def browsers(chromium: tuple[str, str]) -> Iterator[list[WebDriver]]:
+    """Browser sessions opened by the test, all closed at its end."""
+    opened: list[WebDriver] = []
+    yield opened
+    for session in opened:
+        session.quit()
+
+
+def status_of(session: WebDriver, booking_id: str) -> str:
+    """The status a booking's card shows (read in one step: the list is re-rendered live)."""
+    status: str | None = session.execute_script(
+        'return document.querySelector(`[data-booking-id="${arguments[0]}"] .badge`)?.dataset.status',
+        booking_id,
+    )
+    return status or ""
+
+
+def card_text(session: WebDriver, booking_id: str) -> str:
+    text: str = session.execute_script(
+        "return document.querySelector(`[data-booking-id=\"${arguments[0]}\"]`)?.innerText ?? ''", booking_id
+    )
+    return text
+
+
+async def test_a_driver_books_and_sees_the_owner_cancel_live(
+    http: httpx.AsyncClient, live: str, chromium: tuple[str, str], browsers: list[WebDriver]
+) -> None:
+    owner = await make_account(http, "owner")
+    driver = await make_account(http, "driver")
+    spot = await open_spot(http, owner, cancellation_policy="moderate")
+
+    def driver_books() -> str:
+        session = chrome(chromium, size=PHONE)
+        browsers.append(session)
+        sign_in(session, live, driver.email, PASSWORD)
+        session.get(f"{live}/#/")
+        # Tuesday 24 November, 10:00 to 12:00 in Berlin: the day after the server's "now".
+        set_value(session, "#date", "2026-11-24")
+        set_value(session, "#from", "10:00")
+        set_value(session, "#until", "12:00")
+        find(session, "#search-button").click()
+        find(session, f'.result[data-spot-id="{spot["id"]}"] a').click()
+        assert find(session, "h1").text == spot["title"]
+        find(session, "#quote-button").click()
+        # 2 h at 2.50 EUR; a moderate policy: all back until 24 h before, then half.
+        assert find(session, "#quote-total").text == "€5.00"
+        refunds = [li.text for li in session.find_elements(By.CSS_SELECTOR, "#refunds li")]
+        assert len(refunds) == 3, refunds
+        assert "€5.00" in refunds[0], refunds
+        assert "€2.50" in refunds[1], refunds
+        find(session, "#book-button").click()
+        find(session, "#confirm-button").click()
+        booking_id = wait_for(
+            session,
+            lambda s: s.execute_script(
+                "return document.querySelector('.booking[data-booking-id]')?.dataset.bookingId"
+            ),
+        )
+        wait_for(session, lambda s: status_of(s, booking_id) == "confirmed")
+        wait_for(session, lambda s: find(s, "#live-state").get_attribute("data-state") == "live")
+        text = card_text(session, booking_id)
+        assert "10:00" in text, text
+        assert "12:00" in text, text
+        return booking_id
+
+    booking_id = await asyncio.to_thread(driver_books)
+    r = await http.get(f"/v1/bookings/{booking_id}", headers=driver.headers)
+    assert r.json()["status"] == "confirmed"
+    assert (r.json()["start"], r.json()["end"]) == ("2026-11-24T09:00:00Z", "2026-11-24T11:00:00Z")
+
+    def owner_cancels() -> None:
+        session = chrome(chromium)
+        browsers.append(session)
+        sign_in(session, live, owner.email, PASSWORD)
+        session.get(f"{live}/#/owner/bookings")
+        find(session, f'[data-booking-id="{booking_id}"] button[data-action="cancel"]').click()
+        wait_for(session, lambda s: status_of(s, booking_id) == "cancelled")
+
+    await asyncio.to_thread(owner_cancels)
+
+    def driver_sees_it() -> None:
+        session = browsers[0]
+        # No reload: the change comes over the live stream.
+        wait_for(session, lambda s: status_of(s, booking_id) == "cancelled")
+        text = card_text(session, booking_id)
+        assert "refund €5.00" in text, text  # an owner's cancellation refunds everything
+        assert "#/bookings" in session.current_url
+        for session in browsers:
+            assert console_errors(session) == []
+
+    await asyncio.to_thread(driver_sees_it)
+
+
+async def test_an_owner_publishes_a_spot_with_a_weekly_rule_and_sees_it_bookable(
+    http: httpx.AsyncClient, live: str, chromium: tuple[str, str], browsers: list[WebDriver]
+) -> None:
+    owner = await make_account(http, "owner")
+
+    def owner_publishes() -> str:
+        session = chrome(chromium)
+        browsers.append(session)
+        sign_in(session, live, owner.email, PASSWORD)
+        session.get(f"{live}/#/owner")
+        find(session, "#new-spot").click()
+        set_value(session, "#spot-title", "Garage Arneckestraße")
+        set_value(session, "#spot-street", "Arneckestraße")
+        set_value(session, "#spot-house", "12")
+        default_lat = find(session, "#spot-lat").get_attribute("value")
+        # Placing it on the map: a click right of and below the centre.
+        the_map = find(session, "#place-map")
+        session.execute_script(
+            "const r = arguments[0].getBoundingClientRect();"
+            "arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true, clientX: r.left + r.width / 2 + 40,"
+            " clientY: r.top + r.height / 2 + 30}));",
+            the_map,
+        )
+        wait_for(session, lambda s: find(s, "#spot-lat").get_attribute("value") != default_lat)
+        set_value(session, "#spot-hourly", "3")
+        find(session, "#save-spot").click()
+        find(session, "#week-grid")
+        spot_id = session.current_url.rsplit("/", 1)[-1]
+        # Tuesdays 10:00 to 13:00 local time.
+        for hour in (10, 11, 12):
+            find(session, f'#week-grid button[data-day="tue"][data-hour="{hour}"]').click()
+        find(session, "#save-week").click()
+        wait_for(session, lambda s: "saved" in s.find_element(By.ID, "status").text.lower())
+        find(session, "#view-public").click()
+        free = wait_for(
+            session,
+            lambda s: [li.text for li in s.find_elements(By.CSS_SELECTOR, "#free-times li")] or False,
+        )
+        assert len(free) == 1, free
+        assert "24 Nov 2026, 10:00" in free[0], free
+        assert "13:00" in free[0], free
+        assert console_errors(session) == []
+        return spot_id
+
+    spot_id = await asyncio.to_thread(owner_publishes)
+    spot = (await http.get(f"/v1/spots/{spot_id}", headers=owner.headers)).json()
+    assert spot["title"] == "Garage Arneckestraße"
+    assert spot["pricing"]["hourly_cents"] == 300
+    # South-east of the centre, where the map was clicked.
+    assert spot["location"]["lat"] < 51.505, spot["location"]
+    assert spot["location"]["lon"] > 7.447, spot["location"]
+    rules = (await http.get(f"/v1/spots/{spot_id}/availability/rules", headers=owner.headers)).json()
+    assert [(r["weekdays"], r["start_time"], r["end_time"]) for r in rules["items"]] == [
+        (["tue"], "10:00", "13:00")
+    ]
+    # And a driver can book it.
+    driver = await make_account(http, "driver")
+    quote = await http.post(
+        "/v1/quotes",
+        headers=driver.headers,
+        json={"spot_id": spot_id, "start": "2026-11-24T09:00:00Z", "end": "2026-11-24T12:00:00Z"},
+    )
+    assert quote.json()["bookable"] is True, quote.text
