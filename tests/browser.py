@@ -66,6 +66,11 @@ def chrome(paths: tuple[str, str], size: tuple[int, int] = DESKTOP, lang: str = 
     service = Service(executable_path=driver)
     session = webdriver.Chrome(options=options, service=service)
     session.set_window_size(*size)
+    # The exact viewport (a window has a minimum width), as a phone of that size would have.
+    session.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": size[0], "height": size[1], "deviceScaleFactor": 1, "mobile": size[0] < 600},
+    )
     return session
 
 
