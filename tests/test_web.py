@@ -9,6 +9,7 @@ show that the app works as a list without tiles."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
@@ -16,6 +17,7 @@ import pytest
 from fastapi import FastAPI
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from sqlalchemy import text
 
 from app.db import Database
 from app.main import create_app
@@ -177,6 +179,7 @@ async def test_an_owner_publishes_a_spot_with_a_weekly_rule_and_sees_it_bookable
         )
         wait_for(session, lambda s: find(s, "#spot-lat").get_attribute("value") != default_lat)
         set_value(session, "#spot-hourly", "3")
+        find(session, "#spot-instant").click()  # on request: the owner approves each booking
         find(session, "#save-spot").click()
         find(session, "#week-grid")
         spot_id = session.current_url.rsplit("/", 1)[-1]
@@ -200,6 +203,7 @@ async def test_an_owner_publishes_a_spot_with_a_weekly_rule_and_sees_it_bookable
     spot = (await http.get(f"/v1/spots/{spot_id}", headers=owner.headers)).json()
     assert spot["title"] == "Garage Arneckestraße"
     assert spot["pricing"]["hourly_cents"] == 300
+    assert spot["rules"]["instant_book"] is False
     # South-east of the centre, where the map was clicked.
     assert spot["location"]["lat"] < 51.505, spot["location"]
     assert spot["location"]["lon"] > 7.447, spot["location"]
@@ -215,3 +219,130 @@ async def test_an_owner_publishes_a_spot_with_a_weekly_rule_and_sees_it_bookable
         json={"spot_id": spot_id, "start": "2026-11-24T09:00:00Z", "end": "2026-11-24T12:00:00Z"},
     )
     assert quote.json()["bookable"] is True, quote.text
+    r = await http.post(
+        "/v1/bookings",
+        headers=driver.headers,
+        json={"spot_id": spot_id, "start": "2026-11-24T09:00:00Z", "end": "2026-11-24T12:00:00Z"},
+    )
+    assert r.json()["status"] == "requested", r.text
+    booking_id = r.json()["id"]
+
+    def owner_approves() -> None:
+        session = browsers[0]
+        session.get(f"{live}/#/owner/bookings")
+        find(session, f'[data-booking-id="{booking_id}"] button[data-action="approve"]').click()
+        wait_for(session, lambda s: status_of(s, booking_id) == "confirmed")
+        assert "Driver" in card_text(session, booking_id)
+
+    await asyncio.to_thread(owner_approves)
+    r = await http.get(f"/v1/bookings/{booking_id}", headers=driver.headers)
+    assert r.json()["status"] == "confirmed"
+
+
+async def test_an_account_in_german_registers_verifies_its_address_and_deletes_itself(
+    live: str, committed_db: Database, chromium: tuple[str, str], browsers: list[WebDriver]
+) -> None:
+    email = "greta.web@example.org"
+
+    def registers() -> dict[str, list[str]]:
+        session = chrome(chromium, size=PHONE, lang="de-DE")
+        browsers.append(session)
+        session.get(f"{live}/#/register")
+        assert session.execute_script("return document.documentElement.lang") == "de"
+        set_value(session, "#register-name", "Greta")
+        set_value(session, "#register-email", email)
+        set_value(session, "#register-password", PASSWORD)
+        find(session, "#register-form button[type=submit]").click()
+        assert find(session, "#logout").text == "Abmelden"
+        wait_for(session, lambda s: "Willkommen" in s.find_element(By.ID, "status").text)
+        storage: dict[str, list[str]] = session.execute_script(
+            "return {local: Object.keys(localStorage), session: Object.keys(sessionStorage)}"
+        )
+        return storage
+
+    storage = await asyncio.to_thread(registers)
+    # The refresh token lives with the tab, never in localStorage; the access token only in memory.
+    assert storage["local"] == []
+    assert "parkshare.refresh" in storage["session"]
+
+    async with committed_db.sessionmaker() as session:
+        body = (
+            await session.execute(
+                text("select body from mails where to_address = :to and kind = 'verify_email'"), {"to": email}
+            )
+        ).scalar_one()
+    token = re.search(r"/verify-email\?token=([\w-]+)", body)
+    assert token is not None, body
+
+    def verifies_and_deletes() -> None:
+        session = browsers[0]
+        session.get(f"{live}/verify-email?token={token.group(1)}")
+        assert find(session, "#verify-result").text == "Deine Adresse ist bestätigt."
+        assert "token" not in session.current_url  # taken out of the address bar (and the history)
+        session.get(f"{live}/#/account")
+        find(session, "#delete-form")
+        assert "bestätigt" in find(session, "main").text
+        set_value(session, "#delete-password", PASSWORD)
+        find(session, "#delete-form button[type=submit]").click()
+        wait_for(session, lambda s: s.switch_to.alert).accept()
+        find(session, "#nav-login")
+        wait_for(
+            session, lambda s: s.execute_script("return sessionStorage.getItem('parkshare.refresh')") is None
+        )
+        assert console_errors(session) == []
+
+    await asyncio.to_thread(verifies_and_deletes)
+    async with client_for(live) as http:
+        r = await http.post("/v1/auth/login", json={"email": email, "password": PASSWORD})
+    assert r.status_code == 401, r.text
+
+
+async def test_the_apps_own_arithmetic_in_the_browser(
+    live: str, chromium: tuple[str, str], browsers: list[WebDriver]
+) -> None:
+    """Local times to instants across the DST change, the week grid to rules and back (a rule past
+    midnight too), and the stream parser fed in pieces, run by the browser's own modules."""
+
+    def run() -> dict[str, object]:
+        session = chrome(chromium)
+        browsers.append(session)
+        session.get(f"{live}/#/login")
+        find(session, "#login-form")
+        result: dict[str, object] = session.execute_async_script(
+            """
+            const done = arguments[arguments.length - 1];
+            Promise.all([import('/app/js/i18n.js'), import('/app/js/views/owner.js'), import('/app/js/events.js')])
+              .then(([i18n, owner, events]) => {
+                const grid = owner.gridFromRules([
+                  {weekdays: ['tue', 'thu'], start_time: '10:00', end_time: '13:00'},
+                  {weekdays: ['sun'], start_time: '22:00', end_time: '06:00'},
+                ]);
+                const got = [];
+                let rest = events.parseEvents('id: 1\\nevent: booking.held\\ndata: {"a"', (m) => got.push(m));
+                rest = events.parseEvents(rest + ': 1}\\n\\n: keep-alive\\n\\nid: 2\\nda', (m) => got.push(m));
+                done({
+                  winter: i18n.zonedToUtc('2026-11-24', '10:00', 'Europe/Berlin'),
+                  summer: i18n.zonedToUtc('2026-07-01', '10:00', 'Europe/Berlin'),
+                  springForward: i18n.zonedToUtc('2026-03-29', '03:00', 'Europe/Berlin'),
+                  rules: owner.rulesFromGrid(grid),
+                  mondayMorning: grid[0].slice(0, 7),
+                  messages: got,
+                  rest,
+                });
+              }, (error) => done({error: String(error)}));
+            """
+        )
+        return result
+
+    result = await asyncio.to_thread(run)
+    assert result["winter"] == "2026-11-24T09:00:00Z"
+    assert result["summer"] == "2026-07-01T08:00:00Z"
+    assert result["springForward"] == "2026-03-29T01:00:00Z"
+    assert result["rules"] == [
+        {"weekdays": ["mon"], "start_time": "00:00", "end_time": "06:00"},
+        {"weekdays": ["tue", "thu"], "start_time": "10:00", "end_time": "13:00"},
+        {"weekdays": ["sun"], "start_time": "22:00", "end_time": "24:00"},
+    ]
+    assert result["mondayMorning"] == [True] * 6 + [False]
+    assert result["messages"] == [{"id": "1", "event": "booking.held", "data": '{"a": 1}'}]
+    assert result["rest"] == "id: 2\nda"

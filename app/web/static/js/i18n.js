@@ -59,3 +59,9 @@ export function zonedToUtc(date, hm, timeZone) {
   utc = guess - offsetMs(utc, timeZone);
   return new Date(utc).toISOString().replace(/\.\d{3}Z$/, "Z");
 }
+
+// An interval: "24 Nov 2026, 10:00 – 13:00" within a day, both instants in full otherwise.
+export function span(start, end, timeZone) {
+  const sameDay = localParts(start, timeZone).date === localParts(end, timeZone).date;
+  return `${dateTime(start, timeZone)} – ${sameDay ? time(end, timeZone) : dateTime(end, timeZone)}`;
+}

@@ -4,7 +4,7 @@ import * as auth from "./auth.js";
 import * as api from "./api.js";
 import { h, mount } from "./dom.js";
 import { t } from "./i18n.js";
-import { say } from "./ui.js";
+import { navigated } from "./ui.js";
 import { searchView } from "./views/search.js";
 import { spotView } from "./views/spot.js";
 import { bookingsView } from "./views/bookings.js";
@@ -57,7 +57,7 @@ async function route() {
     cleanup();
     cleanup = null;
   }
-  say("");
+  navigated();
   const path = location.pathname;
   if (path === "/verify-email" || path === "/reset-password") {
     const token = new URLSearchParams(location.search).get("token") || "";

@@ -1,10 +1,20 @@
 // Messages for the user: the status line (announced to screen readers) and readable errors.
 import { t } from "./i18n.js";
 
-export function say(text, isError = false) {
+// `keep`: the message outlives the navigation that follows it ("Signed in." and then the page).
+export function say(text, isError = false, keep = false) {
   const el = document.getElementById("status");
   el.className = isError ? "error" : "";
   el.textContent = text || "";
+  if (keep) el.dataset.keep = "1";
+  else delete el.dataset.keep;
+}
+
+// On navigation: clears the status line, unless its message asked to be kept (once).
+export function navigated() {
+  const el = document.getElementById("status");
+  if (el.dataset.keep) delete el.dataset.keep;
+  else say("");
 }
 
 export function errorText(error) {

@@ -23,7 +23,7 @@ export async function loginView(main) {
     event.preventDefault();
     try {
       await api.login(form.querySelector("#login-email").value.trim(), form.querySelector("#login-password").value);
-      say(t("account.signedIn"));
+      say(t("account.signedIn"), false, true);
       afterSignIn();
     } catch (error) {
       fail(error);
@@ -46,7 +46,7 @@ export async function registerView(main) {
     try {
       await api.post("/v1/auth/register", { email, password, display_name: form.querySelector("#register-name").value.trim() }, { auth: false });
       await api.login(email, password);
-      say(t("account.registered"));
+      say(t("account.registered"), false, true);
       afterSignIn();
     } catch (error) {
       fail(error);
@@ -149,7 +149,7 @@ export async function accountView(main) {
     try {
       await api.del("/v1/me", { password: remove.querySelector("#delete-password").value });
       await api.logout();
-      say(t("account.deleted"));
+      say(t("account.deleted"), false, true);
       location.hash = "#/";
     } catch (error) {
       fail(error);

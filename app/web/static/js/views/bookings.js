@@ -3,7 +3,7 @@
 import * as api from "../api.js";
 import { config } from "../config.js";
 import { h, mount } from "../dom.js";
-import { t, money, dateTime, time } from "../i18n.js";
+import { t, money, dateTime, time, span } from "../i18n.js";
 import { LiveEvents } from "../events.js";
 import { fail, say, statusBadge } from "../ui.js";
 import { addressText } from "./spot.js";
@@ -34,7 +34,7 @@ export function bookingCard(booking, role, reload) {
   if (ACTIVE.has(booking.status) && booking.status !== "overstayed") actions.push(act(t("booking.cancel"), "cancel", "danger", {}));
   return h("article", { class: "card booking", "data-booking-id": booking.id },
     h("h3", {}, booking.spot?.title || booking.spot_id),
-    h("p", {}, statusBadge(booking.status), " ", `${dateTime(booking.start, zone)} – ${time(booking.end, zone)}`),
+    h("p", {}, statusBadge(booking.status), " ", span(booking.start, booking.end, zone)),
     h("p", {}, h("span", { class: "price" }, money(booking.total_cents, booking.currency)),
       booking.refund_cents !== null && booking.refund_cents !== undefined ? ` · ${t("booking.refund", { amount: money(booking.refund_cents, booking.currency) })}` : "",
       role === "owner" ? ` · ${booking.driver_name}` : "",

@@ -4,7 +4,7 @@
 import * as api from "../api.js";
 import { config } from "../config.js";
 import { h, mount, field, checkbox } from "../dom.js";
-import { t, money, dateTime, zonedToUtc } from "../i18n.js";
+import { t, money, span, zonedToUtc } from "../i18n.js";
 import { createMap, pin } from "../map.js";
 import { fail, say } from "../ui.js";
 import { bookingList } from "./bookings.js";
@@ -118,7 +118,7 @@ export async function spotEditView(main, params, spotId) {
         say(t("saved"));
       } else {
         const created = await api.post("/v1/spots", body);
-        say(t("owner.created"));
+        say(t("owner.created"), false, true);
         location.hash = `#/owner/spot/${encodeURIComponent(created.id)}`;
       }
     } catch (error) {
@@ -254,7 +254,7 @@ async function availabilityEditor(box, spot) {
   };
   async function refresh(kind, list) {
     const items = await listAll(`${base}/${kind}`);
-    mount(list, items.length ? items.map((item) => h("li", {}, `${dateTime(item.start, zone)} – ${dateTime(item.end, zone)}`, item.reason ? ` (${item.reason})` : "", " ",
+    mount(list, items.length ? items.map((item) => h("li", {}, span(item.start, item.end, zone), item.reason ? ` (${item.reason})` : "", " ",
       h("button", { type: "button", class: "secondary", onclick: async () => {
         try {
           await api.del(`${base}/${kind}/${encodeURIComponent(item.id)}`);

@@ -4,7 +4,7 @@ import { config } from "../config.js";
 import { h, mount, field, checkbox } from "../dom.js";
 import { t, money, localParts, zonedToUtc } from "../i18n.js";
 import { createMap, pin } from "../map.js";
-import { fail, say } from "../ui.js";
+import { fail } from "../ui.js";
 
 // Places of the quarter to search around (no geocoder: nothing leaves for a third party).
 export const PLACES = [
@@ -58,8 +58,9 @@ export async function searchView(main, params) {
     h("div", { class: "actions" }, h("button", { type: "submit", id: "search-button" }, t("search.submit"))),
   );
   const mapEl = h("div", { class: "map", id: "map" });
-  const list = h("div", { id: "results", "aria-live": "polite" });
-  mount(main, h("h1", {}, t("search.title")), form, h("div", { class: "search-layout" }, mapEl, h("section", { "aria-label": t("search.results") }, h("h2", {}, t("search.results")), list)));
+  const list = h("div", { id: "results" });
+  const count = h("p", { id: "result-count", role: "status" });
+  mount(main, h("h1", {}, t("search.title")), form, h("div", { class: "search-layout" }, mapEl, h("section", { "aria-label": t("search.results") }, h("h2", {}, t("search.results")), count, list)));
 
   let view = null;
   let layer = null;
@@ -86,14 +87,14 @@ export async function searchView(main, params) {
     sessionStorage.setItem(KEY, JSON.stringify(v));
     const centre = (PLACES.find(([id]) => id === v.place) || PLACES[0])[1];
     const { start, end } = windowFrom(v);
-    say(t("search.searching"));
+    count.textContent = t("search.searching");
     try {
       const page = await api.get("/v1/search", {
         lat: centre[0], lon: centre[1], radius_m: v.radius, start, end, sort: v.sort,
         ev: v.ev ? "true" : undefined, covered: v.covered ? "true" : undefined,
         max_total_cents: v.maxPrice ? Math.round(Number(v.maxPrice) * 100) : undefined, limit: 50,
       }, { auth: false });
-      say(t("search.found", { count: page.items.length }));
+      count.textContent = t("search.found", { count: page.items.length });
       const link = (spot) => `#/spot/${encodeURIComponent(spot.id)}?start=${encodeURIComponent(start)}&end=${encodeURIComponent(end)}`;
       mount(list, page.items.length ? page.items.map((item) => h("article", { class: "card result", "data-spot-id": item.spot.id },
         h("h3", {}, h("a", { href: link(item.spot) }, item.spot.title)),
@@ -117,6 +118,7 @@ export async function searchView(main, params) {
         }
       }
     } catch (error) {
+      count.textContent = "";
       fail(error);
       mount(list);
     }

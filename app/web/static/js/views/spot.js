@@ -4,7 +4,7 @@ import * as api from "../api.js";
 import * as auth from "../auth.js";
 import { config } from "../config.js";
 import { h, mount, field } from "../dom.js";
-import { t, money, dateTime, time, day, localParts } from "../i18n.js";
+import { t, money, dateTime, time, localParts, span } from "../i18n.js";
 import { createMap, pin } from "../map.js";
 import { fail, say, statusBadge, errorText } from "../ui.js";
 import { defaultWindow, windowFrom } from "./search.js";
@@ -74,7 +74,7 @@ export async function spotView(main, params, spotId) {
     to: new Date(from.getTime() + 7 * 86_400_000).toISOString().replace(/\.\d{3}Z$/, "Z"),
   }, { auth: false }).then((answer) => {
     mount(free, answer.free.length
-      ? answer.free.slice(0, 20).map((slot) => h("li", {}, `${dateTime(slot.start, zone)} – ${dateTime(slot.end, zone)}`))
+      ? answer.free.slice(0, 20).map((slot) => h("li", {}, span(slot.start, slot.end, zone)))
       : h("li", {}, t("spot.noFreeTimes")));
   }).catch(fail);
 
@@ -106,7 +106,7 @@ function showQuote(box, spot, quote, start, end, zone) {
   const idempotency = api.idempotencyKey();
   mount(box,
     h("div", { class: "card" },
-      h("p", {}, `${dateTime(start, zone)} – ${time(end, zone)}`),
+      h("p", {}, span(start, end, zone)),
       h("ul", {}, quote.breakdown.map((line) => h("li", {}, `${line.label}: ${money(line.amount_cents, quote.currency)}`))),
       h("p", {}, t("spot.total"), " ", h("span", { class: "price", id: "quote-total" }, money(quote.total_cents, quote.currency))),
       h("h3", {}, t("spot.cancellation")),
@@ -141,7 +141,7 @@ function showBooking(box, booking, zone) {
           event.target.disabled = true;
           try {
             await api.post(`/v1/bookings/${encodeURIComponent(booking.id)}/confirm`, undefined, { headers: { "Idempotency-Key": api.idempotencyKey() } });
-            say(t("spot.confirmed"));
+            say(t("spot.confirmed"), false, true);
             location.hash = "#/bookings";
           } catch (error) {
             event.target.disabled = false;
@@ -155,4 +155,3 @@ function showBooking(box, booking, zone) {
   }
 }
 
-export { day };
