@@ -10,6 +10,14 @@ die() { echo "ensure-chromium: $*" >&2; exit 1; }
 if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then
     exit 0
 fi
+# The test workers may all get here at once: one installs, the others wait and find it installed.
+if command -v flock >/dev/null 2>&1; then
+    exec 9>"${TMPDIR:-/tmp}/parkshare-ensure-chromium.lock"
+    flock 9
+    if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then
+        exit 0
+    fi
+fi
 [ "$(id -u)" = 0 ] || die "chromium or chromedriver is missing; run: sudo apt-get update && sudo apt-get install -y chromium chromium-driver"
 command -v apt-get >/dev/null 2>&1 || die "chromium or chromedriver is missing; install Chromium and its chromedriver and put both on PATH."
 say "apt-get update"

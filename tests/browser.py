@@ -126,3 +126,20 @@ def console_errors(session: WebDriver) -> list[str]:
         for entry in session.get_log("browser")
         if entry["level"] == "SEVERE" and "/{z}" not in entry["message"] and ".png" not in entry["message"]
     ]
+
+
+def unlabelled(session: WebDriver) -> list[str]:
+    """The form controls and buttons of the page that a screen reader could not name."""
+    names: list[str] = session.execute_script(
+        """
+        const missing = [];
+        for (const el of document.querySelectorAll('input, select, textarea, button, a[href]')) {
+          if (el.type === 'hidden' || el.closest('.leaflet-control-container')) continue;
+          const labelled = (el.labels && el.labels.length) || el.getAttribute('aria-label')
+            || el.getAttribute('aria-labelledby') || (el.textContent || '').trim();
+          if (!labelled) missing.push(el.outerHTML.slice(0, 80));
+        }
+        return missing;
+        """
+    )
+    return names

@@ -16,13 +16,24 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from sqlalchemy import text
 
 from app.db import Database
 from app.main import create_app
 from app.settings import Settings
-from tests.browser import PHONE, chrome, console_errors, ensure_chromium, find, set_value, sign_in, wait_for
+from tests.browser import (
+    PHONE,
+    chrome,
+    console_errors,
+    ensure_chromium,
+    find,
+    set_value,
+    sign_in,
+    unlabelled,
+    wait_for,
+)
 from tests.conftest import FakeClock
 from tests.factories import PASSWORD, make_account, open_spot
 from tests.live import client_for, live_server
@@ -101,9 +112,11 @@ async def test_a_driver_books_and_sees_the_owner_cancel_live(
         set_value(session, "#date", "2026-11-24")
         set_value(session, "#from", "10:00")
         set_value(session, "#until", "12:00")
-        find(session, "#search-button").click()
+        assert unlabelled(session) == []
+        find(session, "#max-price").send_keys(Keys.ENTER)  # the keyboard submits the search
         find(session, f'.result[data-spot-id="{spot["id"]}"] a').click()
         assert find(session, "h1").text == spot["title"]
+        assert unlabelled(session) == []
         find(session, "#quote-button").click()
         # 2 h at 2.50 EUR; a moderate policy: all back until 24 h before, then half.
         assert find(session, "#quote-total").text == "€5.00"
@@ -182,6 +195,7 @@ async def test_an_owner_publishes_a_spot_with_a_weekly_rule_and_sees_it_bookable
         find(session, "#spot-instant").click()  # on request: the owner approves each booking
         find(session, "#save-spot").click()
         find(session, "#week-grid")
+        assert unlabelled(session) == []
         spot_id = session.current_url.rsplit("/", 1)[-1]
         # Tuesdays 10:00 to 13:00 local time.
         for hour in (10, 11, 12):
@@ -281,6 +295,7 @@ async def test_an_account_in_german_registers_verifies_its_address_and_deletes_i
         assert "token" not in session.current_url  # taken out of the address bar (and the history)
         session.get(f"{live}/#/account")
         find(session, "#delete-form")
+        assert unlabelled(session) == []
         assert "bestätigt" in find(session, "main").text
         set_value(session, "#delete-password", PASSWORD)
         find(session, "#delete-form button[type=submit]").click()
