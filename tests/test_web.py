@@ -35,13 +35,14 @@ from tests.browser import (
     wait_for,
 )
 from tests.conftest import FakeClock
-from tests.factories import PASSWORD, make_account, open_spot
+from tests.factories import PASSWORD, booked, make_account, open_spot
 from tests.live import client_for, live_server
 
 pytestmark = pytest.mark.slow
 
 # No tile server: nothing leaves this machine, and the app must work without tiles.
 OFFLINE_TILES = "http://127.0.0.1:9/{z}/{x}/{y}.png"
+DASH = "\u2013"  # between the ends of an interval
 
 
 @pytest.fixture(scope="session")
@@ -102,6 +103,8 @@ async def test_a_driver_books_and_sees_the_owner_cancel_live(
     owner = await make_account(http, "owner")
     driver = await make_account(http, "driver")
     spot = await open_spot(http, owner, cancellation_policy="moderate")
+    # Starting in half an hour: inside the reveal window, so its access details are shown.
+    soon = await booked(http, driver, spot, 0.5, 1.5)
 
     def driver_books() -> str:
         session = chrome(chromium, size=PHONE)
@@ -129,7 +132,9 @@ async def test_a_driver_books_and_sees_the_owner_cancel_live(
         booking_id = wait_for(
             session,
             lambda s: s.execute_script(
-                "return document.querySelector('.booking[data-booking-id]')?.dataset.bookingId"
+                "return document.querySelector(`.booking[data-booking-id]:not([data-booking-id='${arguments[0]}'])`)"
+                "?.dataset.bookingId",
+                soon["id"],
             ),
         )
         wait_for(session, lambda s: status_of(s, booking_id) == "confirmed")
@@ -137,6 +142,11 @@ async def test_a_driver_books_and_sees_the_owner_cancel_live(
         text = card_text(session, booking_id)
         assert "10:00" in text, text
         assert "12:00" in text, text
+        assert "appear 60 minutes before the start" in text, text
+        wait_for(session, lambda s: "Code 4711 at the gate" in card_text(s, soon["id"]))
+        assert "Kreuzstraße 61a" in card_text(session, soon["id"])
+        find(session, "#calendar-button").click()
+        assert "/v1/me/calendar.ics?token=" in (find(session, "#calendar-url").get_attribute("value") or "")
         return booking_id
 
     booking_id = await asyncio.to_thread(driver_books)
@@ -202,14 +212,19 @@ async def test_an_owner_publishes_a_spot_with_a_weekly_rule_and_sees_it_bookable
             find(session, f'#week-grid button[data-day="tue"][data-hour="{hour}"]').click()
         find(session, "#save-week").click()
         wait_for(session, lambda s: "saved" in s.find_element(By.ID, "status").text.lower())
+        # And once, Wednesday 25 November 08:00 to 09:00.
+        for css, value in ((".d", "2026-11-25"), (".f", "08:00"), (".ed", "2026-11-25"), (".u", "09:00")):
+            set_value(session, f".one-off {css}", value)
+        find(session, ".one-off button[type=submit]").click()
+        wait_for(
+            session, lambda s: f"25 Nov 2026, 08:00 {DASH} 09:00" in s.find_element(By.ID, "windows").text
+        )
         find(session, "#view-public").click()
         free = wait_for(
             session,
             lambda s: [li.text for li in s.find_elements(By.CSS_SELECTOR, "#free-times li")] or False,
         )
-        assert len(free) == 1, free
-        assert "24 Nov 2026, 10:00" in free[0], free
-        assert "13:00" in free[0], free
+        assert free == [f"24 Nov 2026, 10:00 {DASH} 13:00", f"25 Nov 2026, 08:00 {DASH} 09:00"], free
         assert console_errors(session) == []
         return spot_id
 
@@ -247,6 +262,9 @@ async def test_an_owner_publishes_a_spot_with_a_weekly_rule_and_sees_it_bookable
         find(session, f'[data-booking-id="{booking_id}"] button[data-action="approve"]').click()
         wait_for(session, lambda s: status_of(s, booking_id) == "confirmed")
         assert "Driver" in card_text(session, booking_id)
+        session.get(f"{live}/#/owner/earnings")
+        rows = [tr.text for tr in find(session, "#earnings").find_elements(By.CSS_SELECTOR, "tbody tr")]
+        assert rows == ["2026-11 1 €9.00 €0.00 €0.00 €9.00", "Total 1 €9.00 €0.00 €0.00 €9.00"], rows
 
     await asyncio.to_thread(owner_approves)
     r = await http.get(f"/v1/bookings/{booking_id}", headers=driver.headers)

@@ -1,7 +1,7 @@
 // My bookings as driver, kept current by the live stream; the access details once revealed; the
 // calendar feed link.
 import * as api from "../api.js";
-import { config } from "../config.js";
+import { config, serverNow } from "../config.js";
 import { h, mount } from "../dom.js";
 import { t, money, dateTime, time, span } from "../i18n.js";
 import { LiveEvents } from "../events.js";
@@ -51,7 +51,12 @@ async function revealAccess(card, booking) {
   if (booking.status !== "confirmed") return;
   try {
     const spot = await api.get(`/v1/spots/${encodeURIComponent(booking.spot_id)}`);
-    if (spot.view !== "full") {
+    // The full view is the spot's, shown while any booking of it is revealed: this booking's
+    // details only within its own window.
+    const reveal = (spot.rules?.reveal_before_min ?? 60) * 60_000;
+    const now = serverNow();
+    const inWindow = now >= Date.parse(booking.start) - reveal && now < Date.parse(booking.end);
+    if (spot.view !== "full" || !inWindow) {
       mount(card.querySelector(".access"), h("p", { class: "muted" }, t("booking.accessLater", { minutes: spot.rules?.reveal_before_min ?? 60 })));
       return;
     }
