@@ -98,7 +98,11 @@ def card_text(session: WebDriver, booking_id: str) -> str:
 
 
 async def test_a_driver_books_and_sees_the_owner_cancel_live(
-    http: httpx.AsyncClient, live: str, chromium: tuple[str, str], browsers: list[WebDriver]
+    http: httpx.AsyncClient,
+    live: str,
+    web_app: FastAPI,
+    chromium: tuple[str, str],
+    browsers: list[WebDriver],
 ) -> None:
     owner = await make_account(http, "owner")
     driver = await make_account(http, "driver")
@@ -175,6 +179,19 @@ async def test_a_driver_books_and_sees_the_owner_cancel_live(
             assert console_errors(session) == []
 
     await asyncio.to_thread(driver_sees_it)
+
+    # At the spot: ten minutes before the other booking starts, the driver checks in.
+    web_app.state.clock.advance(minutes=20)
+
+    def driver_checks_in() -> None:
+        session = browsers[0]
+        session.refresh()  # the page learns the server's time when it is served
+        find(session, f'[data-booking-id="{soon["id"]}"] button[data-action="check-in"]').click()
+        wait_for(session, lambda s: "Checked in at 09:20" in card_text(s, soon["id"]))
+
+    await asyncio.to_thread(driver_checks_in)
+    r = await http.get(f"/v1/bookings/{soon['id']}", headers=driver.headers)
+    assert r.json()["checked_in_at"] == "2026-11-23T08:20:00Z"
 
 
 async def test_an_owner_publishes_a_spot_with_a_weekly_rule_and_sees_it_bookable(

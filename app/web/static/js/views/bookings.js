@@ -31,6 +31,14 @@ export function bookingCard(booking, role, reload) {
   if (role === "owner" && booking.status === "requested") {
     actions.push(act(t("owner.approve"), "approve", ""), act(t("owner.decline"), "decline", "danger"));
   }
+  if (role === "driver" && booking.status === "confirmed") {
+    // At the spot: check-in from 15 minutes before the start until the end (the server's clock).
+    const now = serverNow();
+    const open = now >= Date.parse(booking.start) - 15 * 60_000 && now < Date.parse(booking.end);
+    if (!booking.checked_in_at && open) actions.push(act(t("booking.checkIn"), "check-in", ""));
+    if (booking.checked_in_at && !booking.checked_out_at) actions.push(act(t("booking.checkOut"), "check-out", ""));
+  }
+  if (role === "driver" && booking.status === "overstayed" && !booking.checked_out_at) actions.push(act(t("booking.checkOut"), "check-out", ""));
   if (ACTIVE.has(booking.status) && booking.status !== "overstayed") actions.push(act(t("booking.cancel"), "cancel", "danger", {}));
   return h("article", { class: "card booking", "data-booking-id": booking.id },
     h("h3", {}, booking.spot?.title || booking.spot_id),
@@ -40,6 +48,8 @@ export function bookingCard(booking, role, reload) {
       role === "owner" ? ` · ${booking.driver_name}` : "",
       booking.license_plate ? ` · ${booking.license_plate}` : ""),
     booking.status === "held" && booking.hold_expires_at ? h("p", { class: "muted" }, t("spot.heldUntil", { until: time(booking.hold_expires_at, zone) })) : null,
+    booking.checked_in_at ? h("p", { class: "checked-in" }, t("booking.checkedIn", { at: time(booking.checked_in_at, zone) }),
+      booking.checked_out_at ? ` · ${t("booking.checkedOut", { at: time(booking.checked_out_at, zone) })}` : "") : null,
     booking.status === "requested" && booking.request_expires_at ? h("p", { class: "muted" }, t("booking.requestUntil", { until: dateTime(booking.request_expires_at, zone) })) : null,
     h("div", { class: "access" }),
     actions.length ? h("div", { class: "actions" }, actions) : null,
