@@ -23,7 +23,10 @@ export function errorText(error) {
     if (known !== `error.${error.code}`) return known;
     return error.message;
   }
-  return t("error.network");
+  // fetch() rejects with a TypeError when the service cannot be reached; anything else is a bug
+  // worth reading as it is.
+  if (error instanceof TypeError && /fetch|network|load failed/i.test(error.message)) return t("error.network");
+  return String(error?.message || error);
 }
 
 export function fail(error) {

@@ -3,7 +3,7 @@
 import * as api from "../api.js";
 import { config, serverNow } from "../config.js";
 import { h, mount } from "../dom.js";
-import { t, money, dateTime, time, span } from "../i18n.js";
+import { t, money, dateTime, time, span, day } from "../i18n.js";
 import { LiveEvents } from "../events.js";
 import { fail, say, statusBadge } from "../ui.js";
 import { addressText } from "./spot.js";
@@ -110,7 +110,7 @@ export async function bookingList(main, role, title) {
       // An agenda: the bookings of each day under it (the calendar of the owner's spots).
       const days = new Map();
       sorted.forEach((b, i) => {
-        const key = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeZone: config.timezone }).format(new Date(b.start));
+        const key = day(b.start, config.timezone);
         if (!days.has(key)) days.set(key, []);
         days.get(key).push(cards[i]);
       });

@@ -82,6 +82,7 @@ export async function searchView(main, params) {
     covered: form.querySelector("#covered").checked,
   });
 
+  let alive = true;
   async function run() {
     const v = values();
     sessionStorage.setItem(KEY, JSON.stringify(v));
@@ -94,6 +95,7 @@ export async function searchView(main, params) {
         ev: v.ev ? "true" : undefined, covered: v.covered ? "true" : undefined,
         max_total_cents: v.maxPrice ? Math.round(Number(v.maxPrice) * 100) : undefined, limit: 50,
       }, { auth: false });
+      if (!alive) return; // the user went elsewhere meanwhile
       count.textContent = t("search.found", { count: page.items.length });
       const link = (spot) => `#/spot/${encodeURIComponent(spot.id)}?start=${encodeURIComponent(start)}&end=${encodeURIComponent(end)}`;
       mount(list, page.items.length ? page.items.map((item) => h("article", { class: "card result", "data-spot-id": item.spot.id },
@@ -114,10 +116,12 @@ export async function searchView(main, params) {
             title: `${item.spot.title}: ${money(item.quote.total_cents, item.quote.currency)}`,
             onclick: () => { location.hash = link(item.spot); },
           });
+          if (!alive) return;
           layer.addLayer(marker);
         }
       }
     } catch (error) {
+      if (!alive) return;
       count.textContent = "";
       fail(error);
       mount(list);
@@ -129,5 +133,8 @@ export async function searchView(main, params) {
     run();
   });
   run();
-  return () => view?.map.remove();
+  return () => {
+    alive = false;
+    view?.map.remove();
+  };
 }
