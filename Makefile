@@ -8,12 +8,12 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help install db run test test-fast test-future client-check lint format typecheck bench openapi-snapshot clean
+.PHONY: help install db run test test-fast test-future client-check lint format typecheck bench openapi-snapshot screenshots clean
 
 help:
 	@echo "make run    serve the API with Kreuzviertel demo data on http://$(HOST):$(PORT) (docs at /docs)"
 	@echo "make test   run the whole test suite against a real PostgreSQL"
-	@echo "make install | db | test-fast | test-future | client-check | lint | format | typecheck | bench | openapi-snapshot | clean"
+	@echo "make install | db | test-fast | test-future | client-check | lint | format | typecheck | bench | openapi-snapshot | screenshots | clean"
 
 install: $(STAMP)
 
@@ -81,3 +81,9 @@ openapi-snapshot: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .grimp_cache .import_linter_cache
+
+# The web app's main pages at phone and desktop size, into docs/screenshots/ (README.md shows
+# them): headless Chromium against a test server with fixed data and clock (tests/screenshots.py).
+screenshots: db
+	@scripts/ensure-chromium.sh
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/screenshots.py

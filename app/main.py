@@ -49,6 +49,7 @@ from app.spots.schemas import Connector
 from app.users.models import ROLES
 from app.users.router import router as users_router
 from app.users.router import sign_in_router
+from app.web.router import install_web
 from app.wiring import wire
 from booking.pricing import CancellationPolicy
 
@@ -152,6 +153,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.include_router(admin_router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     openapi.install_docs(app)
+    install_web(app)
     return app
 
 

@@ -37,6 +37,10 @@ _VAPID_SUBJECT = re.compile(r"mailto:[^@\s]+@[^@\s]+\.[^@\s]+|https://[^/\s]+(/\
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
 
 
+# A tile server's host (and port); `{s}` stands for a subdomain letter.
+_TILE_HOST = re.compile(r"(\{s\}\.)?[A-Za-z0-9.-]+(:[0-9]{1,5})?")
+
+
 class Environment(StrEnum):
     development = "development"
     test = "test"
@@ -128,6 +132,12 @@ class Settings(BaseSettings):
     # no CORS headers at all, so browsers only allow pages served from the API's own origin.
     cors_origins: str = ""
 
+    # The web app's map (app/web/): where its tiles come from (`{z}`, `{x}`, `{y}`, optionally `{s}`)
+    # and the attribution their provider asks for. The page's Content-Security-Policy allows images
+    # from this host only; without tiles the app still works as a list.
+    tile_url: Annotated[str, Field(max_length=500)] = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    tile_attribution: Annotated[str, Field(max_length=300)] = "© OpenStreetMap contributors"
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:
@@ -144,6 +154,27 @@ class Settings(BaseSettings):
             if origin != "*" and not _ORIGIN.fullmatch(origin):
                 raise ValueError("CORS_ORIGINS must be origins like https://app.example.org, comma-separated")
         return ",".join(origins)
+
+    @field_validator("tile_url")
+    @classmethod
+    def _a_tile_template(cls, value: str) -> str:
+        parsed = urlsplit(value)
+        if (
+            parsed.scheme not in ("http", "https")
+            or not _TILE_HOST.fullmatch(parsed.netloc)
+            or any(part not in value for part in ("{z}", "{x}", "{y}"))
+            or any(c in value for c in "\"'<> ")
+        ):
+            raise ValueError(
+                "TILE_URL must be an http(s) URL with {z}, {x} and {y}, like https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+            )
+        return value
+
+    @property
+    def tile_origin(self) -> str:
+        """The tiles' origin for the web app's Content-Security-Policy (`{s}.` becomes `*.`)."""
+        parsed = urlsplit(self.tile_url)
+        return f"{parsed.scheme}://{parsed.netloc.replace('{s}', '*')}"
 
     @field_validator("database_url")
     @classmethod

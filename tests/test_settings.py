@@ -183,3 +183,18 @@ def test_the_vapid_subject_is_a_mailto_or_https_url(subject: str) -> None:
 def test_other_vapid_subjects_are_refused(subject: str) -> None:
     with pytest.raises(ValidationError, match="VAPID_SUBJECT"):
         make(vapid_subject=subject)
+
+
+def test_tile_url_needs_a_tile_template_and_gives_the_csp_origin() -> None:
+    assert make().tile_origin == "https://tile.openstreetmap.org"
+    assert make(tile_url="https://{s}.tiles.example.org:8443/{z}/{x}/{y}.png").tile_origin == (
+        "https://*.tiles.example.org:8443"
+    )
+    for bad in (
+        "javascript:alert(1)//{z}/{x}/{y}",
+        "https://tiles.example.org/{z}/{x}.png",
+        "https://tiles.example.org/{z}/{x}/{y}.png'; script-src *",
+        "ftp://tiles.example.org/{z}/{x}/{y}.png",
+    ):
+        with pytest.raises(ValidationError, match="TILE_URL"):
+            make(tile_url=bad)
