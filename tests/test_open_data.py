@@ -12,10 +12,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from httpx import AsyncClient, Response
+from httpx import ASGITransport, AsyncClient, Response
 
 from app.admin.service import set_role
 from app.db import Database
+from app.main import create_app
+from app.settings import Settings
 from tests.conftest import START, FakeClock, at
 from tests.factories import EVERY_DAY, Account, add_rule, booked, make_account, spot_body
 
@@ -366,6 +368,28 @@ async def test_if_none_match_takes_any_header_value(client: AsyncClient) -> None
             r = await client.get(path, headers={"If-None-Match": junk})
             assert r.status_code == 200, junk
             assert r.json()["items"][0]["uid"] == UID
+
+
+async def test_any_web_page_may_read_them_whatever_cors_origins_says(
+    client: AsyncClient, settings: Settings, db: Database
+) -> None:
+    await zone_of(client, [2, 2, 1])
+    configured = "https://app.example.org"
+    app = create_app(settings.model_copy(update={"cors_origins": configured}), database=db)
+    app.state.clock = FakeClock()
+    async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as other:
+        for path in (SITES, REALTIME):
+            r = await other.get(path, headers={"Origin": "https://portal.dortmund.example"})
+            assert r.status_code == 200
+            assert r.headers["Access-Control-Allow-Origin"] == "*"
+            assert "etag" in r.headers["Access-Control-Expose-Headers"].lower()
+            assert r.json()["items"][0]["uid"] == UID
+            # The configured origin is answered as on every route.
+            mine = await other.get(path, headers={"Origin": configured})
+            assert mine.headers["Access-Control-Allow-Origin"] == configured
+        # The other routes keep the list.
+        health = await other.get("/healthz", headers={"Origin": "https://portal.dortmund.example"})
+        assert "access-control-allow-origin" not in health.headers
 
 
 async def test_the_uid_and_location_belong_to_the_cell_not_to_its_spots(client: AsyncClient) -> None:

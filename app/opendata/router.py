@@ -38,6 +38,7 @@ _HEADERS = {
         "description": "`*`: any web page may read these data.",
         "schema": {"type": "string"},
     },
+    "Access-Control-Expose-Headers": {"description": "`ETag`", "schema": {"type": "string"}},
 }
 
 IfNoneMatch = Annotated[str | None, Header(description="The `ETag` of the answer you have")]
@@ -77,6 +78,7 @@ def _answer(body: bytes, if_none_match: str | None, cache_control: str, bucket: 
         # Public data: a portal's map in a browser reads it from any origin, with or without
         # CORS_ORIGINS. Nothing here depends on credentials, so `*` gives nothing away.
         "Access-Control-Allow-Origin": "*",
+        "Access-Control-Expose-Headers": "ETag",
     }
     if _not_modified(if_none_match, tag):
         return Response(status_code=304, headers=headers)
