@@ -37,6 +37,7 @@ from app.events.webhook_router import router as webhooks_router
 from app.logs import RequestLog
 from app.middleware import BodyLimit, CatchAll, SecurityHeaders, cors_options, redact_access_log
 from app.migrations import head_revision
+from app.opendata.router import router as opendata_router
 from app.ops import metrics
 from app.ops.router import router as ops_router
 from app.privacy.router import router as privacy_router
@@ -144,6 +145,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.include_router(series_router)
     app.include_router(reviews_router)
     app.include_router(search_router)
+    app.include_router(opendata_router)
     app.include_router(events_router)
     app.include_router(calendars_router)
     app.include_router(earnings_router)

@@ -556,6 +556,42 @@ VAPID_PUBLIC_KEY = {
 }
 
 
+# Open data: one zone of the grid (app/opendata/service.py), in the bucket of 09:07 on a Monday.
+_ZONE = "parkshare:zone:250m-N22891-E2127"
+OPEN_DATA_SITES = {
+    "last_updated": "2026-11-23T08:00:00Z",
+    "ttl": 300,
+    "license": "dl-de/zero-2.0",
+    "items": [
+        {
+            "uid": _ZONE,
+            "name": "Kreuzviertel (parkshare zone 250m-N22891-E2127)",
+            "type": "ZONE",
+            "purpose": "CAR",
+            "lat": 51.505875,
+            "lon": 7.44625,
+            "capacity": 7,
+            "has_charging": True,
+            "max_height": 200,
+            "has_realtime_data": True,
+            "has_fee": True,
+        }
+    ],
+}
+OPEN_DATA_REALTIME = {
+    "last_updated": "2026-11-23T08:00:00Z",
+    "ttl": 300,
+    "license": "dl-de/zero-2.0",
+    "items": [
+        {
+            "uid": _ZONE,
+            "realtime_free_capacity": 4,
+            "realtime_opening_status": "OPEN",
+            "realtime_data_updated_at": "2026-11-23T08:00:00Z",
+        }
+    ],
+}
+
 # GDPR: the export of an account (here with a vehicle and a webhook; every list may be empty) and
 # the erasure's request.
 ERASE_REQUEST = {"password": "correct horse battery"}
@@ -1048,6 +1084,11 @@ TAGS = [
     {
         "name": "earnings",
         "description": "What an owner's spots earned, per month or per spot, as JSON or CSV.",
+    },
+    {
+        "name": "open data",
+        "description": "Zones of spots and their free capacity for the city's data portal, without "
+        "sign-in, as ParkAPI v3 names them: never a single spot (at least 5 spots of 3 owners per zone).",
     },
     {
         "name": "admin",

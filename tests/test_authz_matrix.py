@@ -125,6 +125,9 @@ MATRIX: dict[tuple[str, str], dict[Actor, Expected]] = {
     ("GET", "/v1/search"):                                        row(200, 200, 200, 200, 200),
     ("GET", "/v1/spots/{spot_id}"):                               row(200, 200, 200, 200, 200),
     ("GET", "/v1/spots/{spot_id}/availability"):                  row(200, 200, 200, 200, 200),
+    # Open data for the city: zones, never a spot; anyone.
+    ("GET", "/v1/open-data/parking-sites"):                       row(200, 200, 200, 200, 200),
+    ("GET", "/v1/open-data/parking-sites/realtime"):              row(200, 200, 200, 200, 200),
     # Anyone signed in may list a spot; only its owner changes it.
     ("POST", "/v1/spots"):                                        row(U, 201, 201, 201, 201),
     ("PATCH", "/v1/spots/{spot_id}"):                             row(U, F, F, 200, F),

@@ -85,6 +85,8 @@ CONTRACT = {
     ("get", "/readyz"),
     ("get", "/metrics"),
     ("get", "/v1/push/vapid-public-key"),
+    ("get", "/v1/open-data/parking-sites"),
+    ("get", "/v1/open-data/parking-sites/realtime"),
     ("post", "/v1/me/push-subscriptions"),
     ("delete", "/v1/me/push-subscriptions/{subscription_id}"),
     *WEBHOOK_ROUTES,
@@ -164,6 +166,9 @@ ANONYMOUS_OPERATIONS = {
     "requestPasswordReset",
     "confirmPasswordReset",
     "getVapidPublicKey",
+    # Open data for the city's portal.
+    "listOpenDataParkingSites",
+    "listOpenDataParkingSitesRealtime",
 }
 OPERATION_IDS = {
     "createWebhook",
@@ -238,6 +243,8 @@ OPERATION_IDS = {
     "getVapidPublicKey",
     "subscribePush",
     "unsubscribePush",
+    "listOpenDataParkingSites",
+    "listOpenDataParkingSitesRealtime",
 }
 # The main requests and answers, each with an example: (operationId, success status).
 EXAMPLED = {
@@ -254,7 +261,11 @@ EXAMPLED = {
     "createWebhook": "201",
     "reviewBooking": "201",
     "replyToReview": "200",
+    "listOpenDataParkingSites": "200",
+    "listOpenDataParkingSitesRealtime": "200",
 }
+# The exampled operations that take no request body.
+BODILESS = {"searchSpots", "listOpenDataParkingSites", "listOpenDataParkingSitesRealtime"}
 
 
 async def served(client: AsyncClient) -> dict[str, Any]:
@@ -482,7 +493,7 @@ async def test_main_requests_and_answers_have_valid_examples(client: AsyncClient
     ops = by_id(schema)
     for operation_id, status in EXAMPLED.items():
         operation = ops[operation_id]
-        if operation_id != "searchSpots":  # the only one of them without a body
+        if operation_id not in BODILESS:
             assert "example" in operation["requestBody"]["content"]["application/json"], operation_id
         assert "example" in operation["responses"][status]["content"]["application/json"], operation_id
     assert "example" in ops["createBooking"]["responses"]["409"]["content"]["application/problem+json"]
