@@ -361,8 +361,16 @@ async def test_the_apps_own_arithmetic_in_the_browser(
         result: dict[str, object] = session.execute_async_script(
             """
             const done = arguments[arguments.length - 1];
-            Promise.all([import('/app/js/i18n.js'), import('/app/js/views/owner.js'), import('/app/js/events.js')])
-              .then(([i18n, owner, events]) => {
+            Promise.all([import('/app/js/i18n.js'), import('/app/js/views/owner.js'), import('/app/js/events.js'),
+                         import('/app/js/views/search.js'), import('/app/js/map.js')])
+              .then(async ([i18n, owner, events, search, map]) => {
+                const el = document.createElement('div');
+                el.style.height = '200px';
+                document.body.append(el);
+                const view = await map.createMap(el, {centre: [51.5, 7.45]});
+                const marker = await map.pin(view, [51.5, 7.45], {title: '<b>Bold</b> & co'});
+                marker.openTooltip();
+                const tip = document.querySelector('.leaflet-tooltip');
                 const grid = owner.gridFromRules([
                   {weekdays: ['tue', 'thu'], start_time: '10:00', end_time: '13:00'},
                   {weekdays: ['sun'], start_time: '22:00', end_time: '06:00'},
@@ -371,6 +379,9 @@ async def test_the_apps_own_arithmetic_in_the_browser(
                 let rest = events.parseEvents('id: 1\\nevent: booking.held\\ndata: {"a"', (m) => got.push(m));
                 rest = events.parseEvents(rest + ': 1}\\n\\n: keep-alive\\n\\nid: 2\\nda', (m) => got.push(m));
                 done({
+                  tooltipText: tip.textContent,
+                  tooltipElements: tip.querySelectorAll('b').length,
+                  london: search.windowFrom({date: '2026-11-24', from: '10:00', until: '12:00'}, 'Europe/London'),
                   winter: i18n.zonedToUtc('2026-11-24', '10:00', 'Europe/Berlin'),
                   summer: i18n.zonedToUtc('2026-07-01', '10:00', 'Europe/Berlin'),
                   springForward: i18n.zonedToUtc('2026-03-29', '03:00', 'Europe/Berlin'),
@@ -385,6 +396,11 @@ async def test_the_apps_own_arithmetic_in_the_browser(
         return result
 
     result = await asyncio.to_thread(run)
+    assert "error" not in result, result
+    # An owner's title on the map is text, never HTML.
+    assert (result["tooltipText"], result["tooltipElements"]) == ("<b>Bold</b> & co", 0)
+    # A spot's times are typed in its own zone.
+    assert result["london"] == {"start": "2026-11-24T10:00:00Z", "end": "2026-11-24T12:00:00Z"}
     assert result["winter"] == "2026-11-24T09:00:00Z"
     assert result["summer"] == "2026-07-01T08:00:00Z"
     assert result["springForward"] == "2026-03-29T01:00:00Z"

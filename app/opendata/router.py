@@ -6,7 +6,7 @@ the bytes sent, and `If-None-Match` can be answered 304 without a body."""
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Annotated, Any
 
@@ -74,7 +74,7 @@ def _answer(body: bytes, if_none_match: str | None, cache_control: str, bucket: 
     headers = {
         "ETag": tag,
         "Cache-Control": cache_control,
-        "Last-Modified": format_datetime(bucket, usegmt=True),
+        "Last-Modified": format_datetime(bucket.astimezone(UTC), usegmt=True),
         # Public data: a portal's map in a browser reads it from any origin, with or without
         # CORS_ORIGINS. Nothing here depends on credentials, so `*` gives nothing away.
         "Access-Control-Allow-Origin": "*",

@@ -40,14 +40,19 @@ let refreshing = null;
 export async function accessToken() {
   if (access && Date.now() < accessExpiresAt - 30_000) return access;
   if (!refreshToken()) return null;
-  refreshing ||= refresh().finally(() => {
+  return refresh();
+}
+
+// A new pair for the refresh token. Refresh tokens rotate, and the server takes a second use of
+// one for theft: every caller (a 401 of a request, of the stream) shares the one refresh running.
+export async function refresh() {
+  refreshing ||= refreshOnce().finally(() => {
     refreshing = null;
   });
   return refreshing;
 }
 
-// A new pair for the refresh token; refresh tokens rotate, so only one refresh runs at a time.
-export async function refresh() {
+async function refreshOnce() {
   const token = refreshToken();
   if (!token) return null;
   const response = await fetch("/v1/auth/refresh", {
@@ -56,7 +61,8 @@ export async function refresh() {
     body: JSON.stringify({ refresh_token: token }),
   });
   if (!response.ok) {
-    clearTokens();
+    // Only a refused token ends the sign-in; a 429 or 503 leaves it for the next try.
+    if (response.status === 400 || response.status === 401) clearTokens();
     return null;
   }
   setTokens(await response.json());

@@ -26,7 +26,12 @@ export async function createMap(el, { centre = config.centre, zoom = 15, label }
 
 export async function pin(view, latlng, { title, onclick, color = "#0b57d0" } = {}) {
   const marker = view.lib.circleMarker(latlng, { radius: 9, color, weight: 2, fillOpacity: 0.7 });
-  if (title) marker.bindTooltip(title);
+  // An element, not a string: Leaflet writes a string label as HTML, and titles are owners' text.
+  if (title) {
+    const label = document.createElement("span");
+    label.textContent = title;
+    marker.bindTooltip(label);
+  }
   if (onclick) marker.on("click", onclick);
   marker.addTo(view.map);
   return marker;

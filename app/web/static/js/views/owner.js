@@ -218,8 +218,11 @@ async function availabilityEditor(box, spot) {
   const saveWeek = h("button", { type: "button", id: "save-week", onclick: async () => {
     saveWeek.disabled = true;
     try {
-      for (const rule of await listAll(`${base}/rules`)) await api.del(`${base}/rules/${encodeURIComponent(rule.id)}`);
+      // The new week first, then the old rules away: a failure midway leaves the spot offered at
+      // least as before, never with a week half deleted.
+      const old = await listAll(`${base}/rules`);
       for (const rule of rulesFromGrid(grid)) await api.post(`${base}/rules`, rule);
+      for (const rule of old) await api.del(`${base}/rules/${encodeURIComponent(rule.id)}`);
       say(t("owner.weekSaved"));
     } catch (error) {
       fail(error);

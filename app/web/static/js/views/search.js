@@ -1,6 +1,6 @@
 // The driver's search: place and time window, filters, results on the map and in a list.
 import * as api from "../api.js";
-import { config } from "../config.js";
+import { config, serverNow } from "../config.js";
 import { h, mount, field, checkbox } from "../dom.js";
 import { t, money, localParts, zonedToUtc } from "../i18n.js";
 import { createMap, pin } from "../map.js";
@@ -19,7 +19,8 @@ export const PLACES = [
 const KEY = "parkshare.search";
 
 export function defaultWindow() {
-  const now = new Date(config.now || Date.now());
+  // The server's clock now (the page may have been open for hours), not the browser's.
+  const now = new Date(serverNow());
   const start = new Date(Math.ceil(now.getTime() / 3_600_000) * 3_600_000 + 3_600_000);
   const end = new Date(start.getTime() + 2 * 3_600_000);
   const s = localParts(start.toISOString(), config.timezone);
@@ -27,13 +28,14 @@ export function defaultWindow() {
   return { date: s.date, from: s.time, until: e.time };
 }
 
-export function windowFrom(values) {
-  const start = zonedToUtc(values.date, values.from, config.timezone);
-  let end = zonedToUtc(values.date, values.until, config.timezone);
+// Times typed in `zone`: the search's (Europe/Berlin), or a spot's own on its page.
+export function windowFrom(values, zone = config.timezone) {
+  const start = zonedToUtc(values.date, values.from, zone);
+  let end = zonedToUtc(values.date, values.until, zone);
   if (end <= start) {
     // An end at or before the start runs into the next day.
     const next = new Date(new Date(`${values.date}T12:00:00Z`).getTime() + 86_400_000).toISOString().slice(0, 10);
-    end = zonedToUtc(next, values.until, config.timezone);
+    end = zonedToUtc(next, values.until, zone);
   }
   return { start, end };
 }

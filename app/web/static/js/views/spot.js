@@ -87,7 +87,7 @@ export async function spotView(main, params, spotId) {
     }
     const { start, end } = windowFrom({
       date: form.querySelector("#book-date").value, from: form.querySelector("#book-from").value, until: form.querySelector("#book-until").value,
-    });
+    }, zone);
     try {
       const quote = await api.post("/v1/quotes", { spot_id: spotId, start, end });
       showQuote(quoteBox, spot, quote, start, end, zone);
