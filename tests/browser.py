@@ -93,6 +93,17 @@ def find(session: WebDriver, css: str, timeout: float = WAIT) -> WebElement:
     return element
 
 
+def click(session: WebDriver, css: str, timeout: float = WAIT) -> None:
+    """Clicks the first visible element matching `css`, finding it again when the page replaced it
+    between finding and clicking (a list rendered anew)."""
+
+    def clicked(s: WebDriver) -> bool:
+        find(s, css, timeout).click()
+        return True
+
+    wait_for(session, clicked, timeout)
+
+
 def set_value(session: WebDriver, css: str, value: str) -> None:
     """Sets an input's value as typing would (date and time inputs take locale-dependent keys)."""
     element = find(session, css)

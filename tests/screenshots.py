@@ -22,7 +22,18 @@ from fastapi import FastAPI
 from app.db import Database
 from app.main import create_app
 from app.settings import Settings
-from tests.browser import DESKTOP, PHONE, ROOT, chrome, ensure_chromium, find, set_value, sign_in, wait_for
+from tests.browser import (
+    DESKTOP,
+    PHONE,
+    ROOT,
+    chrome,
+    click,
+    ensure_chromium,
+    find,
+    set_value,
+    sign_in,
+    wait_for,
+)
 from tests.conftest import FakeClock
 from tests.factories import PASSWORD, add_rule, make_account, make_spot
 from tests.live import client_for, live_server
@@ -106,12 +117,12 @@ def shoot(
         set_value(session, "#date", "2026-11-24")
         set_value(session, "#from", "10:00")
         set_value(session, "#until", "12:00")
-        find(session, "#search-button").click()
+        click(session, "#search-button")
         wait_for(session, lambda s: len(s.find_elements("css selector", ".result")) == len(world["spots"]))
         save("search")
-        find(session, ".result a").click()
+        click(session, ".result a")
         find(session, "#free-times li")
-        find(session, "#quote-button").click()
+        click(session, "#quote-button")
         find(session, "#quote-total")
         session.execute_script("document.getElementById('book-form').scrollIntoView()")
         save("spot")

@@ -26,6 +26,7 @@ from app.settings import Settings
 from tests.browser import (
     PHONE,
     chrome,
+    click,
     console_errors,
     ensure_chromium,
     find,
@@ -121,18 +122,18 @@ async def test_a_driver_books_and_sees_the_owner_cancel_live(
         set_value(session, "#until", "12:00")
         assert unlabelled(session) == []
         find(session, "#max-price").send_keys(Keys.ENTER)  # the keyboard submits the search
-        find(session, f'.result[data-spot-id="{spot["id"]}"] a').click()
+        click(session, f'.result[data-spot-id="{spot["id"]}"] a')
         assert find(session, "h1").text == spot["title"]
         assert unlabelled(session) == []
-        find(session, "#quote-button").click()
+        click(session, "#quote-button")
         # 2 h at 2.50 EUR; a moderate policy: all back until 24 h before, then half.
         assert find(session, "#quote-total").text == "€5.00"
         refunds = [li.text for li in session.find_elements(By.CSS_SELECTOR, "#refunds li")]
         assert len(refunds) == 3, refunds
         assert "€5.00" in refunds[0], refunds
         assert "€2.50" in refunds[1], refunds
-        find(session, "#book-button").click()
-        find(session, "#confirm-button").click()
+        click(session, "#book-button")
+        click(session, "#confirm-button")
         booking_id = wait_for(
             session,
             lambda s: s.execute_script(
@@ -149,7 +150,7 @@ async def test_a_driver_books_and_sees_the_owner_cancel_live(
         assert "appear 60 minutes before the start" in text, text
         wait_for(session, lambda s: "Code 4711 at the gate" in card_text(s, soon["id"]))
         assert "Kreuzstraße 61a" in card_text(session, soon["id"])
-        find(session, "#calendar-button").click()
+        click(session, "#calendar-button")
         assert "/v1/me/calendar.ics?token=" in (find(session, "#calendar-url").get_attribute("value") or "")
         return booking_id
 
@@ -163,7 +164,7 @@ async def test_a_driver_books_and_sees_the_owner_cancel_live(
         browsers.append(session)
         sign_in(session, live, owner.email, PASSWORD)
         session.get(f"{live}/#/owner/bookings")
-        find(session, f'[data-booking-id="{booking_id}"] button[data-action="cancel"]').click()
+        click(session, f'[data-booking-id="{booking_id}"] button[data-action="cancel"]')
         wait_for(session, lambda s: status_of(s, booking_id) == "cancelled")
 
     await asyncio.to_thread(owner_cancels)
@@ -186,7 +187,7 @@ async def test_a_driver_books_and_sees_the_owner_cancel_live(
     def driver_checks_in() -> None:
         session = browsers[0]
         session.refresh()  # the page learns the server's time when it is served
-        find(session, f'[data-booking-id="{soon["id"]}"] button[data-action="check-in"]').click()
+        click(session, f'[data-booking-id="{soon["id"]}"] button[data-action="check-in"]')
         wait_for(session, lambda s: "Checked in at 09:20" in card_text(s, soon["id"]))
 
     await asyncio.to_thread(driver_checks_in)
@@ -204,7 +205,7 @@ async def test_an_owner_publishes_a_spot_with_a_weekly_rule_and_sees_it_bookable
         browsers.append(session)
         sign_in(session, live, owner.email, PASSWORD)
         session.get(f"{live}/#/owner")
-        find(session, "#new-spot").click()
+        click(session, "#new-spot")
         set_value(session, "#spot-title", "Garage Arneckestraße")
         set_value(session, "#spot-street", "Arneckestraße")
         set_value(session, "#spot-house", "12")
@@ -219,24 +220,24 @@ async def test_an_owner_publishes_a_spot_with_a_weekly_rule_and_sees_it_bookable
         )
         wait_for(session, lambda s: find(s, "#spot-lat").get_attribute("value") != default_lat)
         set_value(session, "#spot-hourly", "3")
-        find(session, "#spot-instant").click()  # on request: the owner approves each booking
-        find(session, "#save-spot").click()
+        click(session, "#spot-instant")  # on request: the owner approves each booking
+        click(session, "#save-spot")
         find(session, "#week-grid")
         assert unlabelled(session) == []
         spot_id = session.current_url.rsplit("/", 1)[-1]
         # Tuesdays 10:00 to 13:00 local time.
         for hour in (10, 11, 12):
-            find(session, f'#week-grid button[data-day="tue"][data-hour="{hour}"]').click()
-        find(session, "#save-week").click()
+            click(session, f'#week-grid button[data-day="tue"][data-hour="{hour}"]')
+        click(session, "#save-week")
         wait_for(session, lambda s: "saved" in s.find_element(By.ID, "status").text.lower())
         # And once, Wednesday 25 November 08:00 to 09:00.
         for css, value in ((".d", "2026-11-25"), (".f", "08:00"), (".ed", "2026-11-25"), (".u", "09:00")):
             set_value(session, f".one-off {css}", value)
-        find(session, ".one-off button[type=submit]").click()
+        click(session, ".one-off button[type=submit]")
         wait_for(
             session, lambda s: f"25 Nov 2026, 08:00 {DASH} 09:00" in s.find_element(By.ID, "windows").text
         )
-        find(session, "#view-public").click()
+        click(session, "#view-public")
         free = wait_for(
             session,
             lambda s: [li.text for li in s.find_elements(By.CSS_SELECTOR, "#free-times li")] or False,
@@ -276,7 +277,7 @@ async def test_an_owner_publishes_a_spot_with_a_weekly_rule_and_sees_it_bookable
     def owner_approves() -> None:
         session = browsers[0]
         session.get(f"{live}/#/owner/bookings")
-        find(session, f'[data-booking-id="{booking_id}"] button[data-action="approve"]').click()
+        click(session, f'[data-booking-id="{booking_id}"] button[data-action="approve"]')
         wait_for(session, lambda s: status_of(s, booking_id) == "confirmed")
         assert "Driver" in card_text(session, booking_id)
         session.get(f"{live}/#/owner/earnings")
@@ -301,7 +302,7 @@ async def test_an_account_in_german_registers_verifies_its_address_and_deletes_i
         set_value(session, "#register-name", "Greta")
         set_value(session, "#register-email", email)
         set_value(session, "#register-password", PASSWORD)
-        find(session, "#register-form button[type=submit]").click()
+        click(session, "#register-form button[type=submit]")
         assert find(session, "#logout").text == "Abmelden"
         wait_for(session, lambda s: "Willkommen" in s.find_element(By.ID, "status").text)
         storage: dict[str, list[str]] = session.execute_script(
@@ -333,7 +334,7 @@ async def test_an_account_in_german_registers_verifies_its_address_and_deletes_i
         assert unlabelled(session) == []
         assert "bestätigt" in find(session, "main").text
         set_value(session, "#delete-password", PASSWORD)
-        find(session, "#delete-form button[type=submit]").click()
+        click(session, "#delete-form button[type=submit]")
         wait_for(session, lambda s: s.switch_to.alert).accept()
         find(session, "#nav-login")
         wait_for(

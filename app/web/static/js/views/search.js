@@ -85,7 +85,10 @@ export async function searchView(main, params) {
   });
 
   let alive = true;
+  // Only the newest search renders: an earlier one answering late must not replace its results.
+  let newest = 0;
   async function run() {
+    const mine = ++newest;
     const v = values();
     sessionStorage.setItem(KEY, JSON.stringify(v));
     const centre = (PLACES.find(([id]) => id === v.place) || PLACES[0])[1];
@@ -97,7 +100,7 @@ export async function searchView(main, params) {
         ev: v.ev ? "true" : undefined, covered: v.covered ? "true" : undefined,
         max_total_cents: v.maxPrice ? Math.round(Number(v.maxPrice) * 100) : undefined, limit: 50,
       }, { auth: false });
-      if (!alive) return; // the user went elsewhere meanwhile
+      if (!alive || mine !== newest) return; // the user went elsewhere, or searched again, meanwhile
       count.textContent = t("search.found", { count: page.items.length });
       const link = (spot) => `#/spot/${encodeURIComponent(spot.id)}?start=${encodeURIComponent(start)}&end=${encodeURIComponent(end)}`;
       mount(list, page.items.length ? page.items.map((item) => h("article", { class: "card result", "data-spot-id": item.spot.id },
@@ -118,12 +121,12 @@ export async function searchView(main, params) {
             title: `${item.spot.title}: ${money(item.quote.total_cents, item.quote.currency)}`,
             onclick: () => { location.hash = link(item.spot); },
           });
-          if (!alive) return;
+          if (!alive || mine !== newest) return;
           layer.addLayer(marker);
         }
       }
     } catch (error) {
-      if (!alive) return;
+      if (!alive || mine !== newest) return;
       count.textContent = "";
       fail(error);
       mount(list);
