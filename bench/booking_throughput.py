@@ -43,9 +43,13 @@ EVERY_DAY = {
 }
 
 
-def _spot(n: int) -> dict[str, object]:
+def _spot(n: int, *, title: str = "Bench spot", daily_cap_cents: int | None = None) -> dict[str, object]:
+    """A spot of the benchmarks' grid in the Kreuzviertel, open to the rules given to it."""
+    pricing: dict[str, int] = {"hourly_cents": 250}
+    if daily_cap_cents is not None:
+        pricing["daily_cap_cents"] = daily_cap_cents
     return {
-        "title": f"Bench spot {n}",
+        "title": f"{title} {n}",
         "address": {
             "street": "Kreuzstraße",
             "house_number": str(n % 200 + 1),
@@ -53,7 +57,7 @@ def _spot(n: int) -> dict[str, object]:
             "city": "Dortmund",
         },
         "location": {"lat": 51.505 + (n % 50) * 0.0001, "lon": 7.447 + (n // 50) * 0.0001},
-        "pricing": {"hourly_cents": 250},
+        "pricing": pricing,
         "rules": {"buffer_min": 15, "horizon_days": 90},
     }
 

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from bench.booking_throughput import EVERY_DAY, _spot
 from bench.common import (
     BENCH_POOL,
     CpuMeter,
@@ -33,26 +34,6 @@ from bench.common import (
 BERLIN = ZoneInfo("Europe/Berlin")
 WEEKS = 4
 OCCURRENCES = 5 * WEEKS
-EVERY_DAY = {
-    "weekdays": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
-    "start_time": "00:00",
-    "end_time": "24:00",
-}
-
-
-def _spot(n: int) -> dict[str, object]:
-    return {
-        "title": f"Bench series spot {n}",
-        "address": {
-            "street": "Kreuzstraße",
-            "house_number": str(n % 200 + 1),
-            "postal_code": "44139",
-            "city": "Dortmund",
-        },
-        "location": {"lat": 51.505 + (n % 50) * 0.0001, "lon": 7.447 + (n // 50) * 0.0001},
-        "pricing": {"hourly_cents": 250, "daily_cap_cents": 1500},
-        "rules": {"buffer_min": 15, "horizon_days": 90},
-    }
 
 
 def _first_monday() -> date:
@@ -76,7 +57,9 @@ async def _setup(server: Server, spots: int, drivers: int) -> tuple[list[str], l
         owner = await account(c, "owner@bench.example.org")
         spot_ids = []
         for n in range(spots):
-            r = await c.post("/v1/spots", headers=owner, json=_spot(n))
+            r = await c.post(
+                "/v1/spots", headers=owner, json=_spot(n, title="Bench series spot", daily_cap_cents=1500)
+            )
             spot_ids.append(r.json()["id"])
             await c.post(f"/v1/spots/{spot_ids[-1]}/availability/rules", headers=owner, json=EVERY_DAY)
         driver_headers = list(

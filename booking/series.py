@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 from booking.availability import Calendar, Refusal
 from booking.intervals import Interval
 from booking.states import Status
-from booking.weekly import MINUTES_PER_DAY, WEEKDAYS, local_instant, parse_clock
+from booking.weekly import MINUTES_PER_DAY, local_instant, parse_clock, weekday_numbers
 
 MAX_DAYS = 92
 MAX_OCCURRENCES = 100
@@ -66,13 +66,8 @@ class Pattern:
     def parse(
         cls, weekdays: Sequence[str], start_time: str, end_time: str, first: date, last: date
     ) -> Pattern:
-        days = set()
-        for name in weekdays:
-            if name not in WEEKDAYS:
-                raise ValueError(f"unknown weekday {name!r}; use {', '.join(WEEKDAYS)}")
-            days.add(WEEKDAYS.index(name))
         return cls(
-            frozenset(days),
+            weekday_numbers(weekdays),
             parse_clock(start_time, allow_24=False),
             parse_clock(end_time, allow_24=True),
             first,

@@ -33,6 +33,16 @@ MINUTES_PER_DAY = 24 * 60
 LONGEST_EXPANSION = timedelta(days=2 * 366)
 
 
+def weekday_numbers(names: Iterable[str]) -> frozenset[int]:
+    """`mon`..`sun` as 0..6 (Monday first, as `date.weekday()`)."""
+    days = set()
+    for name in names:
+        if name not in WEEKDAYS:
+            raise ValueError(f"unknown weekday {name!r}; use {', '.join(WEEKDAYS)}")
+        days.add(WEEKDAYS.index(name))
+    return frozenset(days)
+
+
 def parse_clock(value: str, *, allow_24: bool) -> int:
     """Minutes after midnight of "HH:MM"; "24:00" only where `allow_24`."""
     hours, sep, minutes = value.partition(":")
@@ -78,13 +88,8 @@ class WeeklyRule:
         valid_from: date | None = None,
         valid_until: date | None = None,
     ) -> WeeklyRule:
-        days = set()
-        for name in weekdays:
-            if name not in WEEKDAYS:
-                raise ValueError(f"unknown weekday {name!r}; use {', '.join(WEEKDAYS)}")
-            days.add(WEEKDAYS.index(name))
         return cls(
-            frozenset(days),
+            weekday_numbers(weekdays),
             parse_clock(start_time, allow_24=False),
             parse_clock(end_time, allow_24=True),
             valid_from,

@@ -16,6 +16,27 @@ ClockTime = Annotated[
 LONGEST_SPAN = timedelta(days=366)
 
 
+# The checks of a weekly pattern's fields (weekdays, start_time, end_time), for the models that
+# have them to bind with `field_validator`.
+def check_weekdays(cls: type, value: list[Weekday]) -> list[Weekday]:
+    if len(set(value)) != len(value):
+        raise ValueError("each weekday at most once")
+    return value
+
+
+def check_start_time(cls: type, value: str) -> str:
+    parse_clock(value, allow_24=False)
+    return value
+
+
+def check_end_time(cls: type, value: str, info: ValidationInfo) -> str:
+    end = parse_clock(value, allow_24=True)
+    start = info.data.get("start_time")
+    if start is not None and parse_clock(start, allow_24=False) == end:
+        raise ValueError("end_time must differ from start_time")
+    return value
+
+
 class RuleCreate(RequestModel):
     weekdays: Annotated[list[Weekday], Field(min_length=1, max_length=7)]
     start_time: ClockTime
@@ -31,27 +52,10 @@ class RuleCreate(RequestModel):
     valid_from: Day | None = Field(default=None, description="First local date the rule applies (inclusive)")
     valid_until: Day | None = Field(default=None, description="Last local date the rule applies (inclusive)")
 
-    @field_validator("weekdays")
-    @classmethod
-    def _distinct(cls, value: list[Weekday]) -> list[Weekday]:
-        if len(set(value)) != len(value):
-            raise ValueError("each weekday at most once")
-        return value
-
-    @field_validator("start_time")
-    @classmethod
-    def _start(cls, value: str) -> str:
-        parse_clock(value, allow_24=False)
-        return value
-
-    @field_validator("end_time")
-    @classmethod
-    def _end(cls, value: str, info: ValidationInfo) -> str:
-        end = parse_clock(value, allow_24=True)
-        start = info.data.get("start_time")
-        if start is not None and parse_clock(start, allow_24=False) == end:
-            raise ValueError("end_time must differ from start_time")
-        return value
+    # The checks of a weekly pattern, shared with commuter series (app/bookings/series_schemas.py).
+    _distinct = field_validator("weekdays")(check_weekdays)
+    _start = field_validator("start_time")(check_start_time)
+    _end = field_validator("end_time")(check_end_time)
 
     @field_validator("valid_until")
     @classmethod

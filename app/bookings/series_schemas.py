@@ -6,12 +6,11 @@ import uuid
 from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
-from app.availability.schemas import ClockTime, Weekday
+from app.availability.schemas import ClockTime, Weekday, check_end_time, check_start_time, check_weekdays
 from app.bookings.schemas import IntervalReasonName, ReasonName, StatusName
 from app.schemas import Day, RequestModel, ResponseModel, UtcDatetime, line, token
-from booking.weekly import parse_clock
 
 OnConflict = Literal["fail", "skip"]
 
@@ -46,27 +45,9 @@ class SeriesRequest(RequestModel):
         "cannot be booked); `skip`: book those that can be and list the others as skipped"
     )
 
-    @field_validator("weekdays")
-    @classmethod
-    def _distinct(cls, value: list[Weekday]) -> list[Weekday]:
-        if len(set(value)) != len(value):
-            raise ValueError("each weekday at most once")
-        return value
-
-    @field_validator("start_time")
-    @classmethod
-    def _start(cls, value: str) -> str:
-        parse_clock(value, allow_24=False)
-        return value
-
-    @field_validator("end_time")
-    @classmethod
-    def _end(cls, value: str, info: ValidationInfo) -> str:
-        end = parse_clock(value, allow_24=True)
-        start = info.data.get("start_time")
-        if start is not None and parse_clock(start, allow_24=False) == end:
-            raise ValueError("end_time must differ from start_time")
-        return value
+    _distinct = field_validator("weekdays")(check_weekdays)
+    _start = field_validator("start_time")(check_start_time)
+    _end = field_validator("end_time")(check_end_time)
 
 
 class SeriesCancelRequest(RequestModel):
