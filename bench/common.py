@@ -31,7 +31,10 @@ BENCH_POOL = {"DATABASE_POOL_SIZE": "20", "DATABASE_MAX_OVERFLOW": "0"}
 
 
 def bench_database_url(name: str) -> str:
+    """The benchmark's own database on the server of BENCH_DATABASE_URL (else DATABASE_URL);
+    BENCH_DATABASE_SUFFIX keeps benchmarks of two checkouts on one server apart."""
     base = os.environ.get("BENCH_DATABASE_URL") or Settings().database_url
+    name += os.environ.get("BENCH_DATABASE_SUFFIX", "")
     return make_url(base).set(database=name).render_as_string(hide_password=False)
 
 
