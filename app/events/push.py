@@ -23,8 +23,6 @@ from urllib.parse import urlsplit
 import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from py_vapid import jwt as vapid_jwt
-from pywebpush import WebPusher, WebPushException
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import raw_connection
@@ -210,6 +208,11 @@ def vapid_header(settings: Settings, endpoint: str) -> str:
         "exp": int(time.time()) + VAPID_LIFETIME_SECONDS,
         "sub": settings.vapid_subject,
     }
+    # Imported here, not at the top: py_vapid and pywebpush (with the HTTP stacks they bring) take
+    # about 23 MB in each process, and only a process that sends pushes needs them (serving
+    # processes with SCHEDULER_ENABLED=false never do; docs/scaling.md, worker memory).
+    from py_vapid import jwt as vapid_jwt
+
     key = server_key(settings)
     # py_vapid's signer without `Vapid.sign`'s checks, which refuse an IPv6 origin; `sub` is
     # checked with the settings.
@@ -221,6 +224,8 @@ async def send(client: httpx.AsyncClient, delivery: Claimed, settings: Settings,
     """Encrypts the event's ids for the subscription and POSTs them to its push service (through
     `delivery.post`: the endpoint is checked and its checked address used). 201 is success; 404
     and 410 mean the subscription is gone."""
+    from pywebpush import WebPusher, WebPushException  # see vapid_header
+
     endpoint, p256dh, auth = delivery.endpoint, delivery.p256dh, delivery.auth
     if endpoint is None or p256dh is None or auth is None:  # pragma: no cover - the deliverer's join
         return Attempt(at=now, error="not a push delivery")
