@@ -57,7 +57,6 @@ CLASSES = ("search", "spot view", "free intervals", "quote", "book", "confirm", 
 # One journey: what the app sends for each booking, in the order a driver does it.
 BROWSE = ["search"] * 20 + ["spot view"] * 5 + ["free intervals"] * 3
 CHECKOUT = ["quote", "quote", "book", "confirm", "my bookings"]
-P99_LIMIT_S = 0.100
 
 
 class Connection:
@@ -133,6 +132,8 @@ class Step:
     """What one step of the offered rate saw."""
 
     offered: float
+    # The bound on the overall p99: 100 ms unless a busy machine asks for another (--p99-ms).
+    p99_limit: float = 0.100
     latencies: dict[str, list[float]] = field(default_factory=lambda: {c: [] for c in CLASSES})
     statuses: dict[str, Counter[int]] = field(default_factory=lambda: {c: Counter() for c in CLASSES})
     seconds: float = 0.0
@@ -160,7 +161,7 @@ class Step:
 
     @property
     def passed(self) -> bool:
-        return self.errors == 0 and percentile(self.all_latencies, 99) < P99_LIMIT_S
+        return self.errors == 0 and percentile(self.all_latencies, 99) < self.p99_limit
 
 
 @dataclass
@@ -172,6 +173,7 @@ class Run:
     rate: float
     step: Step
     owners: int = 1
+    p99_limit: float = 0.100
     stopping: bool = False
 
     def think(self, rng: random.Random) -> float:
@@ -407,7 +409,7 @@ async def measure_step(
     run.rate = rate
     run.step = Step(offered=rate)  # warm-up: thrown away
     await asyncio.sleep(warmup)
-    step = Step(offered=rate)
+    step = Step(offered=rate, p99_limit=run.p99_limit)
     workers = serving_workers(server.pid)
     backends = await _backends(dsn, database)
     before = {
@@ -451,6 +453,7 @@ async def evening(
     warmup: float,
     seconds: float,
     edits_per_booking: float,
+    p99_limit: float = 0.100,
     stop_on_fail: bool = True,
 ) -> tuple[Population, list[Step]]:
     """Builds the data set, serves it and steps through `rates` (requests/s offered); every step
@@ -462,7 +465,7 @@ async def evening(
     settings = {**BENCH_POOL, "ACCESS_TOKEN_TTL_SECONDS": "86400"}
     with served(url, workers=workers, **settings) as server:
         population = await populate(url, spots, bookings, users, owners, server)
-        run = Run(users=users, rate=rates[0], step=Step(offered=rates[0]))
+        run = Run(users=users, rate=rates[0], step=Step(offered=rates[0]), p99_limit=p99_limit)
         run.owners = len(population.owners)
         tasks = [
             asyncio.create_task(driver(run, server.url, auth, seed=n))
@@ -496,7 +499,8 @@ def _step_line(step: Step) -> str:
     return (
         f"  offered {step.offered:6.0f} req/s  sustained {step.requests / step.seconds:6.1f} req/s  "
         f"p50 {_ms(lat, 50)} ms  p99 {_ms(lat, 99)} ms  5xx/broken {step.errors}  "
-        f"{'ok' if step.passed else 'p99 over 100 ms' if not step.errors else 'errors'}  (load {step.load})"
+        f"{'ok' if step.passed else 'errors' if step.errors else f'p99 over {1000 * step.p99_limit:.0f} ms'}"
+        f"  (load {step.load})"
     )
 
 
@@ -515,9 +519,15 @@ def report(population: Population, steps: list[Step]) -> Iterator[str]:
     best = passed[-1] if passed else steps[0]
     yield ""
     if passed:
-        yield f"at {best.offered:.0f} req/s offered, the highest step with p99 under 100 ms and no 5xx:"
+        yield (
+            f"at {best.offered:.0f} req/s offered, the highest step with p99 under "
+            f"{1000 * best.p99_limit:.0f} ms and no 5xx:"
+        )
     else:
-        yield f"no step kept p99 under 100 ms; the first ({best.offered:.0f} req/s offered):"
+        yield (
+            f"no step kept p99 under {1000 * best.p99_limit:.0f} ms and no 5xx; "
+            f"the first ({best.offered:.0f} req/s offered):"
+        )
     yield from table(best)
     confirmed = len(best.latencies["confirm"]) / best.seconds
     yield f"  bookings confirmed {confirmed:.1f}/s = {3600 * confirmed:,.0f}/h"
@@ -565,6 +575,7 @@ async def main(args: argparse.Namespace) -> None:
         warmup=args.warmup,
         seconds=args.seconds,
         edits_per_booking=args.edits_per_booking,
+        p99_limit=args.p99_ms / 1000,
     )
     for line in report(population, steps):
         print(line)
@@ -590,6 +601,12 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--steps", type=int, default=10, help="at most this many steps")
     parser.add_argument("--seconds", type=float, default=30, help="measured seconds per step")
     parser.add_argument("--warmup", type=float, default=5, help="seconds after each rate change not measured")
+    parser.add_argument(
+        "--p99-ms",
+        type=float,
+        default=100,
+        help="the bound on the overall p99 (another one on a busy machine)",
+    )
     parser.add_argument("--edits-per-booking", type=float, default=0.2, help="owner edits per booking")
     return parser
 
