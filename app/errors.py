@@ -28,6 +28,8 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 # A 422 lists at most this many field problems: a body of 100,000 unknown keys is one mistake,
 # and its answer should not be megabytes.
 MAX_LISTED_ERRORS = 20
+# What a 503 `unavailable` tells the client to wait before trying again.
+RETRY_AFTER_SECONDS = "5"
 
 # Where in the request a field problem lies: the first part of every `errors[].loc`.
 Where = Literal["body", "query", "path", "header"]
@@ -123,8 +125,14 @@ class PreconditionFailed(ProblemError):
 
 
 class ServiceUnavailable(ProblemError):
+    """Always with `Retry-After` (5 s unless the raiser says otherwise): try again shortly."""
+
     status = 503
     code = "unavailable"
+
+    def __init__(self, detail: str | None = None, **kwargs: Any) -> None:
+        super().__init__(detail, **kwargs)
+        self.headers.setdefault("Retry-After", RETRY_AFTER_SECONDS)
 
 
 # Codes for the errors FastAPI and Starlette raise themselves, by status.
@@ -293,7 +301,6 @@ def database_unavailable(exc: BaseException) -> bool:
 
 
 UNAVAILABLE_DETAIL = "the database is unavailable, try again shortly"
-RETRY_AFTER_SECONDS = "5"
 
 
 def log_unavailable(exc: BaseException) -> None:

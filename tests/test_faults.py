@@ -86,7 +86,7 @@ async def test_a_database_that_is_starting_up_is_answered_503_not_500(settings: 
             await database.dispose()
     for r in (login, ready):
         assert_problem(r, 503, "unavailable")
-    assert login.headers["retry-after"] == "5"
+        assert r.headers["retry-after"] == "5"
 
 
 async def _scene(c: AsyncClient) -> tuple[Any, dict[str, Any]]:
