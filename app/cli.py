@@ -86,6 +86,7 @@ def serve(args: argparse.Namespace) -> None:
             # and query strings).
             log_config=logging_config(settings.log_level, settings.log_format, request_log=args.access_log),
             access_log=False,
+            timeout_graceful_shutdown=settings.shutdown_grace_seconds,
         )
     except OSError as exc:
         raise _cannot_listen(args.host, args.port, exc) from None

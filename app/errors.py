@@ -17,7 +17,8 @@ import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -27,6 +28,8 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 # A 422 lists at most this many field problems: a body of 100,000 unknown keys is one mistake,
 # and its answer should not be megabytes.
 MAX_LISTED_ERRORS = 20
+# What a 503 `unavailable` tells the client to wait before trying again.
+RETRY_AFTER_SECONDS = "5"
 
 # Where in the request a field problem lies: the first part of every `errors[].loc`.
 Where = Literal["body", "query", "path", "header"]
@@ -122,8 +125,14 @@ class PreconditionFailed(ProblemError):
 
 
 class ServiceUnavailable(ProblemError):
+    """Always with `Retry-After` (5 s unless the raiser says otherwise): try again shortly."""
+
     status = 503
     code = "unavailable"
+
+    def __init__(self, detail: str | None = None, **kwargs: Any) -> None:
+        super().__init__(detail, **kwargs)
+        self.headers.setdefault("Retry-After", RETRY_AFTER_SECONDS)
 
 
 # Codes for the errors FastAPI and Starlette raise themselves, by status.
@@ -251,13 +260,59 @@ def describe_for_log(exc: BaseException) -> str:
     return "\n\ncaused by:\n".join(parts)
 
 
-async def _on_database_down(_: Request, exc: Exception) -> JSONResponse:
+# SQLSTATE classes that say the database cannot serve now, not that the request is wrong: 08
+# connection exception, 53 insufficient resources (too many connections), 57 operator
+# intervention (shutting down, starting up, a statement cancelled by its timeout).
+_UNAVAILABLE_STATES = ("08", "53", "57")
+# Raised without a SQLSTATE when the server is out of reach or the connection broke: refused or
+# reset at connect or mid-statement (OSError), a connect or pool timeout, asyncpg's own "connection
+# is closed" (InterfaceError), and asyncpg's protocol left out of step by a connection that died
+# mid-statement (InternalClientError).
+_UNAVAILABLE_TYPES = (
+    OSError,
+    TimeoutError,
+    PoolTimeout,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether `exc`, or what it wraps, says the database is out of reach for now: a restart, a
+    failover, a lost connection, a full pool. Such requests are answered 503 `unavailable` with
+    `Retry-After`, never 500, whichever layer raised: SQLAlchemy wraps asyncpg's errors in its own
+    (a server starting up is a bare `DBAPIError`), the hot path's raw asyncpg calls raise them as
+    they are, and a connection that breaks during the commit raises there."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, _UNAVAILABLE_TYPES):
+            return True
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        state = getattr(current, "sqlstate", None)
+        if isinstance(state, str) and state[:2] in _UNAVAILABLE_STATES:
+            return True
+        # SQLAlchemy's error holds the driver's in `orig`, which was raised from asyncpg's.
+        wrapped = getattr(current, "orig", None)
+        current = wrapped if isinstance(wrapped, BaseException) else current.__cause__
+    return False
+
+
+UNAVAILABLE_DETAIL = "the database is unavailable, try again shortly"
+
+
+def log_unavailable(exc: BaseException) -> None:
     logger.warning("database unavailable: %s", describe_for_log(exc).rsplit("\n", 1)[-1])
+
+
+async def _on_database_error(request: Request, exc: Exception) -> JSONResponse:
+    if not database_unavailable(exc):
+        return await _on_unexpected(request, exc)
+    log_unavailable(exc)
     return problem_response(
-        503,
-        "unavailable",
-        "the database is unavailable, try again shortly",
-        headers={"Retry-After": "5"},
+        503, "unavailable", UNAVAILABLE_DETAIL, headers={"Retry-After": RETRY_AFTER_SECONDS}
     )
 
 
@@ -270,17 +325,19 @@ def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, _on_problem)
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http)
-    app.add_exception_handler(OperationalError, _on_database_down)
-    app.add_exception_handler(InterfaceError, _on_database_down)
-    # asyncpg raises these unwrapped when it cannot even connect, and on the statements the hot
-    # path sends on the raw connection (app.db.raw_connection).
-    app.add_exception_handler(OSError, _on_database_down)
-    app.add_exception_handler(TimeoutError, _on_database_down)
-    app.add_exception_handler(asyncpg.InterfaceError, _on_database_down)
-    app.add_exception_handler(asyncpg.PostgresConnectionError, _on_database_down)
-    # Statement timeout, admin shutdown, a server that is starting or stopping.
-    app.add_exception_handler(asyncpg.exceptions.OperatorInterventionError, _on_database_down)
-    app.add_exception_handler(DBAPIError, _on_unexpected)
+    # Every error of the database layer is sorted by `database_unavailable`: 503 when the database
+    # is out of reach, else 500. asyncpg's errors come unwrapped from the statements the hot path
+    # sends on the raw connection (app.db.raw_connection) and when it cannot even connect.
+    for database_error in (
+        DBAPIError,
+        PoolTimeout,
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+        asyncpg.exceptions.InternalClientError,
+        OSError,
+        TimeoutError,
+    ):
+        app.add_exception_handler(database_error, _on_database_error)
     # Anything else is answered by `CatchAll` (app.middleware), not by a handler for Exception:
     # Starlette re-raises after such a handler's answer and the server then drops the connection.
 

@@ -18,7 +18,15 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import PROBLEM_MEDIA_TYPE, describe_for_log, problem_body
+from app.errors import (
+    PROBLEM_MEDIA_TYPE,
+    RETRY_AFTER_SECONDS,
+    UNAVAILABLE_DETAIL,
+    database_unavailable,
+    describe_for_log,
+    log_unavailable,
+    problem_body,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -153,6 +161,13 @@ class CatchAll:
             if tracked.started:
                 # Half an answer is on the wire; only closing the connection can tell the client.
                 raise
+            if database_unavailable(exc):
+                # Raised outside the handlers' reach (a middleware's own statement).
+                log_unavailable(exc)
+                await send_problem(
+                    send, 503, "unavailable", UNAVAILABLE_DETAIL, {"Retry-After": RETRY_AFTER_SECONDS}
+                )
+                return
             _log_unexpected(scope, exc)
             await send_problem(send, 500, "internal_error", "an unexpected error occurred", {})
 

@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     # Webhook and push URLs may use http and point at loopback or private addresses: for local
     # development and the tests only (docs/events.md, "Where events may be sent").
     webhook_allow_private_urls: bool = False
+    # How long a process that claimed a delivery has to send it before another may: longer than an
+    # attempt may take (10 s). A process killed mid-send delays its claimed deliveries this long.
+    delivery_lease_seconds: Annotated[int, Field(ge=15, le=3600)] = 60
 
     # Web Push (RFC 8292): the P-256 key that signs every push (`parse_vapid_private_key` says which
     # forms it takes), and who the push services may contact. Browsers bind a subscription to the
@@ -127,6 +130,9 @@ class Settings(BaseSettings):
     # `json`: one JSON object per line (for log collectors); `text`: for reading in a terminal.
     log_format: Literal["json", "text"] = "json"
     scheduler_enabled: bool = True
+    # On SIGTERM `parkshare serve` stops accepting, lets requests in flight finish for up to this
+    # long, then cancels the rest (their transactions roll back) and exits.
+    shutdown_grace_seconds: Annotated[int, Field(ge=1, le=3600)] = 30
 
     # Browser origins (`https://app.example.org`) allowed to call the API, comma-separated; empty:
     # no CORS headers at all, so browsers only allow pages served from the API's own origin.

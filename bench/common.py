@@ -60,12 +60,10 @@ class Server:
     pid: int
 
 
-@contextlib.contextmanager
-def served(database_url: str, workers: int = 2, **settings: str) -> Iterator[Server]:
-    """`parkshare serve --workers N` on a free loopback port until /readyz answers; stopped
-    afterwards. Extra keyword arguments are settings (`LOG_LEVEL="DEBUG"`). The tests use it too."""
-    port = _free_port()
-    env = {
+def server_env(database_url: str, **settings: str) -> dict[str, str]:
+    """The environment of the benchmarks' `parkshare serve` and `parkshare worker`: extra keyword
+    arguments are settings (`LOG_LEVEL="DEBUG"`)."""
+    return {
         **os.environ,
         "DATABASE_URL": database_url,
         "JWT_SECRET": BENCH_SECRET,
@@ -87,11 +85,23 @@ def served(database_url: str, workers: int = 2, **settings: str) -> Iterator[Ser
         "BOOKING_WRITES_PER_USER": "1000000",
         **settings,
     }
+
+
+@contextlib.contextmanager
+def served(
+    database_url: str, workers: int = 2, *, log: Path | None = None, **settings: str
+) -> Iterator[Server]:
+    """`parkshare serve --workers N` on a free loopback port until /readyz answers; stopped
+    afterwards. Extra keyword arguments are settings (`LOG_LEVEL="DEBUG"`); `log` keeps the
+    server's stderr. The tests use it too."""
+    port = _free_port()
+    env = server_env(database_url, **settings)
+    log_file = open(log, "ab") if log is not None else None  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
         [PARKSHARE, "serve", "--port", str(port), "--workers", str(workers), "--no-access-log"],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=log_file or subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -109,6 +119,8 @@ def served(database_url: str, workers: int = 2, **settings: str) -> Iterator[Ser
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+        if log_file is not None:
+            log_file.close()
 
 
 @contextlib.asynccontextmanager

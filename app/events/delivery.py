@@ -56,7 +56,7 @@ logger = logging.getLogger(__name__)
 RETRY_DELAYS = (5, 5 * 60, 30 * 60, 2 * 3600, 5 * 3600, 10 * 3600, 10 * 3600)
 JITTER = 0.1  # ±10 %, so that a receiver that comes back is not hit by every retry at once
 TIMEOUT_SECONDS = 10.0  # for the whole attempt: the URL's check, connecting, sending, the answer
-LEASE = timedelta(seconds=60)  # longer than a send may take
+LEASE = timedelta(seconds=60)  # longer than a send may take; DELIVERY_LEASE_SECONDS sets it
 KEEP_BYTES = 1024  # of a response body, for the deliveries list
 DISABLE_AFTER = timedelta(days=5)
 DISPATCH_BATCH = 1000
@@ -252,15 +252,20 @@ class Claimed:
 
 
 async def claim(
-    database: Database, now: datetime, limit: int = CLAIM_BATCH, *, push: bool = True
+    database: Database,
+    now: datetime,
+    limit: int = CLAIM_BATCH,
+    *,
+    push: bool = True,
+    lease: timedelta = LEASE,
 ) -> list[Claimed]:
-    """Leases up to `limit` due deliveries; `push=False` leaves push deliveries to processes that
-    can send them."""
+    """Leases up to `limit` due deliveries for `lease`; `push=False` leaves push deliveries to
+    processes that can send them."""
     if limit <= 0:
         return []
     async with database.sessionmaker() as session, session.begin():
         conn = await raw_connection(session)
-        leased = await conn.fetch(_CLAIM, now, limit, LEASE, push)
+        leased = await conn.fetch(_CLAIM, now, limit, lease, push)
         if not leased:
             return []
         rows = await conn.fetch(_LOAD, [r["id"] for r in leased])
@@ -655,7 +660,13 @@ class Deliverer:
                 while (await dispatch(self.database, self.clock())).events > 0:
                     pass
             free = self.concurrency - len(self._in_flight)
-            claimed = await claim(self.database, self.clock(), free, push=self.push_sender is not None)
+            claimed = await claim(
+                self.database,
+                self.clock(),
+                free,
+                push=self.push_sender is not None,
+                lease=timedelta(seconds=self.settings.delivery_lease_seconds),
+            )
             for delivery in claimed:
                 task = asyncio.create_task(self._deliver(delivery), name=f"delivery-{delivery.id}")
                 self._in_flight.add(task)
