@@ -9,8 +9,8 @@ without an `Idempotency-Key`, as the benchmark sends it:
     BEGIN
     the sign-in lookup (the user, with its sign-in still live)      app.users.service
     the rate-limit upsert of the driver's booking writes            app.ratelimit
-    the spot's terms, locked                                        app.bookings.queries
-    the calendar within reach of the interval                       app.availability.calendar
+    the spot's terms, locked, and its calendar within reach         app.bookings.queries
+      (one function, `parkshare_spot_calendar`)
     the booking, its first event and its outbox event, one insert   app.bookings.queries
     COMMIT
     then the outbox's reader (`app.events.hub.Hub`) is woken, reads the new events and NOTIFYs the
@@ -35,7 +35,6 @@ import asyncpg
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 
 from app import ratelimit
-from app.availability import calendar
 from app.bookings import queries
 from app.events.hub import Hub
 from app.settings import Settings
@@ -44,8 +43,7 @@ from app.users.service import _SIGNED_IN_USER
 # As SQLAlchemy's asyncpg dialect renders it for the session (`$1::UUID`, `$2::UUID`).
 SIGNED_IN = str(_SIGNED_IN_USER.compile(dialect=asyncpg_dialect()))
 RATE_LIMIT = ratelimit._ADD
-SPOT_LOCK = queries._SPOT_TERMS + "for no key update"
-CALENDAR = calendar._CALENDAR + calendar._CALENDAR_BOOKINGS
+SPOT_CALENDAR = queries._SPOT_CALENDAR
 INSERT = queries._INSERT
 
 
@@ -171,8 +169,7 @@ async def book(
         assert user is not None
         count = await conn.fetchval(RATE_LIMIT, f"booking-writes:{driver.user_id}", window_start)
         assert count <= settings.booking_writes_per_user
-        assert await conn.fetchrow(SPOT_LOCK, spot.id) is not None
-        await conn.fetch(CALENDAR, spot.id, start, end, now, start - spot.buffer, end + spot.buffer, None)
+        assert await conn.fetch(SPOT_CALENDAR, spot.id, start, end, now)
         await conn.execute(
             INSERT,
             booking_id,

@@ -93,6 +93,6 @@ async def test_the_raw_client_sends_the_statements_of_a_booking(
         raw.remove_query_logger(recorder.asyncpg)
         through_bench = recorder.take()
 
-    # The sign-in lookup, the rate-limit upsert, the spot lock, the calendar, the insert.
-    assert len(through_api) == 5, through_api
+    # The sign-in lookup, the rate-limit upsert, the spot locked with its calendar, the insert.
+    assert len(through_api) == 4, through_api
     assert through_bench == through_api
