@@ -94,12 +94,25 @@ async def populate(
     return spot_ids, emails, list(driver_headers)
 
 
+async def outbox_backends(dsn: str) -> list[int]:
+    """The backends of the outbox readers (`app.events.hub`) on the benchmark's database."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            "select pid from pg_stat_activity where datname = current_database()"
+            " and application_name = 'parkshare-events'"
+        )
+    finally:
+        await conn.close()
+    return [r["pid"] for r in rows]
+
+
 def _warmup_each(requests: int, concurrency: int) -> int:
     return max(1, min(200, requests // 10) // concurrency)
 
 
 async def http_rate(
-    server: Server, jobs: list[Job], requests: int, concurrency: int, database: str
+    server: Server, dsn: str, jobs: list[Job], requests: int, concurrency: int, database: str
 ) -> tuple[float, list[float], Counter[int], CpuMeter]:
     """Bookings/s through HTTP with `concurrency` keep-alive connections, their latencies, the
     answers by status, and the CPU each process group spent on them. The first jobs warm up."""
@@ -126,7 +139,7 @@ async def http_rate(
         await asyncio.gather(*(worker(conn, warmup_each) for conn in connections))
         latencies.clear()
         statuses.clear()
-        meter = CpuMeter(server.pid, database=database)
+        meter = CpuMeter(server.pid, database=database, outbox=await outbox_backends(dsn))
         with meter.measure():
             started = time.perf_counter()
             await asyncio.gather(*(worker(conn, None) for conn in connections))
@@ -160,7 +173,7 @@ async def sql_rate(
     warmup = list(itertools.islice(pending, _warmup_each(requests, concurrency) * concurrency))
     async with booking_sql.Client(dsn, settings, concurrency) as sql:
         await sql.book_all(iter(warmup))
-        meter = CpuMeter(database=database)
+        meter = CpuMeter(database=database, outbox=await outbox_backends(dsn))
         with meter.measure():
             started = time.perf_counter()
             latencies = await sql.book_all(pending)
@@ -231,6 +244,7 @@ async def main(requests: int, concurrency: int, spots: int, drivers: int, insert
     database = make_url(url).database or ""
     await fresh_database(url)
     warmup = _warmup_each(requests, concurrency) * concurrency
+    dsn = asyncpg_dsn(url)
     with served(url, workers=2, **BENCH_POOL) as server:
         spot_ids, emails, headers = await populate(server, spots, drivers)
         # Both sides book distinct (spot, slot) pairs of one shuffled list, each driver in turn.
@@ -238,8 +252,9 @@ async def main(requests: int, concurrency: int, spots: int, drivers: int, insert
         slots = _slots(spot_ids, base)
         api_jobs = [(headers[i % drivers], *next(slots)) for i in range(warmup + requests)]
         sql_jobs = [(emails[i % drivers], *next(slots)) for i in range(warmup + requests)]
-        rate, latencies, statuses, meter = await http_rate(server, api_jobs, requests, concurrency, database)
-    dsn = asyncpg_dsn(url)
+        rate, latencies, statuses, meter = await http_rate(
+            server, dsn, api_jobs, requests, concurrency, database
+        )
     sql, sql_latencies, sql_meter = await sql_rate(dsn, sql_jobs, requests, concurrency, database)
     booked = statuses[201]
     print(
@@ -258,7 +273,10 @@ async def main(requests: int, concurrency: int, spots: int, drivers: int, insert
     print("  CPU ms per booking (on a saturated machine the rate is about the cores divided by the total):")
     print(f"    HTTP API          {meter.per(max(booked, 1))}  (machine {meter.busy:.0%} busy)")
     print(f"    same SQL          {sql_meter.per(len(sql_latencies))}  (machine {sql_meter.busy:.0%} busy)")
-    print(f"  PostgreSQL: backends of {database} only; the load generator of the same SQL is its client.")
+    print(
+        f"  PostgreSQL: backends of {database} only, the outbox readers' apart; the load generator of "
+        "the same SQL is its client."
+    )
     if not inserts:
         return
     rows = max(requests, 4000) // 16 * 16

@@ -253,14 +253,19 @@ class CpuMeter:
     server_pid: int | None = None
     # Count only this database's backends (see `postgres_pids`); else all of PostgreSQL.
     database: str | None = None
+    # Backends counted apart, as "postgres outbox": the outbox readers' (`app.events.hub`).
+    outbox: list[int] = field(default_factory=list)
     spent: dict[str, float] = field(default_factory=dict)
     busy: float = 0.0
 
     def _sample(self) -> dict[str, float]:
         server = {} if self.server_pid is None else {"server": cpu_seconds(process_tree(self.server_pid))}
+        postgres = cpu_seconds(postgres_pids(self.database))
+        outbox = {"postgres outbox": cpu_seconds(self.outbox)} if self.outbox else {}
         return {
             **server,
-            "postgres": cpu_seconds(postgres_pids(self.database)),
+            "postgres": postgres - sum(outbox.values()),
+            **outbox,
             "load generator": time.process_time(),
         }
 
