@@ -1,11 +1,13 @@
-"""Booking throughput through HTTP (two uvicorn workers, many drivers and spots) beside the raw
-insert rate of the same `bookings` table through asyncpg, measured in the same run.
+"""Booking throughput through HTTP (two uvicorn workers, many drivers and spots) beside the same
+work in raw SQL (`bench.booking_sql`: the statements of a booking, sent by a bare asyncpg client),
+in the same run, with the same concurrency, spots and drivers; and their ratio.
 
-    .venv/bin/python -m bench.booking_throughput [--requests 6000] [--concurrency 32]
+    .venv/bin/python -m bench.booking_throughput [--requests 6000] [--concurrency 32] [--inserts]
 
 The load comes from lean keep-alive connections (bench.common.KeepAlive), so that the load
 generator takes little of the CPU it shares with the server; the CPU each process group spent per
-booking is printed beside the rates.
+booking is printed beside the rates (PostgreSQL: only the benchmark database's backends).
+`--inserts` adds the older baseline, single INSERTs into `bookings`, which is not the same work.
 """
 
 from __future__ import annotations
@@ -21,7 +23,10 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
+from sqlalchemy.engine import make_url
 
+from app.settings import Settings
+from bench import booking_sql
 from bench.common import (
     BENCH_POOL,
     CpuMeter,
@@ -69,11 +74,14 @@ def _slots(spots: list[str], base: datetime) -> itertools.cycle[tuple[str, datet
     return itertools.cycle(pairs)
 
 
-async def http_rate(
-    server: Server, requests: int, concurrency: int, spots: int, drivers: int
-) -> tuple[float, list[float], Counter[int], CpuMeter]:
-    """Bookings/s through HTTP with `concurrency` keep-alive connections, their latencies, the
-    answers by status, and the CPU each process group spent on them."""
+Job = tuple[dict[str, str], str, datetime]  # a driver's headers, a spot, a start
+
+
+async def populate(
+    server: Server, spots: int, drivers: int
+) -> tuple[list[str], list[str], list[dict[str, str]]]:
+    """Spots open every day of one owner, and signed-in drivers: the spots' ids, the drivers'
+    e-mails and their headers."""
     async with client(server.url, 16) as c:
         owner = await account(c, "owner@bench.example.org")
         spot_ids = []
@@ -81,20 +89,40 @@ async def http_rate(
             r = await c.post("/v1/spots", headers=owner, json=_spot(n))
             spot_ids.append(r.json()["id"])
             await c.post(f"/v1/spots/{spot_ids[-1]}/availability/rules", headers=owner, json=EVERY_DAY)
-        driver_headers = await asyncio.gather(
-            *(account(c, f"driver{n}@bench.example.org") for n in range(drivers))
+        emails = [f"driver{n}@bench.example.org" for n in range(drivers)]
+        driver_headers = await asyncio.gather(*(account(c, e) for e in emails))
+    return spot_ids, emails, list(driver_headers)
+
+
+async def outbox_backends(dsn: str) -> list[int]:
+    """The backends of the outbox readers (`app.events.hub`) on the benchmark's database."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            "select pid from pg_stat_activity where datname = current_database()"
+            " and application_name = 'parkshare-events'"
         )
-    base = (datetime.now(UTC) + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    slots = _slots(spot_ids, base)
-    warmup_each = max(1, min(200, requests // 10) // concurrency)
-    jobs = iter(
-        [(driver_headers[i % drivers], *next(slots)) for i in range(warmup_each * concurrency + requests)]
-    )
+    finally:
+        await conn.close()
+    return [r["pid"] for r in rows]
+
+
+def _warmup_each(requests: int, concurrency: int) -> int:
+    return max(1, min(200, requests // 10) // concurrency)
+
+
+async def http_rate(
+    server: Server, dsn: str, jobs: list[Job], requests: int, concurrency: int, database: str
+) -> tuple[float, list[float], Counter[int], CpuMeter]:
+    """Bookings/s through HTTP with `concurrency` keep-alive connections, their latencies, the
+    answers by status, and the CPU each process group spent on them. The first jobs warm up."""
+    warmup_each = _warmup_each(requests, concurrency)
+    pending = iter(jobs)
     latencies: list[float] = []
     statuses: Counter[int] = Counter()
 
     async def worker(connection: KeepAlive, count: int | None) -> None:
-        for headers, spot_id, start in itertools.islice(jobs, count):
+        for headers, spot_id, start in itertools.islice(pending, count):
             body = {
                 "spot_id": spot_id,
                 "start": start.isoformat(),
@@ -111,7 +139,7 @@ async def http_rate(
         await asyncio.gather(*(worker(conn, warmup_each) for conn in connections))
         latencies.clear()
         statuses.clear()
-        meter = CpuMeter(server.pid)
+        meter = CpuMeter(server.pid, database=database, outbox=await outbox_backends(dsn))
         with meter.measure():
             started = time.perf_counter()
             await asyncio.gather(*(worker(conn, None) for conn in connections))
@@ -122,8 +150,39 @@ async def http_rate(
     return len(latencies) / elapsed, latencies, statuses, meter
 
 
+async def sql_rate(
+    dsn: str, jobs: list[tuple[str, str, datetime]], requests: int, concurrency: int, database: str
+) -> tuple[float, list[float], CpuMeter]:
+    """The same bookings as statements of the API sent by a bare asyncpg client
+    (`bench.booking_sql`) with as many connections: bookings/s, latencies and CPU."""
+    # As `served` sets it for the API: a simulated driver books far faster than a person.
+    settings = Settings(booking_writes_per_user=1_000_000)
+    setup = await asyncpg.connect(dsn)
+    try:
+        drivers = dict(
+            zip(
+                sorted({e for e, _, _ in jobs}),
+                await booking_sql.drivers(setup, sorted({e for e, _, _ in jobs})),
+                strict=True,
+            )
+        )
+        spots = await booking_sql.spots(setup, sorted({s for _, s, _ in jobs}))
+    finally:
+        await setup.close()
+    pending = iter([(drivers[e], spots[s], start) for e, s, start in jobs])
+    warmup = list(itertools.islice(pending, _warmup_each(requests, concurrency) * concurrency))
+    async with booking_sql.Client(dsn, settings, concurrency) as sql:
+        await sql.book_all(iter(warmup))
+        meter = CpuMeter(database=database, outbox=await outbox_backends(dsn))
+        with meter.measure():
+            started = time.perf_counter()
+            latencies = await sql.book_all(pending)
+            elapsed = time.perf_counter() - started
+    return len(latencies) / elapsed, latencies, meter
+
+
 async def raw_rate(
-    dsn: str, inserts: int, concurrency: int
+    dsn: str, inserts: int, concurrency: int, database: str
 ) -> tuple[tuple[float, CpuMeter], tuple[float, CpuMeter]]:
     """Single-row inserts into `bookings` (exclusion constraint, indexes and all), one transaction
     each, and the same with its event row: what the API's writes cost without the API."""
@@ -168,7 +227,7 @@ async def raw_rate(
                             )
 
         try:
-            meter = CpuMeter()
+            meter = CpuMeter(database=database)
             with meter.measure():
                 started = time.perf_counter()
                 await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -180,29 +239,56 @@ async def raw_rate(
     return await run(False), await run(True)
 
 
-async def main(requests: int, concurrency: int, spots: int, drivers: int) -> None:
+async def main(requests: int, concurrency: int, spots: int, drivers: int, inserts: bool) -> None:
     url = bench_database_url("parkshare_bench_booking")
+    database = make_url(url).database or ""
     await fresh_database(url)
+    warmup = _warmup_each(requests, concurrency) * concurrency
+    dsn = asyncpg_dsn(url)
     with served(url, workers=2, **BENCH_POOL) as server:
-        rate, latencies, statuses, meter = await http_rate(server, requests, concurrency, spots, drivers)
-    inserts = max(requests, 4000) // 16 * 16
-    (raw, raw_meter), (raw_with_event, event_meter) = await raw_rate(asyncpg_dsn(url), inserts, 16)
+        spot_ids, emails, headers = await populate(server, spots, drivers)
+        # Both sides book distinct (spot, slot) pairs of one shuffled list, each driver in turn.
+        base = (datetime.now(UTC) + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+        slots = _slots(spot_ids, base)
+        api_jobs = [(headers[i % drivers], *next(slots)) for i in range(warmup + requests)]
+        sql_jobs = [(emails[i % drivers], *next(slots)) for i in range(warmup + requests)]
+        rate, latencies, statuses, meter = await http_rate(
+            server, dsn, api_jobs, requests, concurrency, database
+        )
+    sql, sql_latencies, sql_meter = await sql_rate(dsn, sql_jobs, requests, concurrency, database)
     booked = statuses[201]
     print(
-        f"booking throughput: {len(latencies)} POST /v1/bookings, {concurrency} keep-alive connections, "
-        f"{spots} spots, {drivers} drivers, 2 workers, {os.cpu_count()} cores"
+        f"booking throughput: {len(latencies)} POST /v1/bookings and as many through the same SQL, "
+        f"{concurrency} connections each, {spots} spots, {drivers} drivers, 2 workers, "
+        f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at the end"
     )
     print(f"  HTTP API          {rate:9.1f} bookings/s  {summary(latencies)}  answers {dict(statuses)}")
-    print(f"  raw insert        {raw:9.1f} rows/s      (asyncpg, 16 connections, one row per transaction)")
-    print(f"  raw insert+event  {raw_with_event:9.1f} rows/s      (booking and its event in one transaction)")
-    print(f"  ratio API / raw insert        {rate / raw:6.1%}")
-    print(f"  ratio API / raw insert+event  {rate / raw_with_event:6.1%}")
+    print(f"  same SQL, asyncpg {sql:9.1f} bookings/s  {summary(sql_latencies)}")
+    api_cpu = sum(meter.spent.values()) / max(booked, 1)
+    sql_cpu = sum(sql_meter.spent.values()) / len(sql_latencies)
     print(
-        "  CPU ms per booking or row (on a saturated machine the rate is about the cores divided by the sum):"
+        f"  ratio API / same SQL  {rate / sql:5.2f}x  (by CPU per booking, what a machine of its own "
+        f"would show: {sql_cpu / api_cpu:5.2f}x)"
     )
+    print("  CPU ms per booking (on a saturated machine the rate is about the cores divided by the total):")
     print(f"    HTTP API          {meter.per(max(booked, 1))}  (machine {meter.busy:.0%} busy)")
-    print(f"    raw insert        {raw_meter.per(inserts)}  (machine {raw_meter.busy:.0%} busy)")
-    print(f"    raw insert+event  {event_meter.per(inserts)}  (machine {event_meter.busy:.0%} busy)")
+    print(f"    same SQL          {sql_meter.per(len(sql_latencies))}  (machine {sql_meter.busy:.0%} busy)")
+    print(
+        f"  PostgreSQL: backends of {database} only, the outbox readers' apart; the load generator of "
+        "the same SQL is its client."
+    )
+    if not inserts:
+        return
+    rows = max(requests, 4000) // 16 * 16
+    (raw, raw_meter), (raw_with_event, event_meter) = await raw_rate(dsn, rows, 16, database)
+    print("  not the same work, for reference: single INSERTs into bookings (asyncpg, 16 connections)")
+    print(
+        f"    raw insert        {raw:9.1f} rows/s  API / it {rate / raw:6.1%}  CPU ms {raw_meter.per(rows)}"
+    )
+    print(
+        f"    raw insert+event  {raw_with_event:9.1f} rows/s  API / it {rate / raw_with_event:6.1%}  "
+        f"CPU ms {event_meter.per(rows)}"
+    )
 
 
 if __name__ == "__main__":
@@ -211,5 +297,8 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--spots", type=int, default=200)
     parser.add_argument("--drivers", type=int, default=100)
+    parser.add_argument(
+        "--inserts", action="store_true", help="also the old baseline: single INSERTs, not the same work"
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.requests, args.concurrency, args.spots, args.drivers))
+    asyncio.run(main(args.requests, args.concurrency, args.spots, args.drivers, args.inserts))

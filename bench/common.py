@@ -226,12 +226,20 @@ def process_tree(root: int) -> list[int]:
     return tree
 
 
-def postgres_pids() -> list[int]:
+def postgres_pids(database: str | None = None) -> list[int]:
+    """PostgreSQL's processes; with `database`, only the backends connected to it (their title
+    reads `postgres: <cluster>: <user> <database> <client> <state>`), so that the work of other
+    databases on a shared server is not counted."""
     pids = []
     for pid in _all_pids():
         with contextlib.suppress(OSError), open(f"/proc/{pid}/comm") as f:
-            if f.read().strip() == "postgres":
-                pids.append(pid)
+            if f.read().strip() != "postgres":
+                continue
+            if database is not None:
+                with open(f"/proc/{pid}/cmdline", "rb") as c:
+                    if f" {database} ".encode() not in c.read():
+                        continue
+            pids.append(pid)
     return pids
 
 
@@ -255,12 +263,23 @@ class CpuMeter:
     measured span, and how busy the whole machine was (Linux /proc)."""
 
     server_pid: int | None = None
+    # Count only this database's backends (see `postgres_pids`); else all of PostgreSQL.
+    database: str | None = None
+    # Backends counted apart, as "postgres outbox": the outbox readers' (`app.events.hub`).
+    outbox: list[int] = field(default_factory=list)
     spent: dict[str, float] = field(default_factory=dict)
     busy: float = 0.0
 
     def _sample(self) -> dict[str, float]:
         server = {} if self.server_pid is None else {"server": cpu_seconds(process_tree(self.server_pid))}
-        return {**server, "postgres": cpu_seconds(postgres_pids()), "load generator": time.process_time()}
+        postgres = cpu_seconds(postgres_pids(self.database))
+        outbox = {"postgres outbox": cpu_seconds(self.outbox)} if self.outbox else {}
+        return {
+            **server,
+            "postgres": postgres - sum(outbox.values()),
+            **outbox,
+            "load generator": time.process_time(),
+        }
 
     @contextlib.contextmanager
     def measure(self) -> Iterator[None]:
@@ -272,4 +291,5 @@ class CpuMeter:
         self.busy = 1 - idle / total if total else float("nan")
 
     def per(self, count: int) -> str:
-        return "  ".join(f"{name} {1000 * s / count:5.2f}" for name, s in self.spent.items())
+        parts = [f"{name} {1000 * s / count:5.2f}" for name, s in self.spent.items()]
+        return "  ".join([*parts, f"total {1000 * sum(self.spent.values()) / count:5.2f}"])

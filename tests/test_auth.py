@@ -4,12 +4,14 @@ import asyncio
 import base64
 import json
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
+import pytest
 from httpx import AsyncClient
 from jose import jwt
 from sqlalchemy import func, select, text, update
 
+from app.auth import security
 from app.auth.models import LoginSession, RefreshToken
 from app.auth.security import TokenCodec
 from app.db import Database
@@ -384,6 +386,24 @@ async def test_expired_access_token_is_refused(
     )
     fresh = codec.issue(uuid.UUID(claims["sub"]), uuid.UUID(claims["sid"]), clock.now)
     assert (await client.get("/v1/me", headers={"Authorization": f"Bearer {fresh}"})).status_code == 200
+
+
+def test_verified_tokens_are_remembered_up_to_a_bound_and_still_expire(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(security, "VERIFIED_KEPT", 2)
+    codec = TokenCodec(settings)
+    now = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+    tokens = [codec.issue(uuid.uuid4(), uuid.uuid4(), now) for _ in range(3)]
+    claims = [codec.decode(t, now) for t in tokens]
+    assert all(c is not None for c in claims)
+    # The first was dropped for the third; the others are answered from memory, the same claims.
+    assert codec.decode(tokens[2], now) is claims[2]
+    assert codec.decode(tokens[0], now) == claims[0]
+    assert codec.decode(tokens[0], now) is not claims[0]
+    # A remembered token still expires on the caller's clock.
+    assert codec.decode(tokens[2], now + codec.ttl) is None
+    assert codec.decode(tokens[2], now + codec.ttl - timedelta(seconds=1)) is claims[2]
 
 
 async def test_concurrent_registrations_of_one_email_let_one_through(

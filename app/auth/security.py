@@ -56,12 +56,21 @@ class AccessClaims:
     expires_at: datetime
 
 
+# Verified access tokens a process remembers (a few MB at most).
+VERIFIED_KEPT = 10_000
+
+
 class TokenCodec:
     def __init__(self, settings: Settings) -> None:
         self._secret = settings.signing_secret()
         self._issuer = settings.jwt_issuer
         self._audience = settings.jwt_audience
         self.ttl = timedelta(seconds=settings.access_token_ttl_seconds)
+        # Tokens whose signature and claims were verified, with their claims: a client sends the
+        # same token with every request until it expires, and verifying it again (python-jose:
+        # header, base64, JSON, HMAC, claim checks) costs about as much as a statement. Only
+        # expiry depends on the time, and it is judged again at every use.
+        self._verified: dict[str, AccessClaims] = {}
 
     def issue(self, user_id: uuid.UUID, session_id: uuid.UUID, now: datetime) -> str:
         claims: dict[str, Any] = {
@@ -80,6 +89,9 @@ class TokenCodec:
 
         Expiry is judged against `now`, the request's clock, not the library's reading of the
         system clock: a token is issued and checked on the same clock."""
+        known = self._verified.get(token)
+        if known is not None:
+            return known if known.expires_at.timestamp() > now.timestamp() else None
         try:
             # The library checks the algorithm too; checking the header first refuses `none` and
             # public-key algorithms before any key handling happens.
@@ -105,13 +117,17 @@ class TokenCodec:
             expires = int(claims["exp"])
             if expires <= now.timestamp():
                 return None
-            return AccessClaims(
+            verified = AccessClaims(
                 user_id=uuid.UUID(claims["sub"]),
                 session_id=uuid.UUID(claims["sid"]),
                 expires_at=datetime.fromtimestamp(expires, UTC),
             )
         except (JWTError, KeyError, ValueError, TypeError, AttributeError, OverflowError, OSError):
             return None
+        if len(self._verified) >= VERIFIED_KEPT:
+            del self._verified[next(iter(self._verified))]  # the oldest
+        self._verified[token] = verified
+        return verified
 
 
 def new_refresh_token() -> tuple[str, bytes]:

@@ -9,6 +9,7 @@ not the materialised `spot_open_ranges` (`materialize.py`), which only search re
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
@@ -83,10 +84,17 @@ async def read_calendar(
             reach.end,
             exclude,
         )
+    return calendar_of(rows, policy)
+
+
+def calendar_of(rows: Iterable[asyncpg.Record], policy: BookingPolicy) -> CalendarRead:
+    """The calendar from rows of `_CALENDAR` (and `_CALENDAR_BOOKINGS`), or of the same columns
+    first (`parkshare_spot_calendar`, migration 0016)."""
     rules: list[WeeklyRule] = []
     found: dict[str, list[Interval]] = {"window": [], "blackout": [], "booking": []}
     stale = False
-    for kind, weekdays, start_minute, end_minute, valid_from, valid_until, lower, upper, blocks in rows:
+    for row in rows:
+        kind, weekdays, start_minute, end_minute, valid_from, valid_until, lower, upper, blocks = row[:9]
         if kind == "rule":
             rules.append(WeeklyRule(frozenset(weekdays), start_minute, end_minute, valid_from, valid_until))
         elif kind == "booking" and not blocks:

@@ -29,7 +29,7 @@ from enum import Enum
 from typing import Annotated, Any
 
 from fastapi import Header, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
@@ -86,7 +86,7 @@ def fingerprint(request: Request, body: BaseModel | None) -> bytes:
 
 Route = Callable[..., Awaitable[BaseModel]]
 # What `@idempotent` makes of a route: it builds the JSON response itself (or replays a stored one).
-IdempotentRoute = Callable[..., Awaitable[JSONResponse]]
+IdempotentRoute = Callable[..., Awaitable[Response]]
 
 
 def idempotent(status_code: int, *, no_body: BaseModel | None = None) -> Callable[[Route], IdempotentRoute]:
@@ -117,7 +117,7 @@ def idempotent(status_code: int, *, no_body: BaseModel | None = None) -> Callabl
         ]
 
         @functools.wraps(route)
-        async def answer(*, _request: Request, _idempotency_key: str | None, **kwargs: Any) -> JSONResponse:
+        async def answer(*, _request: Request, _idempotency_key: str | None, **kwargs: Any) -> Response:
             if _idempotency_key is None:
                 return await _answer(
                     kwargs["session"], kwargs["user"], _request, kwargs["now"], status_code, route, kwargs
@@ -135,7 +135,7 @@ def idempotent(status_code: int, *, no_body: BaseModel | None = None) -> Callabl
             )
 
         answer.__signature__ = signature.replace(  # type: ignore[attr-defined]
-            parameters=[*signature.parameters.values(), *extra], return_annotation=JSONResponse
+            parameters=[*signature.parameters.values(), *extra], return_annotation=Response
         )
         return answer
 
@@ -230,7 +230,7 @@ async def _answer(
     status_code: int,
     route: Route,
     kwargs: dict[str, Any],
-) -> JSONResponse:
+) -> Response:
     """A request without a key: counted in the request's transaction, which is all a success costs.
 
     A refusal rolls that transaction back; the attempt is then counted again in a fresh one, which
@@ -246,7 +246,9 @@ async def _answer(
             await ratelimit.add(session, key, window, now)
             exc.keeps_writes = True
         raise
-    return JSONResponse(answer.model_dump(mode="json"), status_code=status_code)
+    # Serialised by pydantic in one step: the same bytes as JSONResponse of `model_dump(mode="json")`
+    # without building the dict first.
+    return Response(answer.model_dump_json(), status_code=status_code, media_type="application/json")
 
 
 def _response(status: int, body: dict[str, Any], *, replayed: bool) -> JSONResponse:

@@ -9,6 +9,7 @@ session. Which statuses are active or still block is spelled once, in `booking.s
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -104,6 +105,33 @@ async def spot_terms(conn: asyncpg.Connection, spot_id: uuid.UUID, *, lock: bool
     ends. FOR NO KEY UPDATE leaves foreign-key checks of other tables on the spot unblocked."""
     row = await conn.fetchrow(_SPOT_TERMS + ("for no key update" if lock else ""), spot_id)
     return SpotTerms.of(row) if row is not None else None
+
+
+# The spot locked and its calendar read in one round trip, for a new booking (migration 0016):
+# first a row of kind 'spot' with the terms as JSON and, in `blocks`, whether the calendar rows
+# (`calendar_of`) follow. None for no such spot.
+_SPOT_CALENDAR = "select * from parkshare_spot_calendar($1, $2, $3, $4)"
+
+
+class SpotCalendar(NamedTuple):
+    spot: SpotTerms
+    # Not read for an interval longer than the spot's longest booking, which the rules refuse.
+    calendar: list[asyncpg.Record] | None
+
+
+async def spot_calendar(
+    conn: asyncpg.Connection, spot_id: uuid.UUID, start: datetime, end: datetime, now: datetime
+) -> SpotCalendar | None:
+    """The spot locked as by `spot_terms`, and the calendar of [start, end) within reach of its
+    buffer, with `now` saying which bookings still block."""
+    rows = await conn.fetch(_SPOT_CALENDAR, spot_id, start, end, now)
+    if not rows:
+        return None
+    first = rows[0]
+    # SQLAlchemy's connections decode JSON themselves; a bare asyncpg connection gives the text.
+    terms = first["spot"] if isinstance(first["spot"], dict) else json.loads(first["spot"])
+    terms["id"], terms["owner_id"] = uuid.UUID(terms["id"]), uuid.UUID(terms["owner_id"])
+    return SpotCalendar(SpotTerms.of(terms), rows[1:] if first["blocks"] else None)
 
 
 async def cancellation_policy(session: AsyncSession, spot_id: uuid.UUID) -> CancellationPolicy:

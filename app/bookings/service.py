@@ -5,9 +5,10 @@ availability and buffer check and the insert or update it allows are one step fo
 exclusion constraint on `bookings` backs this up in the database. Status changes lock the booking
 row. Lock order is always spot, then booking, so no two transactions wait on each other in a circle.
 
-Booking is the hot path: its three statements (lock the spot, read the calendar, insert the
-booking with its event) go to the raw connection (`app.db.raw_connection`), and the lock is
-a statement of its own, so that the calendar is read with a snapshot taken after the lock.
+Booking is the hot path: its statements go to the raw connection (`app.db.raw_connection`). A new
+booking takes two: the spot locked and its calendar read by one function
+(`parkshare_spot_calendar`, whose lock is a statement of its own so that the calendar is read
+with a snapshot taken after the lock), then the booking inserted with its events.
 
 The decisions are here; the SQL is in `queries.py`, the problems in `errors.py`.
 """
@@ -25,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from app.availability.calendar import read_calendar
+from app.availability.calendar import calendar_of, read_calendar
 from app.bookings import notices, queries, views
 from app.bookings.errors import (
     HOLD_EXPIRED,
@@ -256,14 +257,25 @@ class Created(NamedTuple):
 async def create(
     session: AsyncSession, settings: Settings, user: User, data: BookingCreate, now: datetime
 ) -> Created:
-    conn, spot = await spot_for(session, parse_id(data.spot_id, "spot"))
+    # The spot locked and its calendar read in one round trip; the calendar only for an interval
+    # no longer than the spot's longest booking (at most 30 days).
+    conn = await raw_connection(session)
+    read = await queries.spot_calendar(conn, parse_id(data.spot_id, "spot"), data.start, data.end, now)
+    if read is None:
+        raise NotFound("no such spot")
+    spot = read.spot
     vehicle = await driver_vehicle(session, user, data.vehicle_id, spot)
-    # The rules first: the calendar is read only for an interval they allow (at most 30 days).
     invalid = spot.policy.check_interval(data.start, data.end, now)
     if invalid is not None:
         raise refused(invalid)
     wanted = Interval(data.start, data.end)
-    refusal = (await calendar_for_write(session, conn, spot, wanted, now)).check(wanted, now)
+    if read.calendar is None:  # unreachable: the rules refuse what the function did not read
+        calendar = await calendar_for_write(session, conn, spot, wanted, now)
+    else:
+        calendar, stale = calendar_of(read.calendar, spot.policy)
+        if stale:
+            await expire_due(session, now, spot_id=spot.id)
+    refusal = calendar.check(wanted, now)
     if refusal is not None:
         raise refused(refusal)
     new = await prepare(session, settings, spot, user, vehicle, wanted, now)
