@@ -57,6 +57,10 @@ psql_at() {
     (cd / && runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -p "$port" -d postgres -tA "$@")
 }
 
+# Two runs at once (the test suite's workers) would rebuild the standby under each other.
+exec 9>/run/lock/parkshare-ensure-replica.lock
+flock 9
+
 read -r version primary_name primary_status < <(pg_lsclusters -h | awk -v port="$PRIMARY_PORT" '$3 == port {print $1, $2, $4; exit}') || true
 [ -n "${version:-}" ] || die "no PostgreSQL cluster on port $PRIMARY_PORT; run: scripts/ensure-postgres.sh"
 [ "$primary_status" = online ] || die "the primary $version/$primary_name is down; run: scripts/ensure-postgres.sh"
