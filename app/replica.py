@@ -228,7 +228,7 @@ async def _read_session(request: Request, primary: DbSession) -> AsyncIterator[A
 
 
 def _standby_trouble(exc: BaseException) -> str | None:
-    """"gone" for a lost connection, "conflict" for a query cancelled by recovery, None for
+    """ "gone" for a lost connection, "conflict" for a query cancelled by recovery, None for
     anything else (a bug is not the standby's fault)."""
     seen: set[int] = set()
     current: BaseException | None = exc

@@ -29,7 +29,7 @@ from app.main import create_app
 from app.replica import READS, Replica
 from app.settings import Settings
 from tests.conftest import START, FakeClock, at
-from tests.factories import Account, make_account, open_spot
+from tests.factories import make_account, open_spot
 
 pytestmark = pytest.mark.slow
 
@@ -47,7 +47,10 @@ def dsn(url: str) -> str:
 async def standby_url(database_url: str) -> str:
     """The test database on the standby, made or repaired by scripts/ensure-replica.sh."""
     primary = make_url(database_url)
-    env = {**os.environ, "DATABASE_URL": primary.set(database="postgres").render_as_string(hide_password=False)}
+    env = {
+        **os.environ,
+        "DATABASE_URL": primary.set(database="postgres").render_as_string(hide_password=False),
+    }
     result = await asyncio.to_thread(
         subprocess.run,
         [str(ROOT / "scripts/ensure-replica.sh")],
@@ -175,13 +178,19 @@ async def public_reads(client: AsyncClient, spot_id: str, **headers: str) -> tup
     """The statuses of the spot's view and of its free intervals."""
     view = await client.get(f"/v1/spots/{spot_id}", headers=headers)
     free = await client.get(
-        f"/v1/spots/{spot_id}/availability", params={"from": at(1, START), "to": at(48, START)}, headers=headers
+        f"/v1/spots/{spot_id}/availability",
+        params={"from": at(1, START), "to": at(48, START)},
+        headers=headers,
     )
     return view.status_code, free.status_code
 
 
 async def test_anonymous_reads_come_from_the_standby_and_signed_in_reads_from_the_primary(
-    settings: Settings, committed_db: Database, database_url: str, standby_url: str, standby: asyncpg.Connection
+    settings: Settings,
+    committed_db: Database,
+    database_url: str,
+    standby_url: str,
+    standby: asyncpg.Connection,
 ) -> None:
     async with serving(settings, committed_db, standby_url, max_lag=600) as (app, client):
         alice = await make_account(client, "alice")
@@ -206,7 +215,11 @@ async def test_anonymous_reads_come_from_the_standby_and_signed_in_reads_from_th
 
 
 async def test_a_standby_further_behind_than_the_limit_leaves_anonymous_reads_to_the_primary(
-    settings: Settings, committed_db: Database, database_url: str, standby_url: str, standby: asyncpg.Connection
+    settings: Settings,
+    committed_db: Database,
+    database_url: str,
+    standby_url: str,
+    standby: asyncpg.Connection,
 ) -> None:
     max_lag = 1.0
     async with serving(settings, committed_db, standby_url, max_lag=max_lag) as (app, client):
