@@ -99,9 +99,7 @@ class Replica:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        for conn in (self._primary, self._standby):
-            if conn is not None:
-                conn.terminate()
+        self._forget_connections()
         await self.database.dispose()
 
     async def _run(self) -> None:

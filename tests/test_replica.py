@@ -51,6 +51,9 @@ async def standby_url(database_url: str) -> str:
         **os.environ,
         "DATABASE_URL": primary.set(database="postgres").render_as_string(hide_password=False),
     }
+    # Under `make test-future` a standby started from here must still run on the real clock.
+    for name in ("LD_PRELOAD", "FAKETIME", "FAKETIME_NO_CACHE"):
+        env.pop(name, None)
     result = await asyncio.to_thread(
         subprocess.run,
         [str(ROOT / "scripts/ensure-replica.sh")],
