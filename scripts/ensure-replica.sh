@@ -57,7 +57,8 @@ psql_at() {
     (cd / && runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -p "$port" -d postgres -tA "$@")
 }
 
-# Two runs at once (the test suite's workers) would rebuild the standby under each other.
+# Two runs at once (the test suite's workers) would rebuild the standby under each other. The
+# server this script starts must not inherit the lock (`9>&-`), or it would hold it for its life.
 exec 9>/run/lock/parkshare-ensure-replica.lock
 flock 9
 
@@ -103,7 +104,7 @@ healthy() {
     status=$(pg_lsclusters -h | awk -v v="$version" -v n="$REPLICA_NAME" '$1 == v && $2 == n {print $4}')
     if [ "${status%%,*}" != online ]; then
         say "$version/$REPLICA_NAME is down; starting it"
-        pg_ctlcluster --skip-systemctl-redirect "$version" "$REPLICA_NAME" start >/dev/null 2>&1 || return 1
+        pg_ctlcluster --skip-systemctl-redirect "$version" "$REPLICA_NAME" start >/dev/null 2>&1 9>&- || return 1
     fi
     for _ in $(seq 1 30); do
         pg_isready -q -h 127.0.0.1 -p "$REPLICA_PORT" && break
@@ -160,6 +161,6 @@ find "$data_dir" -mindepth 1 -delete
 say "copying $version/$primary_name with pg_basebackup (this takes as long as the cluster is large)"
 (cd / && runuser -u postgres -- env PGPASSWORD="$PASSWORD" pg_basebackup \
     -h 127.0.0.1 -p "$PRIMARY_PORT" -U "$ROLE" -D "$data_dir" -R -X stream -c fast -w)
-pg_ctlcluster --skip-systemctl-redirect "$version" "$REPLICA_NAME" start
+pg_ctlcluster --skip-systemctl-redirect "$version" "$REPLICA_NAME" start 9>&-
 healthy || die "the new standby does not stream; see /var/log/postgresql/postgresql-$version-$REPLICA_NAME.log"
 say "the standby $version/$REPLICA_NAME on 127.0.0.1:$REPLICA_PORT streams from $version/$primary_name (made in $(($(date +%s) - started))s)."
