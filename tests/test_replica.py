@@ -3,7 +3,8 @@ on the primary, and the fallback to the primary when the standby lags or is gone
 
 The suite's test database is made on the primary and reaches the standby by replication. Pausing
 replay holds back every database of the standby, so the tests that pause take turns across the
-xdist workers (a file lock) and always resume replay."""
+xdist workers (a file lock, which the fixture's run of scripts/ensure-replica.sh takes too, since
+that script resumes a paused replay) and always resume replay."""
 
 from __future__ import annotations
 
@@ -54,15 +55,20 @@ async def standby_url(database_url: str) -> str:
     # Under `make test-future` a standby started from here must still run on the real clock.
     for name in ("LD_PRELOAD", "FAKETIME", "FAKETIME_NO_CACHE"):
         env.pop(name, None)
-    result = await asyncio.to_thread(
-        subprocess.run,
-        [str(ROOT / "scripts/ensure-replica.sh")],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    # The script resumes a paused replay: not while another worker's test has paused it.
+    await asyncio.to_thread(_lock_acquire)
+    try:
+        result = await asyncio.to_thread(
+            subprocess.run,
+            [str(ROOT / "scripts/ensure-replica.sh")],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    finally:
+        _lock_release()
     assert result.returncode == 0, result.stderr
     url = primary.set(port=STANDBY_PORT).render_as_string(hide_password=False)
     # The database was created on the primary before the script ran; wait for its replay.
@@ -96,6 +102,19 @@ async def replay_paused(standby: asyncpg.Connection, primary_url: str) -> AsyncI
         await caught_up(standby, primary_url)
         await standby.execute("select pg_wal_replay_pause()")
         try:
+            # The pause is only requested: replay stops at its next record, which a nudge on the
+            # primary makes sure comes (the suite's other writes may not).
+            primary = await asyncpg.connect(dsn(primary_url), timeout=5)
+            try:
+
+                async def paused() -> bool:
+                    await primary.execute("select pg_logical_emit_message(false, 'parkshare-test', 'pause')")
+                    state = await standby.fetchval("select pg_get_wal_replay_pause_state()")
+                    return bool(state == "paused")
+
+                await eventually(paused, "replay paused")
+            finally:
+                await primary.close()
             yield
         finally:
             await standby.execute("select pg_wal_replay_resume()")
