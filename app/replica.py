@@ -44,15 +44,17 @@ CONNECT_TIMEOUT_SECONDS = 2.0
 # lag shown is at least that long.
 MAX_SAMPLES = 4096
 
+# With several processes, the newest measurement of any of them: every live process measures every
+# POLL_SECONDS, while a dead one's last value would otherwise stay in the sum of files forever.
 LAG = Gauge(
     "parkshare_replica_lag_seconds",
-    "How far the read replica is behind the primary, as this process last measured it (+Inf: down)",
-    multiprocess_mode="livemax",
+    "How far the read replica is behind the primary, as last measured (+Inf: unreachable)",
+    multiprocess_mode="mostrecent",
 )
 IN_USE = Gauge(
     "parkshare_replica_in_use",
     "1 while anonymous reads go to the read replica, 0 while they go to the primary",
-    multiprocess_mode="livemin",
+    multiprocess_mode="mostrecent",
 )
 READS = Counter(
     "parkshare_anonymous_reads_total",
