@@ -8,12 +8,12 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help install db run test test-fast test-future client-check lint format typecheck bench openapi-snapshot screenshots clean
+.PHONY: help install db replica run test test-fast test-future client-check lint format typecheck bench openapi-snapshot screenshots clean
 
 help:
 	@echo "make run    serve the API with Kreuzviertel demo data on http://$(HOST):$(PORT) (docs at /docs)"
 	@echo "make test   run the whole test suite against a real PostgreSQL"
-	@echo "make install | db | test-fast | test-future | client-check | lint | format | typecheck | bench | openapi-snapshot | screenshots | clean"
+	@echo "make install | db | replica | test-fast | test-future | client-check | lint | format | typecheck | bench | openapi-snapshot | screenshots | clean"
 
 install: $(STAMP)
 
@@ -27,6 +27,10 @@ $(STAMP): requirements.lock pyproject.toml
 db: install
 	@scripts/ensure-postgres.sh
 	$(BIN)/parkshare migrate
+
+# A hot standby of the local cluster on 127.0.0.1:5433 for READ_DATABASE_URL (docs/replica.md).
+replica: db
+	@scripts/ensure-replica.sh
 
 # A local demo: webhooks and push may go to receivers on this machine (http, loopback), and the log
 # is text for a terminal (mails without SMTP_URL are written to it), unless

@@ -41,6 +41,7 @@ from app.opendata.router import router as opendata_router
 from app.ops import metrics
 from app.ops.router import router as ops_router
 from app.privacy.router import router as privacy_router
+from app.replica import Replica
 from app.reviews.router import router as reviews_router
 from app.scheduler import build_scheduler
 from app.search.router import router as search_router
@@ -79,6 +80,9 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = database is None
         app.state.db = database or Database.from_settings(settings)
+        app.state.replica = Replica(settings) if settings.read_database_url else None
+        if app.state.replica is not None:
+            await app.state.replica.start()
         # Every serving process reads the outbox for its live streams.
         app.state.hub = Hub(settings.plain_database_url)
         await app.state.hub.start()
@@ -103,6 +107,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             if scheduler is not None:
                 scheduler.shutdown(wait=False)
             await app.state.hub.stop()
+            if app.state.replica is not None:
+                await app.state.replica.stop()
             if owned:
                 await app.state.db.dispose()
 

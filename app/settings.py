@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     database_pool_size: Annotated[int, Field(ge=1, le=200)] = 10
     database_max_overflow: Annotated[int, Field(ge=0, le=200)] = 10
     database_statement_timeout_ms: Annotated[int, Field(ge=0)] = 15_000
+    # A hot standby of DATABASE_URL for anonymous reads (search, public spot view, free intervals);
+    # empty: none. Anonymous reads go to the primary while the standby is down or more than
+    # REPLICA_MAX_LAG_SECONDS behind (docs/replica.md).
+    read_database_url: str = ""
+    replica_max_lag_seconds: Annotated[float, Field(gt=0, le=600)] = 5.0
 
     jwt_secret: SecretStr | None = None
     jwt_secret_file: Path = Path(".parkshare/jwt_secret")
@@ -188,6 +193,13 @@ class Settings(BaseSettings):
         url = make_url(value)
         if url.get_backend_name() != "postgresql":
             raise ValueError("DATABASE_URL must be a postgresql:// URL")
+        return value
+
+    @field_validator("read_database_url")
+    @classmethod
+    def _postgres_or_nothing(cls, value: str) -> str:
+        if value and make_url(value).get_backend_name() != "postgresql":
+            raise ValueError("READ_DATABASE_URL must be a postgresql:// URL, or empty for no replica")
         return value
 
     @field_validator("vapid_private_key")

@@ -2,8 +2,12 @@
 query's time in raw SQL (asyncpg, the exact statement the service sends), in one run.
 
     .venv/bin/python -m bench.search [--requests 2000] [--concurrency 4] [--reuse] [--explain]
+                                     [--replica [READ_DATABASE_URL]]
 
 Builds the data set of bench.dataset first (10,000 spots, 1,000,000 bookings) unless --reuse.
+With --replica the HTTP searches run a second time with READ_DATABASE_URL set (default: the same
+database on the standby of `make replica`, 127.0.0.1:5433), once the standby has replayed the data
+set, and both are printed (docs/replica.md).
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
+import httpx
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+from sqlalchemy.engine import make_url
 
 from app.search.service import SearchQuery, _typed, build
 from bench import dataset
@@ -129,6 +135,32 @@ async def http(
             await connection.close()
 
 
+async def standby_caught_up(primary_dsn: str, standby_dsn: str, within: float = 600) -> None:
+    """Waits until the standby has replayed everything the primary had written (the data set)."""
+    primary = await asyncpg.connect(primary_dsn)
+    standby = await asyncpg.connect(standby_dsn)
+    try:
+        target = await primary.fetchval("select pg_current_wal_lsn()")
+        deadline = time.monotonic() + within
+        while not await standby.fetchval("select pg_last_wal_replay_lsn() >= $1", target):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the standby did not replay the data set within {within:.0f} s")
+            await asyncio.sleep(0.5)
+    finally:
+        await primary.close()
+        await standby.close()
+
+
+def replica_reads(base_url: str) -> float:
+    """Anonymous reads the server's workers answered from the replica, from /metrics."""
+    text = httpx.get(f"{base_url}/metrics", timeout=10).text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith('parkshare_anonymous_reads_total{server="replica"}')
+    )
+
+
 async def explain(dsn: str) -> str:
     probe = probes(1, seed=5)[0]
     sql, args = compiled(probe, datetime.now(UTC))
@@ -140,7 +172,9 @@ async def explain(dsn: str) -> str:
     return "\n".join(r[0] for r in rows)
 
 
-async def main(requests: int, concurrency: int, reuse: bool, show_plan: bool) -> None:
+async def main(
+    requests: int, concurrency: int, reuse: bool, show_plan: bool, replica: str | None = None
+) -> None:
     url = bench_database_url("parkshare_bench_search")
     if not reuse:
         await dataset.main(10_000, 1_000_000)
@@ -153,6 +187,17 @@ async def main(requests: int, concurrency: int, reuse: bool, show_plan: bool) ->
         base_url = server.url
         http_latencies, _, http_found = await http(base_url, queries, 1)
         http_busy, http_rate, _ = await http(base_url, queries, concurrency)
+    if replica is not None:
+        read_url = replica or make_url(url).set(port=5433).render_as_string(hide_password=False)
+        await standby_caught_up(dsn, asyncpg_dsn(read_url))
+        # A large bound: the figures are of the standby, not of a fallback while it replays others' writes.
+        with served(
+            url, workers=2, READ_DATABASE_URL=read_url, REPLICA_MAX_LAG_SECONDS="600", **BENCH_POOL
+        ) as server:
+            replica_latencies, _, _ = await http(server.url, queries, 1)
+            replica_busy, replica_rate, _ = await http(server.url, queries, concurrency)
+            from_replica = replica_reads(server.url)
+        assert from_replica >= 2 * requests, f"only {from_replica:.0f} searches were read from the replica"
     raw_p50 = percentile(raw_latencies, 50)
     http_p50 = percentile(http_latencies, 50)
     print(f"search: {requests} probes within 800 m of the Kreuzviertel, 2 workers")
@@ -165,6 +210,13 @@ async def main(requests: int, concurrency: int, reuse: bool, show_plan: bool) ->
     print(f"                 HTTP p50 / raw SQL p50  {http_p50 / raw_p50:5.2f}x")
     print(f"  {concurrency:2d} at once     HTTP GET /v1/search  {summary(http_busy)}  {http_rate:7.1f} req/s")
     print(f"                 raw SQL (asyncpg)    {summary(raw_busy)}  {raw_rate:7.1f} q/s")
+    if replica is not None:
+        print("  with READ_DATABASE_URL (the standby answers every search)")
+        print(f"  one at a time  HTTP GET /v1/search  {summary(replica_latencies)}")
+        print(
+            f"  {concurrency:2d} at once     HTTP GET /v1/search  {summary(replica_busy)}  {replica_rate:7.1f} req/s"
+            f"  ({replica_rate / http_rate:4.2f}x the primary's)"
+        )
     if show_plan:
         print(await explain(dsn))
 
@@ -175,5 +227,13 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--reuse", action="store_true", help="keep the data set of an earlier run")
     parser.add_argument("--explain", action="store_true", help="print EXPLAIN ANALYZE of one probe")
+    parser.add_argument(
+        "--replica",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="READ_DATABASE_URL",
+        help="also search over HTTP with anonymous reads on this standby (default: port 5433, same database)",
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.requests, args.concurrency, args.reuse, args.explain))
+    asyncio.run(main(args.requests, args.concurrency, args.reuse, args.explain, args.replica))

@@ -20,8 +20,9 @@ from app.clock import Now
 from app.db import DbSession
 from app.openapi import problems
 from app.pagination import PageParams, page_params
+from app.replica import ReadSession
 from app.schemas import Instant, Page, parse_id
-from app.spots.dependencies import LockedOwnedSpot, OwnedSpot, ValidSpot
+from app.spots.dependencies import LockedOwnedSpot, OwnedSpot, PublicSpot
 from booking.weekly import WEEKDAYS, format_clock
 
 router = APIRouter(prefix="/v1/spots/{spot_id}/availability", tags=["availability"])
@@ -64,8 +65,8 @@ def span_out(row: Any) -> dict[str, Any]:
     "Remember to URL-encode `+` in offsets (`%2B01:00`), or use `Z`.",
 )
 async def get_availability(
-    spot: ValidSpot,
-    session: DbSession,
+    spot: PublicSpot,
+    session: ReadSession,
     from_: Annotated[Instant, Query(alias="from", description="RFC 3339 with offset")],
     to: Annotated[Instant, Query(description="RFC 3339 with offset; at most 31 days after from")],
     now: Now,

@@ -6,9 +6,9 @@ from fastapi import APIRouter, Depends, Query
 
 from app import openapi
 from app.clock import Now
-from app.db import DbSession
 from app.errors import Unauthorized
 from app.pagination import PageParams, page_params
+from app.replica import ReadSession
 from app.schemas import MAX_CENTS, Instant, Rating
 from app.search import service
 from app.search.schemas import SearchItem, SearchPage, SearchQuote
@@ -34,7 +34,7 @@ router = APIRouter(tags=["search"])
     "ending more than 365 days ahead) is 422 `invalid_interval` with `reason` and `limit`.",
 )
 async def search(
-    session: DbSession,
+    session: ReadSession,
     user: OptionalUser,
     now: Now,
     page: Annotated[PageParams, Depends(page_params)],

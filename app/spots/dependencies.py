@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import Depends
 
 from app.db import DbSession
+from app.replica import ReadSession
 from app.schemas import parse_id
 from app.spots import service
 from app.spots.models import Spot
@@ -12,6 +13,11 @@ from app.users.dependencies import CurrentUser
 
 
 async def valid_spot(spot_id: str, session: DbSession) -> Spot:
+    return await service.get(session, parse_id(spot_id, "spot"))
+
+
+async def public_spot(spot_id: str, session: ReadSession) -> Spot:
+    """The spot for routes anyone may read, from the read replica when the request may use it."""
     return await service.get(session, parse_id(spot_id, "spot"))
 
 
@@ -30,5 +36,6 @@ async def locked_owned_spot(spot_id: str, session: DbSession, user: CurrentUser)
 
 
 ValidSpot = Annotated[Spot, Depends(valid_spot)]
+PublicSpot = Annotated[Spot, Depends(public_spot)]
 OwnedSpot = Annotated[Spot, Depends(owned_spot)]
 LockedOwnedSpot = Annotated[Spot, Depends(locked_owned_spot)]

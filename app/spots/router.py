@@ -11,9 +11,10 @@ from app.db import DbSession
 from app.errors import NotFound
 from app.openapi import answer, problems
 from app.pagination import PageParams, page_params
+from app.replica import ReadSession
 from app.schemas import Page, Rating
 from app.spots import hooks, service
-from app.spots.dependencies import LockedOwnedSpot, ValidSpot
+from app.spots.dependencies import LockedOwnedSpot, PublicSpot
 from app.spots.schemas import SpotCreate, SpotOut
 from app.users import tokens
 from app.users.dependencies import CurrentUser, OptionalUser
@@ -88,7 +89,7 @@ async def create_spot(
     "that has not ended (public view until the booking reveals it).",
 )
 async def get_spot(
-    spot: ValidSpot, user: OptionalUser, session: DbSession, response: Response, now: Now
+    spot: PublicSpot, user: OptionalUser, session: ReadSession, response: Response, now: Now
 ) -> SpotOut:
     full = await service.sees_everything(session, spot, user, now)
     # An unlisted spot (docs/api.md, "Moderation") answers only its owner, admins and drivers with
