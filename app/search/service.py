@@ -83,7 +83,18 @@ _FREE = """(
             and {still_blocks}
       )"""
 _DISTANCE = "round(st_distance({s}.public_location, " + _POINT + ") / 10) * 10"
-_PRICE = """(
+# The price: per local day, rounded up to the granularity and capped. An interval within one local
+# day (nearly every search) is that day's formula alone, without the series of days; `case` only
+# evaluates the branch it takes.
+_PRICE = """(case
+               when (:start at time zone {s}.timezone)::date
+                    = ((:end at time zone {s}.timezone) - interval '1 microsecond')::date
+               then least(coalesce({s}.daily_cap_cents, 2147483647),
+                          ({s}.hourly_cents::bigint
+                           * ((extract(epoch from :end - :start)::bigint + {s}.granularity_min * 60 - 1)
+                              / ({s}.granularity_min * 60))
+                           * {s}.granularity_min + 59) / 60)::bigint
+               else (
                select sum(least(coalesce({s}.daily_cap_cents, 2147483647),
                                 ({s}.hourly_cents::bigint * day.units * {s}.granularity_min + 59) / 60))::bigint
                from (
@@ -96,7 +107,8 @@ _PRICE = """(
                                         ((g.day::date + 1)::timestamp at time zone {s}.timezone) as day_end) d
                    where least(:end, d.day_end) > greatest(:start, d.day_start)
                ) day
-           )"""
+           )
+           end)"""
 
 # Every spot within the radius, tested one by one: what ordering by price or rating needs.
 SEARCH_SQL = """
@@ -125,6 +137,36 @@ from (
     order by {order}
     limit :limit
 ) page
+join spots s on s.id = page.id
+cross join lateral ({page_rating}) rt
+order by {order_page}
+"""
+
+# Cheapest first. A spot's price and distance need nothing but its own row, so every spot within the
+# radius that passes its rules is ordered by (price, distance, id) first, and the costly tests of
+# being free (an index probe into the open ranges, one into the bookings) run in that order only
+# until the page is full, instead of for every spot. The tests sit in the select list, evaluated
+# row by row above the sort, and `OFFSET 0` keeps them from being pushed down below it.
+CHEAPEST_SQL = """
+with near as materialized (
+    select s.id, s.buffer_min, {distance_s} as distance_m, {price_s} as total_cents
+    from spots s
+    where st_dwithin(s.public_location, {point}, :radius)
+      and {rules_s}
+), page as (
+    select x.id, x.distance_m, x.total_cents
+    from (
+        select n.id, n.distance_m, n.total_cents, {free_n} as free
+        from near n
+        where true {price_filter} {after}
+        order by {order}
+        offset 0
+    ) x
+    where x.free
+    limit :limit
+)
+select {columns}, page.distance_m, page.total_cents, rt.average as rating_average, rt.count as rating_count
+from page
 join spots s on s.id = page.id
 cross join lateral ({page_rating}) rt
 order by {order_page}
@@ -408,12 +450,15 @@ def build(query: SearchQuery, now: datetime) -> tuple[str, dict[str, Any]]:
             still_blocks=_STILL_BLOCKS,
         )
 
-    template = NEAREST_SQL if query.sort == "distance" else SEARCH_SQL
+    template = {"distance": NEAREST_SQL, "price": CHEAPEST_SQL, "rating": SEARCH_SQL}[query.sort]
     sql = template.format(
         point=_POINT,
         rules_s=fragment(_RULES, "s"),
         free_s=fragment(_FREE, "s"),
         distance_x=fragment(_DISTANCE, "x"),
+        distance_s=fragment(_DISTANCE, "s"),
+        price_s=fragment(_PRICE, "s"),
+        free_n=fragment(_FREE, "n"),
         price_x=fragment(_PRICE, "x"),
         distance_c=fragment(_DISTANCE, "c"),
         price_c=fragment(_PRICE, "c"),
