@@ -1,6 +1,9 @@
-"""Spots near a point that are free for the whole interval, in one SQL query.
+"""Spots near a point that are free for the whole interval, in one SQL statement.
 
-The database does all the filtering, so nothing but the page travels to Python:
+The database does all the filtering, so nothing but the page travels to Python. Which statement
+depends on the order: nearest first walks outwards and stops at a page (`NEAREST_SQL`), cheapest
+first orders the spots in the radius and tests them until a page is full (`CHEAPEST_SQL`), best
+rated tests every spot in the radius (`SEARCH_SQL`); docs/search.md has their plans. Each tests:
 
 - distance: `ST_DWithin` on the public, rounded location (`public_location`, GiST index
   `ix_spots_public_location`), the point the public view shows, so that distances and the radius
@@ -55,8 +58,8 @@ LOOSEST = BookingPolicy.loosest(ZoneInfo("UTC"))
 _ASYNCPG = asyncpg_dialect()  # type: ignore[no-untyped-call]
 _SPOT_COLUMNS = [c.name for c in Spot.__table__.columns if c.name not in ("location", "public_location")]  # type: ignore[attr-defined]
 
-# The point searched from, the spot's own rules, and the two tests of being free, shared by both
-# plans below. `{s}` is the alias of the spot's row.
+# The point searched from, the spot's own rules, the tests of being free, the distance and the
+# price, shared by the statements below. `{s}` is the alias of the spot's row.
 _POINT = "st_setsrid(st_makepoint(:lon, :lat), 4326)::geography"
 _RULES = """{s}.deleted_at is null and {s}.unlisted_at is null
       {filters}
