@@ -113,7 +113,7 @@ _PRICE = """(case
            )
            end)"""
 
-# Every spot within the radius, tested one by one: what ordering by price or rating needs.
+# Every spot within the radius, tested one by one: what ordering by rating needs (a lookup per spot).
 SEARCH_SQL = """
 with near as materialized (
     -- Distance and the spot's own rules first: cheap, and it keeps the index probes below to the
