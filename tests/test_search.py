@@ -151,6 +151,29 @@ async def test_filters_and_sorting(
     assert ids(by_distance) + ids(rest) == [near, middle, far]
 
 
+async def test_spots_equally_far_page_in_id_order(
+    client: AsyncClient, clock: FakeClock, alice: Account, bob: Account
+) -> None:
+    """Spots at one public point are equally far, so nearest first orders them by id. The index
+    walks them in an order of its own: a page must still be the smallest ids, not the first the
+    walk found (the service's NEAREST_SQL looks again at every spot as far as the last it took)."""
+    same = [await open_spot(client, alice) for _ in range(8)]  # all at spot_body's location
+    farther = await make_spot(client, alice, location={"lat": CENTRE[0] + 0.003, "lon": CENTRE[1]})
+    await add_rule(client, alice, farther)
+    await booked(client, bob, same[3], 2, 3)
+    free = sorted(str(spot["id"]) for spot in same if spot is not same[3])
+    for size in (1, 3):
+        paged: list[str] = []
+        cursor: dict[str, str] = {}
+        while True:
+            page = await search(client, at(2, START), at(4, START), limit=size, **cursor)
+            paged += ids(page)
+            if page["next_cursor"] is None:
+                break
+            cursor = {"cursor": page["next_cursor"]}
+        assert paged == [*free, farther["id"]]
+
+
 async def test_radius_boundary(client: AsyncClient, clock: FakeClock, alice: Account, db: Database) -> None:
     inside = await open_spot(client, alice, buffer_min=0)
     await client.patch(
@@ -405,6 +428,32 @@ async def test_search_agrees_with_the_engine_on_random_data(
             for i in r.json()["items"]
         ]
         assert keys == sorted(keys)
+        # Small pages, cursor after cursor, give the same items in the same order. Nearest first, a
+        # full page is found among the first spots that qualify and a ring around them (the
+        # service's NEAREST_SQL): pages of 1 to 4 take that way, the page of 100 the other.
+        paged: list[Any] = []
+        cursor = None
+        size = rng.randint(1, 4)
+        while True:
+            page = await client.get(
+                "/v1/search",
+                params={
+                    "lat": CENTRE[0],
+                    "lon": CENTRE[1],
+                    "radius_m": radius,
+                    "start": at(0, start),
+                    "end": at(0, end),
+                    "sort": sort,
+                    "limit": size,
+                    **({"cursor": cursor} if cursor else {}),
+                },
+            )
+            assert page.status_code == 200, page.text
+            paged += page.json()["items"]
+            cursor = page.json()["next_cursor"]
+            if cursor is None:
+                break
+        assert paged == r.json()["items"]
     assert checked == 25 * len(world)
     assert returned > 0
 

@@ -1,6 +1,9 @@
-"""Spots near a point that are free for the whole interval, in one SQL query.
+"""Spots near a point that are free for the whole interval, in one SQL statement.
 
-The database does all the filtering, so nothing but the page travels to Python:
+The database does all the filtering, so nothing but the page travels to Python. Which statement
+depends on the order: nearest first walks outwards and stops at a page (`NEAREST_SQL`), cheapest
+first orders the spots in the radius and tests them until a page is full (`CHEAPEST_SQL`), best
+rated tests every spot in the radius (`SEARCH_SQL`); docs/search.md has their plans. Each tests:
 
 - distance: `ST_DWithin` on the public, rounded location (`public_location`, GiST index
   `ix_spots_public_location`), the point the public view shows, so that distances and the radius
@@ -29,11 +32,14 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import BigInteger, DateTime, Float, Integer, Row, TextClause, bindparam, text
+import asyncpg
+from sqlalchemy import BigInteger, DateTime, Float, Integer, TextClause, bindparam, text
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.bookings.errors import InvalidInterval, refusal_members
@@ -49,61 +55,79 @@ MAX_RADIUS_M = 10_000
 # grid in UTC is on the grid in every time zone, as every offset in use is whole quarter hours.
 LOOSEST = BookingPolicy.loosest(ZoneInfo("UTC"))
 
+_ASYNCPG = asyncpg_dialect()  # type: ignore[no-untyped-call]
 _SPOT_COLUMNS = [c.name for c in Spot.__table__.columns if c.name not in ("location", "public_location")]  # type: ignore[attr-defined]
 
+# The point searched from, the spot's own rules, the tests of being free, the distance and the
+# price, shared by the statements below. `{s}` is the alias of the spot's row.
+_POINT = "st_setsrid(st_makepoint(:lon, :lat), 4326)::geography"
+_RULES = """{s}.deleted_at is null and {s}.unlisted_at is null
+      {filters}
+      and :minutes between {s}.min_duration_min and {s}.max_duration_min
+      and :start >= :now + make_interval(mins => {s}.lead_time_min)
+      and :end <= :now + make_interval(hours => {s}.horizon_days * 24)
+      and mod(extract(minute from (:start at time zone {s}.timezone))::int, {s}.granularity_min) = 0
+      and mod(extract(minute from (:end at time zone {s}.timezone))::int, {s}.granularity_min) = 0"""
+_FREE = """(
+          -- The spot's ranges are disjoint: only the last one starting at or before :start can
+          -- contain the interval. A backward step on the primary key's btree finds it.
+          select o.during from spot_open_ranges o
+          where o.spot_id = {s}.id and o.during <= tstzrange(:start, null, '[)')
+          order by o.during desc
+          limit 1
+      ) @> tstzrange(:start, :end, '[)')
+      and not exists (
+          select 1 from bookings b
+          where b.spot_id = {s}.id
+            -- The exclusion constraint's predicate, word for word, so its GiST index answers this.
+            and {active}
+            and tstzrange(b.start_at, b.end_at, '[)') && tstzrange(
+                :start - make_interval(mins => {s}.buffer_min), :end + make_interval(mins => {s}.buffer_min), '[)')
+            and {still_blocks}
+      )"""
+_DISTANCE = "round(st_distance({s}.public_location, " + _POINT + ") / 10) * 10"
+# The price: per local day, rounded up to the granularity and capped. An interval within one local
+# day (nearly every search) is that day's formula alone, without the series of days; `case` only
+# evaluates the branch it takes.
+_PRICE = """(case
+               when (:start at time zone {s}.timezone)::date
+                    = ((:end at time zone {s}.timezone) - interval '1 microsecond')::date
+               then least(coalesce({s}.daily_cap_cents, 2147483647),
+                          ({s}.hourly_cents::bigint
+                           * ((extract(epoch from :end - :start)::bigint + {s}.granularity_min * 60 - 1)
+                              / ({s}.granularity_min * 60))
+                           * {s}.granularity_min + 59) / 60)::bigint
+               else (
+               select sum(least(coalesce({s}.daily_cap_cents, 2147483647),
+                                ({s}.hourly_cents::bigint * day.units * {s}.granularity_min + 59) / 60))::bigint
+               from (
+                   select (extract(epoch from least(:end, d.day_end) - greatest(:start, d.day_start))::bigint
+                           + {s}.granularity_min * 60 - 1) / ({s}.granularity_min * 60) as units
+                   from generate_series((:start at time zone {s}.timezone)::date,
+                                        ((:end at time zone {s}.timezone) - interval '1 microsecond')::date,
+                                        interval '1 day') as g(day),
+                        lateral (select (g.day::date::timestamp at time zone {s}.timezone) as day_start,
+                                        ((g.day::date + 1)::timestamp at time zone {s}.timezone) as day_end) d
+                   where least(:end, d.day_end) > greatest(:start, d.day_start)
+               ) day
+           )
+           end)"""
+
+# Every spot within the radius, tested one by one: what ordering by rating needs (a lookup per spot).
 SEARCH_SQL = """
 with near as materialized (
     -- Distance and the spot's own rules first: cheap, and it keeps the index probes below to the
     -- spots that really lie within the radius. Only what the later steps need is carried along.
     select s.id, s.public_location, s.timezone, s.buffer_min, s.granularity_min, s.hourly_cents, s.daily_cap_cents
     from spots s
-    where st_dwithin(s.public_location, st_setsrid(st_makepoint(:lon, :lat), 4326)::geography, :radius)
-      and s.deleted_at is null and s.unlisted_at is null
-      {filters}
-      and :minutes between s.min_duration_min and s.max_duration_min
-      and :start >= :now + make_interval(mins => s.lead_time_min)
-      and :end <= :now + make_interval(hours => s.horizon_days * 24)
-      and mod(extract(minute from (:start at time zone s.timezone))::int, s.granularity_min) = 0
-      and mod(extract(minute from (:end at time zone s.timezone))::int, s.granularity_min) = 0
+    where st_dwithin(s.public_location, {point}, :radius)
+      and {rules_s}
 ), candidates as materialized (
     select s.*
     from near s
-    where true
-      -- The spot's ranges are disjoint: only the last one starting at or before :start can
-      -- contain the interval. A backward step on the primary key's btree finds it.
-      and (
-          select o.during from spot_open_ranges o
-          where o.spot_id = s.id and o.during <= tstzrange(:start, null, '[)')
-          order by o.during desc
-          limit 1
-      ) @> tstzrange(:start, :end, '[)')
-      and not exists (
-          select 1 from bookings b
-          where b.spot_id = s.id
-            -- The exclusion constraint's predicate, word for word, so its GiST index answers this.
-            and {active}
-            and tstzrange(b.start_at, b.end_at, '[)') && tstzrange(
-                :start - make_interval(mins => s.buffer_min), :end + make_interval(mins => s.buffer_min), '[)')
-            and {still_blocks}
-      )
+    where {free_s}
 ), priced as (
-    select c.*,
-           round(st_distance(c.public_location, st_setsrid(st_makepoint(:lon, :lat), 4326)::geography) / 10)
-               * 10 as distance_m,
-           (
-               select sum(least(coalesce(c.daily_cap_cents, 2147483647),
-                                (c.hourly_cents::bigint * day.units * c.granularity_min + 59) / 60))::bigint
-               from (
-                   select (extract(epoch from least(:end, d.day_end) - greatest(:start, d.day_start))::bigint
-                           + c.granularity_min * 60 - 1) / (c.granularity_min * 60) as units
-                   from generate_series((:start at time zone c.timezone)::date,
-                                        ((:end at time zone c.timezone) - interval '1 microsecond')::date,
-                                        interval '1 day') as g(day),
-                        lateral (select (g.day::date::timestamp at time zone c.timezone) as day_start,
-                                        ((g.day::date + 1)::timestamp at time zone c.timezone) as day_end) d
-                   where least(:end, d.day_end) > greatest(:start, d.day_start)
-               ) day
-           ) as total_cents
+    select c.*, {distance_c} as distance_m, {price_c} as total_cents
            {rating_rank}
     from candidates c
     {rating_join}
@@ -113,6 +137,104 @@ from (
     select {page_columns}
     from priced
     where true {price_filter} {after}
+    order by {order}
+    limit :limit
+) page
+join spots s on s.id = page.id
+cross join lateral ({page_rating}) rt
+order by {order_page}
+"""
+
+# Cheapest first. A spot's price and distance need nothing but its own row, so every spot within the
+# radius that passes its rules is ordered by (price, distance, id) first, and the costly tests of
+# being free (an index probe into the open ranges, one into the bookings) run in that order only
+# until the page is full, instead of for every spot. The tests sit in the select list, evaluated
+# row by row above the sort, and `OFFSET 0` keeps them from being pushed down below it.
+CHEAPEST_SQL = """
+with near as materialized (
+    select s.id, s.buffer_min, {distance_s} as distance_m, {price_s} as total_cents
+    from spots s
+    where st_dwithin(s.public_location, {point}, :radius)
+      and {rules_s}
+), page as (
+    select x.id, x.distance_m, x.total_cents
+    from (
+        select n.id, n.distance_m, n.total_cents, {free_n} as free
+        from near n
+        where true {price_filter} {after}
+        order by {order}
+        offset 0
+    ) x
+    where x.free
+    limit :limit
+)
+select {columns}, page.distance_m, page.total_cents, rt.average as rating_average, rt.count as rating_count
+from page
+join spots s on s.id = page.id
+cross join lateral ({page_rating}) rt
+order by {order_page}
+"""
+
+# Nearest first: the page is the `:limit` smallest (distance, id) among the spots that qualify.
+#
+# `first` walks outwards from the point in the GiST index's nearest-first order (`<->`, the
+# distance on the sphere) and tests each spot only until `:limit` qualify: near the point of a busy
+# map a few dozen spots instead of every spot within the radius. If fewer qualify, it has walked
+# the whole radius and holds them all, and is the answer; the second step is skipped (its one-time
+# filter). Otherwise the page is among those `:limit` spots and the ones `first` has not looked at
+# that lie no farther than the farthest of them: any `:limit` spots that qualify bound the page's
+# distances. `first` has looked at every spot nearer on the sphere than the last it took, so only
+# the thin ring from there to that bound (rounded distances are on the spheroid, hence the ring:
+# 0.3 % of the distance here, plus the rounding to 10 m and a metre to spare) is tested again.
+NEAREST_SQL = """
+with first as materialized (
+    select y.id, y.distance_m, y.total_cents, y.sphere_m
+    from (
+        select x.id, {distance_x} as distance_m, {price_x} as total_cents, x.sphere_m
+        from (
+            -- The spot's rules and the tests of being free are in the select list, not in the
+            -- where clause: the planner then plans this scan for the few rows the limit takes (the
+            -- index's ordered scan), where filters whose selectivity it cannot guess would have it
+            -- sort every spot in the radius first. They are evaluated left to right, and only as
+            -- far as the first that fails.
+            select s.id, s.public_location, s.timezone, s.granularity_min, s.hourly_cents, s.daily_cap_cents,
+                   s.public_location <-> {point} as sphere_m,
+                   st_dwithin(s.public_location, {point}, :radius) and {rules_s} and {free_s} as free
+            from spots s
+            -- What the index answers of `st_dwithin` (its support function adds the same): the
+            -- radius' bounding box, whose selectivity the planner knows from the statistics.
+            where s.public_location && _st_expand({point}, :radius)
+            order by s.public_location <-> {point}
+            offset 0
+        ) x
+        where x.free
+    ) y
+    where true {price_filter} {after}
+    limit {first_limit}
+), near as materialized (
+    select s.id, s.public_location, s.timezone, s.buffer_min, s.granularity_min, s.hourly_cents, s.daily_cap_cents
+    from spots s
+    where (select count(*) from first) = :limit
+      and st_dwithin(s.public_location, {point}, least(:radius, (select max(distance_m) from first) + 6))
+      and s.public_location <-> {point} >= (select max(sphere_m) from first)
+      and {rules_s}
+), candidates as materialized (
+    select s.*
+    from near s
+    where {free_s}
+), priced as (
+    select c.id, {distance_c} as distance_m, {price_c} as total_cents
+    from candidates c
+), found as (
+    -- `union`, not `union all`: a spot exactly as far as the last `first` took is in both.
+    select id, distance_m, total_cents from priced where true {price_filter} {after}
+    union
+    select id, distance_m, total_cents from first
+)
+select {columns}, page.distance_m, page.total_cents, rt.average as rating_average, rt.count as rating_count
+from (
+    select {page_columns}
+    from found
     order by {order}
     limit :limit
 ) page
@@ -161,7 +283,7 @@ class SearchQuery:
 
 @dataclass(frozen=True)
 class Hit:
-    spot: Row[Any]  # has the attributes of a Spot
+    spot: Any  # a row with the attributes of a Spot
     distance_m: float
     total_cents: int
     rating_average: float | None
@@ -304,13 +426,13 @@ def build(query: SearchQuery, now: datetime) -> tuple[str, dict[str, Any]]:
         "limit": query.limit + 1,
     }
     if query.ev:
-        filters.append("and s.ev_connector is not null")
+        filters.append("and {s}.ev_connector is not null")
     if query.covered:
-        filters.append("and s.covered")
+        filters.append("and {s}.covered")
     if query.vehicle is not None:
         for name, size in zip(("length", "width", "height"), query.vehicle, strict=True):
             if size is not None:
-                filters.append(f"and (s.max_{name}_cm is null or s.max_{name}_cm >= :vehicle_{name})")
+                filters.append(f"and ({{s}}.max_{name}_cm is null or {{s}}.max_{name}_cm >= :vehicle_{name})")
                 params[f"vehicle_{name}"] = size
     price_filter = ""
     if query.max_total_cents is not None:
@@ -322,8 +444,27 @@ def build(query: SearchQuery, now: datetime) -> tuple[str, dict[str, Any]]:
         after = AFTER[query.sort]
     by_rating = query.sort == "rating"
     order_keys = [key.strip() for key in ORDER[query.sort].split(",")]
-    sql = SEARCH_SQL.format(
-        filters="\n      ".join(filters),
+
+    def fragment(template: str, alias: str) -> str:
+        return template.format(
+            s=alias,
+            filters="\n      ".join(f.format(s=alias) for f in filters),
+            active=_ACTIVE,
+            still_blocks=_STILL_BLOCKS,
+        )
+
+    template = {"distance": NEAREST_SQL, "price": CHEAPEST_SQL, "rating": SEARCH_SQL}[query.sort]
+    sql = template.format(
+        point=_POINT,
+        rules_s=fragment(_RULES, "s"),
+        free_s=fragment(_FREE, "s"),
+        distance_x=fragment(_DISTANCE, "x"),
+        distance_s=fragment(_DISTANCE, "s"),
+        price_s=fragment(_PRICE, "s"),
+        free_n=fragment(_FREE, "n"),
+        price_x=fragment(_PRICE, "x"),
+        distance_c=fragment(_DISTANCE, "c"),
+        price_c=fragment(_PRICE, "c"),
         columns=", ".join(f"s.{c}" for c in _SPOT_COLUMNS),
         rating_rank=_RATING_RANK if by_rating else "",
         rating_join=_RATING_JOIN.format(rating=SPOT_RATING_SQL.format(spot_id="c.id", now=":now"))
@@ -335,24 +476,52 @@ def build(query: SearchQuery, now: datetime) -> tuple[str, dict[str, Any]]:
         price_filter=price_filter,
         after=after,
         order=ORDER[query.sort],
-        active=_ACTIVE,
-        still_blocks=_STILL_BLOCKS,
+        # A literal, not a parameter: the planner plans the walk for this many rows only when it
+        # knows the number (a parameter's limit is planned as a tenth of the rows).
+        first_limit=int(query.limit) + 1,
     )
     return sql, params
 
 
+class _Row(asyncpg.Record):
+    """A row read by attribute as well, like SQLAlchemy's: the public view reads a spot so."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+@lru_cache(maxsize=256)
+def _positional(sql: str, names: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
+    """The statement as asyncpg takes it (`$1::TIMESTAMP WITH TIME ZONE` ...) and the order of its
+    parameters. Compiled once per shape of search: parsing the named parameters out of the text
+    each time cost more than half a millisecond."""
+    compiled = _typed(sql, dict.fromkeys(names)).compile(dialect=_ASYNCPG)
+    return compiled.string, tuple(compiled.positiontup or ())
+
+
 async def search(session: AsyncSession, query: SearchQuery, now: datetime) -> tuple[list[Hit], str | None]:
     sql, params = build(query, now)
-    rows = (await session.execute(_typed(sql, params), params)).all()
+    statement, names = _positional(sql, tuple(params))
+    # Sent on the session's connection, but straight through asyncpg: SQLAlchemy's execution and
+    # row processing cost more than the query. Unless the request has read something before (a
+    # vehicle), no transaction is open, and none is opened: one statement needs none, and a read
+    # then takes one round trip instead of three (BEGIN, the query, COMMIT).
+    connection = await session.connection()
+    raw = (await connection.get_raw_connection()).driver_connection
+    assert isinstance(raw, asyncpg.Connection)
+    rows = await raw.fetch(statement, *(params[name] for name in names), record_class=_Row)
     # The rows carry every column the public view reads; building ORM objects from them would
     # cost more than the query (pydantic validation of each attribute).
     hits = [
         Hit(
             spot=row,
-            distance_m=row.distance_m,
-            total_cents=row.total_cents,
-            rating_average=row.rating_average,
-            rating_count=row.rating_count,
+            distance_m=row["distance_m"],
+            total_cents=row["total_cents"],
+            rating_average=row["rating_average"],
+            rating_count=row["rating_count"],
         )
         for row in rows[: query.limit]
     ]
