@@ -89,7 +89,7 @@ async def read_calendar(
 
 def calendar_of(rows: Iterable[asyncpg.Record], policy: BookingPolicy) -> CalendarRead:
     """The calendar from rows of `_CALENDAR` (and `_CALENDAR_BOOKINGS`), or of the same columns
-    first (`parkshare_spot_calendar`, migration 0016)."""
+    first (`parkshare_spot_calendar`, migration 0015)."""
     rules: list[WeeklyRule] = []
     found: dict[str, list[Interval]] = {"window": [], "blackout": [], "booking": []}
     stale = False

@@ -107,7 +107,7 @@ async def spot_terms(conn: asyncpg.Connection, spot_id: uuid.UUID, *, lock: bool
     return SpotTerms.of(row) if row is not None else None
 
 
-# The spot locked and its calendar read in one round trip, for a new booking (migration 0016):
+# The spot locked and its calendar read in one round trip, for a new booking (migration 0015):
 # first a row of kind 'spot' with the terms as JSON and, in `blocks`, whether the calendar rows
 # (`calendar_of`) follow. None for no such spot.
 _SPOT_CALENDAR = "select * from parkshare_spot_calendar($1, $2, $3, $4)"

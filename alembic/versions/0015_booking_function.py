@@ -10,7 +10,7 @@ so a refused request reads no calendar of years."""
 
 from alembic import op
 
-revision: str = "0016"
+revision: str = "0015"
 down_revision: str | None = "0014"
 
 FUNCTION = """
