@@ -60,12 +60,10 @@ class Server:
     pid: int
 
 
-@contextlib.contextmanager
-def served(database_url: str, workers: int = 2, **settings: str) -> Iterator[Server]:
-    """`parkshare serve --workers N` on a free loopback port until /readyz answers; stopped
-    afterwards. Extra keyword arguments are settings (`LOG_LEVEL="DEBUG"`). The tests use it too."""
-    port = _free_port()
-    env = {
+def bench_env(database_url: str, **settings: str) -> dict[str, str]:
+    """The environment of a benchmark's `parkshare` processes: test settings, loose limits for
+    simulated users from one address, and `settings` (`SCHEDULER_ENABLED="true"`) on top."""
+    return {
         **os.environ,
         "DATABASE_URL": database_url,
         "JWT_SECRET": BENCH_SECRET,
@@ -87,6 +85,14 @@ def served(database_url: str, workers: int = 2, **settings: str) -> Iterator[Ser
         "BOOKING_WRITES_PER_USER": "1000000",
         **settings,
     }
+
+
+@contextlib.contextmanager
+def served(database_url: str, workers: int = 2, **settings: str) -> Iterator[Server]:
+    """`parkshare serve --workers N` on a free loopback port until /readyz answers; stopped
+    afterwards. Extra keyword arguments are settings (`LOG_LEVEL="DEBUG"`). The tests use it too."""
+    port = _free_port()
+    env = bench_env(database_url, **settings)
     proc = subprocess.Popen(
         [PARKSHARE, "serve", "--port", str(port), "--workers", str(workers), "--no-access-log"],
         env=env,

@@ -43,6 +43,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 from standardwebhooks.webhooks import Webhook as Signer
 
+from app.clock import utcnow
 from app.db import Database, raw_connection
 from app.events import outbox, urls
 from app.events.hub import HORIZON, Hub
@@ -579,7 +580,7 @@ class Deliverer:
         self.database = database
         self.settings = settings
         self.hub = hub
-        self.clock = clock or (lambda: datetime.now(UTC))
+        self.clock = clock or utcnow
         self.push_sender = push_sender
         self.concurrency = concurrency
         self.verify = verify
