@@ -50,7 +50,7 @@ def test_a_speed_needs_an_origin_with_a_time_zone() -> None:
     with pytest.raises(ValidationError, match="needs SIMULATED_CLOCK_ORIGIN"):
         make(simulated_clock_speed=10)
     with pytest.raises(ValidationError, match="time zone"):
-        make(simulated_clock_speed=10, simulated_clock_origin=datetime(2026, 11, 26, 12))  # noqa: DTZ001
+        make(simulated_clock_speed=10, simulated_clock_origin=datetime(2026, 11, 26, 12))
     with pytest.raises(ValidationError):
         make(simulated_clock_speed=0.5, simulated_clock_origin=datetime(2026, 11, 26, 12, tzinfo=UTC))
 
