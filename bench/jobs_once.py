@@ -67,6 +67,7 @@ SUBSCRIBED = [
     "booking.no_show",
 ]
 HOLD_TTL = timedelta(minutes=2)
+PASSWORD = "bench-password-1"
 # A change is due by a job that runs every second of real time; given this much simulated time
 # more, a job that never ran for it shows up as missed rather than as late.
 SLACK_REAL_SECONDS = 6.0
@@ -484,8 +485,22 @@ async def _accounts(base: str, prefix: str, n: int) -> list[dict[str, str]]:
         semaphore = asyncio.Semaphore(16)
 
         async def one(i: int) -> dict[str, str]:
+            email = f"{prefix}{i}@bench.example.org"
             async with semaphore:
-                return await account(c, f"{prefix}{i}@bench.example.org")
+                for _ in range(5):
+                    r = await c.post(
+                        "/v1/auth/register",
+                        json={"email": email, "password": PASSWORD, "display_name": "Bench"},
+                    )
+                    # A loaded machine may answer 503 (pool or statement timeout): try again.
+                    if r.status_code in (201, 409):
+                        break
+                    await asyncio.sleep(1)
+                else:
+                    raise RuntimeError(f"registering {prefix}{i} failed: {r.status_code} {r.text[:200]}")
+                r = await c.post("/v1/auth/login", json={"email": email, "password": PASSWORD})
+                r.raise_for_status()
+                return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
         return list(await asyncio.gather(*(one(i) for i in range(n))))
 
