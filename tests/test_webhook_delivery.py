@@ -770,6 +770,26 @@ async def test_a_delivery_whose_sender_died_is_sent_again_when_its_lease_ends(
     assert [r.id for r in world.receiver.requests] == [str(claimed.event_id)]
 
 
+async def test_a_sender_that_stalled_past_most_of_its_lease_leaves_the_delivery_to_the_next_claim(
+    world: World, parties: Parties
+) -> None:
+    await world.subscribe(parties.driver, "stalled", ["booking.held"])
+    await book(world.client, parties.driver, parties.spot, 30, 32)
+    await delivery.dispatch(world.db, world.clock.now)
+    [claimed] = await delivery.claim(world.db, world.clock.now)
+    # The claiming process stalls (CPU starved, paused) until too little of the lease is left for
+    # a send to end within it: it must not send, or another process claiming it at the end of the
+    # lease would send it a second time.
+    world.clock.advance(seconds=45)
+    async with Deliverer(world.db, world.settings, clock=world.clock) as stalled:
+        await stalled._deliver(claimed)
+    assert world.receiver.requests == []
+    assert await world.deliver() == 0  # still leased
+    world.clock.advance(seconds=16)
+    assert await world.deliver() == 1
+    assert [r.id for r in world.receiver.requests] == [str(claimed.event_id)]
+
+
 async def test_an_outcome_recorded_elsewhere_is_kept(world: World, parties: Parties) -> None:
     hook = await world.subscribe(parties.driver, "kept", ["booking.held"])
     await book(world.client, parties.driver, parties.spot, 30, 32)

@@ -58,6 +58,8 @@ RETRY_DELAYS = (5, 5 * 60, 30 * 60, 2 * 3600, 5 * 3600, 10 * 3600, 10 * 3600)
 JITTER = 0.1  # ±10 %, so that a receiver that comes back is not hit by every retry at once
 TIMEOUT_SECONDS = 10.0  # for the whole attempt: the URL's check, connecting, sending, the answer
 LEASE = timedelta(seconds=60)  # longer than a send may take
+# A send starts only while this much of its lease is left: it then ends (TIMEOUT_SECONDS) within it.
+SEND_WITHIN_LEASE = timedelta(seconds=2 * TIMEOUT_SECONDS)
 KEEP_BYTES = 1024  # of a response body, for the deliveries list
 DISABLE_AFTER = timedelta(days=5)
 DISPATCH_BATCH = 1000
@@ -217,6 +219,8 @@ class Claimed:
     p256dh: str | None
     auth: str | None
     booking_id: str | None = None
+    # Until when this process holds it (the claim's `now` + LEASE); None: not leased by a claim.
+    leased_until: datetime | None = None
 
     @classmethod
     def of(cls, row: Any, now: datetime) -> Claimed:
@@ -249,6 +253,7 @@ class Claimed:
             p256dh=row["p256dh"],
             auth=row["auth"],
             booking_id=booking.get("id"),
+            leased_until=now + LEASE,
         )
 
 
@@ -681,6 +686,12 @@ class Deliverer:
     async def _deliver(self, delivery: Claimed) -> None:
         assert self._client is not None
         now = self.clock()
+        if delivery.leased_until is not None and now > delivery.leased_until - SEND_WITHIN_LEASE:
+            # This process stalled since the claim: a send begun now could outlast the lease, and
+            # another process that claims it then would send it a second time. Left to the next
+            # claim once the lease runs out (perhaps this process's own).
+            logger.warning("delivery %s not sent: too little of its lease was left", delivery.id)
+            return
         try:
             if delivery.webhook_id is not None:
                 attempt = await send_webhook(self._client, delivery, self.settings, now)
