@@ -34,6 +34,13 @@ def simulate(origin: datetime | None, speed: float) -> None:
     _simulated = None if speed == 1 or origin is None else (origin, speed)
 
 
+def speed() -> float:
+    """How many times as fast `utcnow` runs (1: the real clock). A lease that must outlast
+    something timed in real seconds (a send and its timeout) is that long times the speed: at
+    speed 10 a 60 s lease would otherwise last 6 real seconds, less than a 10 s timeout."""
+    return 1.0 if _simulated is None else _simulated[1]
+
+
 def utcnow() -> datetime:
     """The system clock: for what has no request (jobs, the command line, row defaults); a
     request's code takes `Now` instead."""

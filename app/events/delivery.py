@@ -43,7 +43,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 from standardwebhooks.webhooks import Webhook as Signer
 
-from app.clock import utcnow
+from app.clock import speed, utcnow
 from app.db import Database, raw_connection
 from app.events import outbox, urls
 from app.events.hub import HORIZON, Hub
@@ -253,7 +253,7 @@ class Claimed:
             p256dh=row["p256dh"],
             auth=row["auth"],
             booking_id=booking.get("id"),
-            leased_until=now + LEASE,
+            leased_until=now + LEASE * speed(),
         )
 
 
@@ -266,7 +266,8 @@ async def claim(
         return []
     async with database.sessionmaker() as session, session.begin():
         conn = await raw_connection(session)
-        leased = await conn.fetch(_CLAIM, now, limit, LEASE, push)
+        # Leases bound sends timed in real seconds: as long in real time on a simulated clock.
+        leased = await conn.fetch(_CLAIM, now, limit, LEASE * speed(), push)
         if not leased:
             return []
         rows = await conn.fetch(_LOAD, [r["id"] for r in leased])
@@ -686,7 +687,7 @@ class Deliverer:
     async def _deliver(self, delivery: Claimed) -> None:
         assert self._client is not None
         now = self.clock()
-        if delivery.leased_until is not None and now > delivery.leased_until - SEND_WITHIN_LEASE:
+        if delivery.leased_until is not None and now > delivery.leased_until - SEND_WITHIN_LEASE * speed():
             # This process stalled since the claim: a send begun now could outlast the lease, and
             # another process that claims it then would send it a second time. Left to the next
             # claim once the lease runs out (perhaps this process's own).
