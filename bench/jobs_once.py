@@ -42,6 +42,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+import httpx
 
 from bench.booking_throughput import EVERY_DAY, _spot
 from bench.common import (
@@ -248,7 +249,10 @@ async def drive_jobs(
     end_of_window = clock.now() + timedelta(minutes=run.minutes)
     outcome: Counter[str] = Counter()
     last_end = clock.now()
-    async with client(base, len(drivers)) as c:
+    # A connection per request: under load a round can take longer than uvicorn keeps an idle
+    # connection (5 s), and a request sent as the server closes it fails without an answer.
+    limits = httpx.Limits(max_connections=len(drivers), max_keepalive_connections=0)
+    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as c:
 
         async def book(
             headers: dict[str, str], spot_id: str, start: datetime, end: datetime, hold: bool
