@@ -136,6 +136,7 @@ def seed(args: argparse.Namespace) -> None:
 
 
 def worker(_: argparse.Namespace) -> None:
+    from app.clock import simulate
     from app.db import Database
     from app.events import push
     from app.events.delivery import Deliverer
@@ -144,6 +145,7 @@ def worker(_: argparse.Namespace) -> None:
     from app.wiring import wire
 
     settings = _settings()
+    simulate(settings.simulated_clock_origin, settings.simulated_clock_speed)
 
     async def run() -> None:
         wire()

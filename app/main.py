@@ -22,7 +22,7 @@ from app.bookings.schemas import ReasonName, StatusName
 from app.bookings.series_router import router as series_router
 from app.bookings.series_schemas import OnConflict
 from app.calendars.router import router as calendars_router
-from app.clock import utcnow
+from app.clock import simulate, utcnow
 from app.db import Database
 from app.earnings.router import router as earnings_router
 from app.errors import install_handlers
@@ -75,6 +75,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     """Builds the app. Pass `database` to share one (the tests do); otherwise the lifespan makes it."""
     settings = settings or get_settings()
     wire()
+    simulate(settings.simulated_clock_origin, settings.simulated_clock_speed)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -7,6 +7,7 @@ import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -15,7 +16,6 @@ from app import ratelimit
 from app.auth import tasks as auth_tasks
 from app.availability import tasks as availability_tasks
 from app.bookings import tasks as bookings_tasks
-from app.clock import utcnow
 from app.db import Database
 from app.errors import database_unavailable
 from app.events import tasks as events_tasks
@@ -75,7 +75,9 @@ def build_scheduler(settings: Settings, database: Database) -> AsyncIOScheduler:
     for job in jobs(settings):
         timing: dict[str, Any] = {"seconds": job.every.total_seconds()}
         if job.at_start:
-            timing["next_run_time"] = utcnow()
+            # APScheduler waits by the wall clock, not by the service's (app.clock), which may run
+            # faster outside production: a first run at the service's time could be hours away.
+            timing["next_run_time"] = datetime.now(UTC)
         # coalesce and max_instances: a run that falls behind is not queued twice in one process;
         # across processes the jobs themselves are safe to overlap.
         scheduler.add_job(

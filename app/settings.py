@@ -10,6 +10,7 @@ import re
 import secrets
 import tempfile
 from collections.abc import Callable
+from datetime import datetime
 from decimal import Decimal
 from email.utils import parseaddr
 from enum import StrEnum
@@ -104,7 +105,7 @@ class Settings(BaseSettings):
     webhook_allow_private_urls: bool = False
     # How long a process that claimed a delivery has to send it before another may: longer than an
     # attempt may take (10 s). A process killed mid-send delays its claimed deliveries this long.
-    delivery_lease_seconds: Annotated[int, Field(ge=15, le=3600)] = 60
+    delivery_lease_seconds: Annotated[int, Field(ge=30, le=3600)] = 60
 
     # Web Push (RFC 8292): the P-256 key that signs every push (`parse_vapid_private_key` says which
     # forms it takes), and who the push services may contact. Browsers bind a subscription to the
@@ -130,6 +131,14 @@ class Settings(BaseSettings):
     # The platform's share of what owners earn, in percent with at most two decimals; shown
     # separately in `GET /v1/me/earnings` (taken per booking, rounded half up).
     platform_fee_percent: Annotated[Decimal, Field(ge=0, le=100, decimal_places=2)] = Decimal(0)
+
+    # Development and benchmarks only (docs/jobs.md): the processes' clock runs this many times as
+    # fast as the wall clock from SIMULATED_CLOCK_ORIGIN on, so that hours of holds, reminders and
+    # completions pass in minutes. Refused in production; 1 is the real clock.
+    simulated_clock_speed: Annotated[float, Field(ge=1, le=1000)] = 1
+    # The instant (ISO 8601 with a time zone) from which the clock runs faster: every process of
+    # one run is given the same, so they all read the same time whenever each started.
+    simulated_clock_origin: datetime | None = None
 
     log_level: str = "INFO"
     # `json`: one JSON object per line (for log collectors); `text`: for reading in a terminal.
@@ -246,6 +255,19 @@ class Settings(BaseSettings):
         if not _VAPID_SUBJECT.fullmatch(value):
             raise ValueError("VAPID_SUBJECT must be a mailto: or https: URL")
         return value
+
+    @model_validator(mode="after")
+    def _simulated_clock(self) -> Settings:
+        if self.simulated_clock_speed != 1:
+            if self.environment is Environment.production:
+                raise ValueError("SIMULATED_CLOCK_SPEED must be 1 when ENVIRONMENT=production")
+            if self.simulated_clock_origin is None:
+                raise ValueError(
+                    "SIMULATED_CLOCK_SPEED needs SIMULATED_CLOCK_ORIGIN, the same in every process"
+                )
+        if self.simulated_clock_origin is not None and self.simulated_clock_origin.utcoffset() is None:
+            raise ValueError("SIMULATED_CLOCK_ORIGIN must have a time zone, e.g. 2026-11-26T12:00:00Z")
+        return self
 
     @model_validator(mode="after")
     def _production_needs_a_real_secret(self) -> Settings:

@@ -398,7 +398,7 @@ async def run(
     kill_every: float = 4.0,
     pg_down: float = 3.0,
     worker_down: float = 3.0,
-    lease_seconds: int = 15,
+    lease_seconds: int = 30,
     settle: float = 60.0,
     database: str = "parkshare_bench_faults",
     log: Path | None = None,

@@ -28,6 +28,7 @@ import pytest
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy import text
 
+from app.clock import simulate
 from app.db import Database
 from app.events import delivery, urls
 from app.events.delivery import RETRY_DELAYS, Deliverer, retry_delay
@@ -768,6 +769,47 @@ async def test_a_delivery_whose_sender_died_is_sent_again_when_its_lease_ends(
     world.clock.advance(seconds=61)
     assert await world.deliver() == 1
     assert [r.id for r in world.receiver.requests] == [str(claimed.event_id)]
+
+
+async def test_a_sender_that_stalled_past_most_of_its_lease_leaves_the_delivery_to_the_next_claim(
+    world: World, parties: Parties
+) -> None:
+    await world.subscribe(parties.driver, "stalled", ["booking.held"])
+    await book(world.client, parties.driver, parties.spot, 30, 32)
+    await delivery.dispatch(world.db, world.clock.now)
+    [claimed] = await delivery.claim(world.db, world.clock.now)
+    # The claiming process stalls (CPU starved, paused) until too little of the lease is left for
+    # a send to end within it: it must not send, or another process claiming it at the end of the
+    # lease would send it a second time.
+    world.clock.advance(seconds=45)
+    async with Deliverer(world.db, world.settings, clock=world.clock) as stalled:
+        await stalled._deliver(claimed)
+    assert world.receiver.requests == []
+    assert await world.deliver() == 0  # still leased
+    world.clock.advance(seconds=16)
+    assert await world.deliver() == 1
+    assert [r.id for r in world.receiver.requests] == [str(claimed.event_id)]
+
+
+async def test_on_a_clock_ten_times_as_fast_a_lease_lasts_ten_times_as_long(
+    world: World, parties: Parties
+) -> None:
+    # Sends time out in real seconds: a lease of 60 s of a clock ten times as fast (docs/jobs.md)
+    # would run out after 6 real seconds, within a slow send, and another process would send again.
+    await world.subscribe(parties.driver, "fast", ["booking.held"])
+    await book(world.client, parties.driver, parties.spot, 30, 32)
+    await delivery.dispatch(world.db, world.clock.now)
+    simulate(datetime.now(UTC), 10)
+    try:
+        [claimed] = await delivery.claim(world.db, world.clock.now)
+    finally:
+        simulate(None, 1)
+    assert claimed.leased_until == world.clock.now + 10 * delivery.LEASE
+    async with world.db.sessionmaker() as session:
+        leased = await session.scalar(
+            text("select leased_until from deliveries where id = :id"), {"id": claimed.id}
+        )
+    assert leased == claimed.leased_until
 
 
 async def test_an_outcome_recorded_elsewhere_is_kept(world: World, parties: Parties) -> None:

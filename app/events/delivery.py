@@ -43,6 +43,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 from standardwebhooks.webhooks import Webhook as Signer
 
+from app.clock import speed, utcnow
 from app.db import Database, raw_connection
 from app.events import outbox, urls
 from app.events.hub import HORIZON, Hub
@@ -57,6 +58,9 @@ RETRY_DELAYS = (5, 5 * 60, 30 * 60, 2 * 3600, 5 * 3600, 10 * 3600, 10 * 3600)
 JITTER = 0.1  # ±10 %, so that a receiver that comes back is not hit by every retry at once
 TIMEOUT_SECONDS = 10.0  # for the whole attempt: the URL's check, connecting, sending, the answer
 LEASE = timedelta(seconds=60)  # longer than a send may take; DELIVERY_LEASE_SECONDS sets it
+# A send starts only while this much of its lease is left: it then ends (TIMEOUT_SECONDS) within it.
+# DELIVERY_LEASE_SECONDS is at least 30, so a claim leaves at least 10 s to start its sends.
+SEND_WITHIN_LEASE = timedelta(seconds=2 * TIMEOUT_SECONDS)
 KEEP_BYTES = 1024  # of a response body, for the deliveries list
 DISABLE_AFTER = timedelta(days=5)
 DISPATCH_BATCH = 1000
@@ -216,9 +220,11 @@ class Claimed:
     p256dh: str | None
     auth: str | None
     booking_id: str | None = None
+    # Until when this process holds it (the claim's `now` + LEASE); None: not leased by a claim.
+    leased_until: datetime | None = None
 
     @classmethod
-    def of(cls, row: Any, now: datetime) -> Claimed:
+    def of(cls, row: Any, now: datetime, lease: timedelta) -> Claimed:
         recipient = row["webhook_user_id"] or row["push_user_id"]
         own = (
             row["owner_data"]
@@ -248,6 +254,7 @@ class Claimed:
             p256dh=row["p256dh"],
             auth=row["auth"],
             booking_id=booking.get("id"),
+            leased_until=now + lease,
         )
 
 
@@ -265,11 +272,13 @@ async def claim(
         return []
     async with database.sessionmaker() as session, session.begin():
         conn = await raw_connection(session)
+        # Leases bound sends timed in real seconds: as long in real time on a simulated clock.
+        lease = lease * speed()
         leased = await conn.fetch(_CLAIM, now, limit, lease, push)
         if not leased:
             return []
         rows = await conn.fetch(_LOAD, [r["id"] for r in leased])
-    return [Claimed.of(row, now) for row in rows]
+    return [Claimed.of(row, now, lease) for row in rows]
 
 
 # -- send ------------------------------------------------------------------------------------------
@@ -584,7 +593,7 @@ class Deliverer:
         self.database = database
         self.settings = settings
         self.hub = hub
-        self.clock = clock or (lambda: datetime.now(UTC))
+        self.clock = clock or utcnow
         self.push_sender = push_sender
         self.concurrency = concurrency
         self.verify = verify
@@ -691,6 +700,12 @@ class Deliverer:
     async def _deliver(self, delivery: Claimed) -> None:
         assert self._client is not None
         now = self.clock()
+        if delivery.leased_until is not None and now > delivery.leased_until - SEND_WITHIN_LEASE * speed():
+            # This process stalled since the claim: a send begun now could outlast the lease, and
+            # another process that claims it then would send it a second time. Left to the next
+            # claim once the lease runs out (perhaps this process's own).
+            logger.warning("delivery %s not sent: too little of its lease was left", delivery.id)
+            return
         try:
             if delivery.webhook_id is not None:
                 attempt = await send_webhook(self._client, delivery, self.settings, now)

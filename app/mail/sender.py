@@ -26,7 +26,7 @@ from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import text
 
-from app.clock import utcnow
+from app.clock import speed, utcnow
 from app.db import Database
 from app.logs import VERBATIM
 from app.settings import Environment, Settings
@@ -165,7 +165,9 @@ async def send_due(database: Database, settings: Settings, now: datetime | None 
             _warned_no_smtp = True
         return 0
     async with database.sessionmaker() as session, session.begin():
-        rows = (await session.execute(_CLAIM, {"now": now, "lease_until": now + LEASE, "batch": BATCH})).all()
+        rows = (
+            await session.execute(_CLAIM, {"now": now, "lease_until": now + LEASE * speed(), "batch": BATCH})
+        ).all()
     sent = 0
     for row in rows:
         mail = Outgoing(row.id, row.to_address, row.subject, row.body or "", row.attempts)
