@@ -277,6 +277,18 @@ _UNAVAILABLE_TYPES = (
 )
 
 
+# Raised by asyncpg on the client side for a bug of ours, not an outage: a parameter it cannot
+# encode, a bad configuration, a type cache outdated by a migration. Retrying would fail again, so
+# these stay 500s with their traceback.
+CLIENT_BUGS = (
+    asyncpg.exceptions.DataError,
+    asyncpg.exceptions.ClientConfigurationError,
+    asyncpg.exceptions.UnsupportedClientFeatureError,
+    asyncpg.exceptions.UnsupportedServerFeatureError,
+    asyncpg.exceptions.OutdatedSchemaCacheError,
+)
+
+
 def database_unavailable(exc: BaseException) -> bool:
     """Whether `exc`, or what it wraps, says the database is out of reach for now: a restart, a
     failover, a lost connection, a full pool. Such requests are answered 503 `unavailable` with
@@ -287,6 +299,8 @@ def database_unavailable(exc: BaseException) -> bool:
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
+        if isinstance(current, CLIENT_BUGS):
+            return False
         if isinstance(current, _UNAVAILABLE_TYPES):
             return True
         if isinstance(current, DBAPIError) and current.connection_invalidated:

@@ -30,7 +30,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import Database, DbSession
-from app.errors import ServiceUnavailable
+from app.errors import CLIENT_BUGS, ServiceUnavailable
 from app.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -72,7 +72,9 @@ class Replica:
         read_url = settings.read_database_url
         assert read_url, "no READ_DATABASE_URL"
         standby_settings = settings.model_copy(update={"database_url": read_url})
-        self.database = Database.from_settings(standby_settings)
+        # A standby that stops answering must not hold an anonymous read for the pool's default
+        # 30 s: past this the read goes to the primary.
+        self.database = Database.from_settings(standby_settings, pool_timeout=CONNECT_TIMEOUT_SECONDS)
         event.listen(self.database.engine.sync_engine, "do_connect", _connect_timeout)
         self.max_lag = settings.replica_max_lag_seconds
         self._primary_dsn = settings.plain_database_url
@@ -82,6 +84,9 @@ class Replica:
         self._primary: asyncpg.Connection | None = None
         self._standby: asyncpg.Connection | None = None
         self._task: asyncio.Task[None] | None = None
+        # One measurement at a time on the two monitor connections (asyncpg runs one operation per
+        # connection): the task's and one asked for from outside (the tests) may meet.
+        self._polling = asyncio.Lock()
         # None: not measured, or the last measurement failed.
         self.lag: float | None = None
         self._reported: str | None = None
@@ -111,6 +116,10 @@ class Replica:
 
     async def poll(self) -> None:
         """One measurement; any failure means "down" until a later one succeeds."""
+        async with self._polling:
+            await self._poll()
+
+    async def _poll(self) -> None:
         try:
             lag, state = await asyncio.wait_for(self._measure(), CONNECT_TIMEOUT_SECONDS * 2)
         except (*_CONNECTION_ERRORS, ConnectionError) as exc:
@@ -201,8 +210,8 @@ async def _read_session(request: Request, primary: DbSession) -> AsyncIterator[A
         assert raw is not None
         # A pooled connection whose standby died may not know it yet: a statement of nothing (one
         # round trip, no rows) finds out now, and the request reads from the primary
-        # instead of failing halfway.
-        await raw.execute("select")
+        # instead of failing halfway; one that stopped answering, within the connect timeout.
+        await raw.execute("select", timeout=CONNECT_TIMEOUT_SECONDS)
     except _CONNECTION_ERRORS as exc:
         replica.failed(exc)
         with contextlib.suppress(*_CONNECTION_ERRORS):
@@ -234,6 +243,8 @@ def _standby_trouble(exc: BaseException) -> str | None:
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
+        if isinstance(current, CLIENT_BUGS):
+            return None
         if isinstance(current, OSError | asyncpg.InterfaceError):
             return "gone"
         state = getattr(current, "sqlstate", None)

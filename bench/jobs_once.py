@@ -70,9 +70,12 @@ SUBSCRIBED = [
 HOLD_TTL = timedelta(minutes=2)
 PASSWORD = "bench-password-1"
 # A change is due by a job that runs every second of real time; given this much simulated time
-# more, a job that never ran for it shows up as missed rather than as late.
-SLACK_REAL_SECONDS = 6.0
-CLEAN = {201, 409, 422, 429}
+# more, a job that never ran for it shows up as missed rather than as late. Generous, because on a
+# loaded 2-core machine (CI, with other tests beside) a job's run can lag by seconds.
+SLACK_REAL_SECONDS = 15.0
+# What a racing attempt may be answered: a booking, a refusal with its code, or, on a loaded machine,
+# 503 `unavailable` with Retry-After (a full pool); never a 500 or a dropped connection.
+CLEAN = {201, 409, 422, 429, 503}
 
 
 @dataclass(frozen=True)

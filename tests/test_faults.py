@@ -20,11 +20,13 @@ import pytest
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
 from app.db import Database
 from app.errors import database_unavailable
 from app.jobs import Job
 from app.main import create_app
+from app.replica import _standby_trouble
 from app.scheduler import surviving_outages
 from app.settings import Settings
 from bench import faults
@@ -185,6 +187,21 @@ async def test_every_error_of_a_database_restart_counts_as_unavailable() -> None
         assert database_unavailable(exc), exc
     assert not database_unavailable(asyncpg.exceptions.UniqueViolationError("duplicate key"))
     assert not database_unavailable(ValueError("a bug"))
+
+
+def test_a_client_side_bug_of_ours_is_no_outage() -> None:
+    """asyncpg raises these on our side of the connection: retrying fails the same way, so they
+    stay 500s with a traceback rather than hide as 503s (and never mark the standby down)."""
+    for exc in (
+        asyncpg.exceptions.DataError("invalid input for query argument $1: 'x' (an int is required)"),
+        asyncpg.exceptions.OutdatedSchemaCacheError("cache lookup failed for type 12345"),
+        asyncpg.exceptions.ClientConfigurationError("bad sslmode"),
+    ):
+        assert not database_unavailable(exc), exc
+        wrapped = DBAPIError("select 1", None, exc)
+        wrapped.__cause__ = exc
+        assert not database_unavailable(wrapped), exc
+        assert _standby_trouble(exc) is None
 
 
 async def test_a_job_that_meets_an_outage_runs_again_soon(caplog: pytest.LogCaptureFixture) -> None:
