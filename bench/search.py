@@ -28,6 +28,7 @@ import asyncpg
 import httpx
 from sqlalchemy.engine import make_url
 
+from app.migrations import upgrade
 from app.search.service import SearchQuery, _positional, build
 from bench import dataset
 from bench.common import BENCH_POOL, KeepAlive, asyncpg_dsn, bench_database_url, percentile, served, summary
@@ -186,6 +187,10 @@ async def main(
     url = bench_database_url("parkshare_bench_search")
     if not reuse:
         await dataset.main(10_000, 1_000_000)
+    else:
+        # A data set kept from an older checkout: its schema brought to this one's (the server
+        # answers only once it is).
+        await asyncio.to_thread(upgrade, url)
     dsn = asyncpg_dsn(url)
     queries = probes(requests)
     # Latency one request at a time (what one driver waits); throughput with `concurrency` at once.
