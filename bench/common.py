@@ -293,3 +293,22 @@ class CpuMeter:
     def per(self, count: int) -> str:
         parts = [f"{name} {1000 * s / count:5.2f}" for name, s in self.spent.items()]
         return "  ".join([*parts, f"total {1000 * sum(self.spent.values()) / count:5.2f}"])
+
+
+NO_CONTENT = b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n"
+
+
+async def read_webhook(reader: asyncio.StreamReader) -> tuple[str, bytes]:
+    """One request of a webhook sender on a kept-alive connection, for the benchmarks' receivers:
+    its `webhook-id` ("" without one) and its body. IncompleteReadError when the sender closed."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    webhook_id = ""
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        key = name.strip().lower()
+        if key == b"content-length":
+            length = int(value)
+        elif key == b"webhook-id":
+            webhook_id = value.strip().decode()
+    return webhook_id, await reader.readexactly(length)

@@ -25,6 +25,7 @@ import httpx
 from bench.booking_throughput import EVERY_DAY, _slots, _spot
 from bench.common import (
     BENCH_POOL,
+    NO_CONTENT,
     CpuMeter,
     KeepAlive,
     account,
@@ -33,6 +34,7 @@ from bench.common import (
     client,
     fresh_database,
     percentile,
+    read_webhook,
     served,
 )
 
@@ -60,19 +62,9 @@ class Receiver:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = 0
-                webhook_id = ""
-                for line in head.split(b"\r\n")[1:]:
-                    name, _, value = line.partition(b":")
-                    key = name.strip().lower()
-                    if key == b"content-length":
-                        length = int(value)
-                    elif key == b"webhook-id":
-                        webhook_id = value.strip().decode()
-                body = await reader.readexactly(length)
+                webhook_id, body = await read_webhook(reader)
                 now = time.perf_counter()
-                writer.write(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
+                writer.write(NO_CONTENT)
                 if webhook_id in self.ids:
                     self.duplicates += 1
                 elif webhook_id.startswith("baseline-"):

@@ -46,6 +46,7 @@ import httpx
 
 from bench.booking_throughput import EVERY_DAY, _spot
 from bench.common import (
+    NO_CONTENT,
     PARKSHARE,
     KeepAlive,
     account,
@@ -53,6 +54,7 @@ from bench.common import (
     bench_database_url,
     client,
     fresh_database,
+    read_webhook,
     served,
     server_env,
 )
@@ -491,20 +493,10 @@ class CountingReceiver:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = 0
-                webhook_id = ""
-                for line in head.split(b"\r\n")[1:]:
-                    name, _, value = line.partition(b":")
-                    key = name.strip().lower()
-                    if key == b"content-length":
-                        length = int(value)
-                    elif key == b"webhook-id":
-                        webhook_id = value.strip().decode()
-                await reader.readexactly(length)
+                webhook_id, _ = await read_webhook(reader)
                 if webhook_id:
                     self.received.append(webhook_id)
-                writer.write(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
+                writer.write(NO_CONTENT)
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:

@@ -388,18 +388,15 @@ async def test_search_agrees_with_the_engine_on_random_data(
         end = start + timedelta(minutes=15 * rng.randint(1, 40))
         radius = rng.choice([300, 800, 1500])
         sort = rng.choice(["distance", "price"])
-        r = await client.get(
-            "/v1/search",
-            params={
-                "lat": CENTRE[0],
-                "lon": CENTRE[1],
-                "radius_m": radius,
-                "start": at(0, start),
-                "end": at(0, end),
-                "sort": sort,
-                "limit": 100,
-            },
-        )
+        probe = {
+            "lat": CENTRE[0],
+            "lon": CENTRE[1],
+            "radius_m": radius,
+            "start": at(0, start),
+            "end": at(0, end),
+            "sort": sort,
+        }
+        r = await client.get("/v1/search", params={**probe, "limit": 100})
         assert r.status_code == 200, r.text
         got = {item["spot"]["id"]: item for item in r.json()["items"]}
         wanted = Interval(start, end)
@@ -436,17 +433,7 @@ async def test_search_agrees_with_the_engine_on_random_data(
         size = rng.randint(1, 4)
         while True:
             page = await client.get(
-                "/v1/search",
-                params={
-                    "lat": CENTRE[0],
-                    "lon": CENTRE[1],
-                    "radius_m": radius,
-                    "start": at(0, start),
-                    "end": at(0, end),
-                    "sort": sort,
-                    "limit": size,
-                    **({"cursor": cursor} if cursor else {}),
-                },
+                "/v1/search", params={**probe, "limit": size, **({"cursor": cursor} if cursor else {})}
             )
             assert page.status_code == 200, page.text
             paged += page.json()["items"]
