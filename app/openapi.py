@@ -38,6 +38,12 @@ BEARER = "bearer"
 PUBLIC: dict[str, Any] = {"security": [{}, {BEARER: []}]}
 MERGE_PATCH = "application/merge-patch+json"
 
+# Appended to the descriptions of the three reads that need no sign-in (docs/replica.md).
+FROM_REPLICA = (
+    " Without a token the answer may come from a read replica, at most `REPLICA_MAX_LAG_SECONDS` "
+    "(5 s by default) behind the latest writes; with one it sees every write."
+)
+
 # Every problem `code` the service answers, with its status (docs/api.md, "Error codes"). The `code`
 # property of Problem is this enum; tests/test_openapi.py checks that every ProblemError subclass
 # and every code the error handlers answer is listed here with the same status.

@@ -62,7 +62,7 @@ def span_out(row: Any) -> dict[str, Any]:
     description="The maximal intervals in which a booking could start and end, after rules, windows, "
     "blackouts, bookings with their buffer, lead time and horizon; boundaries lie on the spot's "
     "granularity and every interval is at least the minimum duration. At most 31 days at once. "
-    "Remember to URL-encode `+` in offsets (`%2B01:00`), or use `Z`.",
+    "Remember to URL-encode `+` in offsets (`%2B01:00`), or use `Z`." + openapi.FROM_REPLICA,
 )
 async def get_availability(
     spot: PublicSpot,

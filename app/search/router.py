@@ -31,7 +31,8 @@ router = APIRouter(tags=["search"])
     "returned, each with its public view, its distance and the price of exactly that interval. "
     "No sign-in is needed, except to filter by one of your vehicles (`vehicle_id`). An interval no "
     "spot could allow (end not after start, in the past, off the 5-minute grid, longer than 30 days, "
-    "ending more than 365 days ahead) is 422 `invalid_interval` with `reason` and `limit`.",
+    "ending more than 365 days ahead) is 422 `invalid_interval` with `reason` and `limit`."
+    + openapi.FROM_REPLICA,
 )
 async def search(
     session: ReadSession,

@@ -86,7 +86,7 @@ async def create_spot(
     description="A driver with a confirmed booking of the spot gets the full view from "
     "`rules.reveal_before_min` minutes before its start until its end. A spot an admin unlisted is "
     "404 `not_found` for everyone but its owner, admins and drivers with a confirmed booking of it "
-    "that has not ended (public view until the booking reveals it).",
+    "that has not ended (public view until the booking reveals it)." + openapi.FROM_REPLICA,
 )
 async def get_spot(
     spot: PublicSpot, user: OptionalUser, session: ReadSession, response: Response, now: Now
