@@ -1,8 +1,10 @@
 """Booking throughput through HTTP (two uvicorn workers, many drivers and spots) beside the same
 work in raw SQL (`bench.booking_sql`: the statements of a booking, sent by a bare asyncpg client),
-in the same run, with the same concurrency, spots and drivers; and their ratio.
+in the same run, with the same concurrency, spots and drivers; and their ratio. The two sides take
+turns over a few rounds and the ratio printed is the median of the rounds': on a shared machine one
+round's ratio varies by a fifth.
 
-    .venv/bin/python -m bench.booking_throughput [--requests 6000] [--concurrency 32] [--inserts]
+    .venv/bin/python -m bench.booking_throughput [--requests 6000] [--rounds 3] [--concurrency 32] [--inserts]
 
 The load comes from lean keep-alive connections (bench.common.KeepAlive), so that the load
 generator takes little of the CPU it shares with the server; the CPU each process group spent per
@@ -17,10 +19,12 @@ import asyncio
 import itertools
 import os
 import random
+import statistics
 import time
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 import asyncpg
 from sqlalchemy.engine import make_url
@@ -239,40 +243,97 @@ async def raw_rate(
     return await run(False), await run(True)
 
 
-async def main(requests: int, concurrency: int, spots: int, drivers: int, inserts: bool) -> None:
+class Side(NamedTuple):
+    """One side's phase of a round: bookings/s, latencies, answers by status, CPU spent."""
+
+    rate: float
+    latencies: list[float]
+    booked: int
+    meter: CpuMeter
+
+    @property
+    def cpu(self) -> float:
+        return sum(self.meter.spent.values()) / max(self.booked, 1)
+
+
+async def main(
+    requests: int, concurrency: int, spots: int, drivers: int, inserts: bool = False, rounds: int = 3
+) -> None:
     url = bench_database_url("parkshare_bench_booking")
     database = make_url(url).database or ""
     await fresh_database(url)
     warmup = _warmup_each(requests, concurrency) * concurrency
     dsn = asyncpg_dsn(url)
+    print(
+        f"booking throughput: {rounds} rounds of {requests} POST /v1/bookings and as many through the "
+        f"same SQL, {concurrency} connections each, {spots} spots, {drivers} drivers, 2 workers, "
+        f"{os.cpu_count()} cores"
+    )
     with served(url, workers=2, **BENCH_POOL) as server:
         spot_ids, emails, headers = await populate(server, spots, drivers)
-        # Both sides book distinct (spot, slot) pairs of one shuffled list, each driver in turn.
-        base = (datetime.now(UTC) + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-        slots = _slots(spot_ids, base)
-        api_jobs = [(headers[i % drivers], *next(slots)) for i in range(warmup + requests)]
-        sql_jobs = [(emails[i % drivers], *next(slots)) for i in range(warmup + requests)]
-        rate, latencies, statuses, meter = await http_rate(
-            server, dsn, api_jobs, requests, concurrency, database
+    # Both sides book distinct (spot, slot) pairs of one shuffled list, each driver in turn.
+    base = (datetime.now(UTC) + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    slots = _slots(spot_ids, base)
+    api: list[Side] = []
+    sql: list[Side] = []
+    statuses: Counter[int] = Counter()
+
+    async def api_side() -> Side:
+        # A server of its own for each phase: an idle one would read the outbox on the raw side's
+        # NOTIFYs, a cost the raw side's own readers already stand for.
+        jobs = [(headers[i % drivers], *next(slots)) for i in range(warmup + requests)]
+        with served(url, workers=2, **BENCH_POOL) as server:
+            rate, latencies, answers, meter = await http_rate(
+                server, dsn, jobs, requests, concurrency, database
+            )
+        statuses.update(answers)
+        return Side(rate, latencies, answers[201], meter)
+
+    async def sql_side() -> Side:
+        jobs = [(emails[i % drivers], *next(slots)) for i in range(warmup + requests)]
+        rate, latencies, meter = await sql_rate(dsn, jobs, requests, concurrency, database)
+        return Side(rate, latencies, len(latencies), meter)
+
+    # The sides take turns, each going first every other round: the machine's drift (other
+    # guests of the host, the tables growing) falls on both.
+    for n in range(rounds):
+        if n % 2 == 0:
+            api.append(await api_side())
+            sql.append(await sql_side())
+        else:
+            sql.append(await sql_side())
+            api.append(await api_side())
+        print(
+            f"  round {n + 1}: API {api[-1].rate:7.1f}/s, same SQL {sql[-1].rate:7.1f}/s, ratio "
+            f"{api[-1].rate / sql[-1].rate:4.2f}x, by CPU {sql[-1].cpu / api[-1].cpu:4.2f}x, load average "
+            f"{os.getloadavg()[0]:.2f}",
+            flush=True,
         )
-    sql, sql_latencies, sql_meter = await sql_rate(dsn, sql_jobs, requests, concurrency, database)
-    booked = statuses[201]
+    ratios = [a.rate / s.rate for a, s in zip(api, sql, strict=True)]
+    by_cpu = [s.cpu / a.cpu for a, s in zip(api, sql, strict=True)]
+    rate = statistics.median(a.rate for a in api)
     print(
-        f"booking throughput: {len(latencies)} POST /v1/bookings and as many through the same SQL, "
-        f"{concurrency} connections each, {spots} spots, {drivers} drivers, 2 workers, "
-        f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at the end"
+        f"  HTTP API          {rate:9.1f} bookings/s (median)  "
+        f"{summary([v for a in api for v in a.latencies])}  answers {dict(statuses)}"
     )
-    print(f"  HTTP API          {rate:9.1f} bookings/s  {summary(latencies)}  answers {dict(statuses)}")
-    print(f"  same SQL, asyncpg {sql:9.1f} bookings/s  {summary(sql_latencies)}")
-    api_cpu = sum(meter.spent.values()) / max(booked, 1)
-    sql_cpu = sum(sql_meter.spent.values()) / len(sql_latencies)
     print(
-        f"  ratio API / same SQL  {rate / sql:5.2f}x  (by CPU per booking, what a machine of its own "
-        f"would show: {sql_cpu / api_cpu:5.2f}x)"
+        f"  same SQL, asyncpg {statistics.median(s.rate for s in sql):9.1f} bookings/s (median)  "
+        f"{summary([v for s in sql for v in s.latencies])}"
     )
-    print("  CPU ms per booking (on a saturated machine the rate is about the cores divided by the total):")
-    print(f"    HTTP API          {meter.per(max(booked, 1))}  (machine {meter.busy:.0%} busy)")
-    print(f"    same SQL          {sql_meter.per(len(sql_latencies))}  (machine {sql_meter.busy:.0%} busy)")
+    print(
+        f"  ratio API / same SQL  {statistics.median(ratios):5.2f}x median of the rounds "
+        f"({min(ratios):.2f}-{max(ratios):.2f}); by CPU per booking, what a machine of its own would "
+        f"show: {statistics.median(by_cpu):5.2f}x ({min(by_cpu):.2f}-{max(by_cpu):.2f})"
+    )
+    print("  CPU ms per booking, all rounds (on a saturated machine the rate is about the cores divided")
+    print("  by the total):")
+    for name, sides in (("HTTP API", api), ("same SQL", sql)):
+        meter = CpuMeter()
+        for side in sides:
+            for key, spent in side.meter.spent.items():
+                meter.spent[key] = meter.spent.get(key, 0.0) + spent
+        busy = statistics.median(side.meter.busy for side in sides)
+        print(f"    {name:<17} {meter.per(sum(s.booked for s in sides))}  (machine {busy:.0%} busy)")
     print(
         f"  PostgreSQL: backends of {database} only, the outbox readers' apart; the load generator of "
         "the same SQL is its client."
@@ -293,7 +354,8 @@ async def main(requests: int, concurrency: int, spots: int, drivers: int, insert
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--requests", type=int, default=6000)
+    parser.add_argument("--requests", type=int, default=6000, help="bookings per side and round")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds, the sides taking turns")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--spots", type=int, default=200)
     parser.add_argument("--drivers", type=int, default=100)
@@ -301,4 +363,4 @@ if __name__ == "__main__":
         "--inserts", action="store_true", help="also the old baseline: single INSERTs, not the same work"
     )
     args = parser.parse_args()
-    asyncio.run(main(args.requests, args.concurrency, args.spots, args.drivers, args.inserts))
+    asyncio.run(main(args.requests, args.concurrency, args.spots, args.drivers, args.inserts, args.rounds))

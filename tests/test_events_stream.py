@@ -32,7 +32,7 @@ from app.db import Database
 from app.events import hub as hub_module
 from app.events import outbox
 from app.events import stream as stream_module
-from app.events.hub import EventRow, Hub, Position
+from app.events.hub import GAP_SECONDS, EventRow, Hub, Position
 from app.events.stream import STREAMS_PER_USER
 from app.main import create_app
 from app.settings import Settings
@@ -536,6 +536,28 @@ async def test_the_hub_stops_though_a_wake_comes_with_the_stop(settings: Setting
     hub._wake.set()
     await asyncio.wait_for(hub.stop(), 5)
     assert all(task.done() for task in tasks)
+
+
+async def test_the_hub_reads_once_for_the_commits_of_a_gap(settings: Settings) -> None:
+    """Under load one read covers every commit of GAP_SECONDS (each read is three statements on
+    every process's connection), and a commit after a quiet spell is still read."""
+    hub = Hub(settings.plain_database_url)
+    await hub.start()
+    try:
+        loop = asyncio.get_running_loop()
+        await asyncio.sleep(2 * GAP_SECONDS)
+        before = hub.reads
+        started = loop.time()
+        for _ in range(200):  # a commit every 2 ms or so, as two busy workers make them
+            hub.poke()
+            await asyncio.sleep(0.002)
+        await asyncio.sleep(2 * GAP_SECONDS)
+        spent = loop.time() - started
+        reads = hub.reads - before
+        assert 1 <= reads <= spent / GAP_SECONDS + 2, (reads, spent)
+        assert reads < 100, reads  # not one per commit
+    finally:
+        await asyncio.wait_for(hub.stop(), 5)
 
 
 async def test_the_horizon_stops_at_the_oldest_open_writer(engine: AsyncEngine) -> None:
