@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 
 from app import ratelimit
@@ -41,7 +42,7 @@ from app.settings import Settings
 from app.users.service import _SIGNED_IN_USER
 
 # As SQLAlchemy's asyncpg dialect renders it for the session (`$1::UUID`, `$2::UUID`).
-SIGNED_IN = str(_SIGNED_IN_USER.compile(dialect=asyncpg_dialect()))
+SIGNED_IN = str(_SIGNED_IN_USER.compile(dialect=asyncpg_dialect()))  # type: ignore[no-untyped-call]
 RATE_LIMIT = ratelimit._ADD
 SPOT_CALENDAR = queries._SPOT_CALENDAR
 INSERT = queries._INSERT
@@ -147,7 +148,7 @@ def _event_data(
 
 
 async def book(
-    conn: asyncpg.Connection,
+    conn: asyncpg.Connection | PoolConnectionProxy,
     settings: Settings,
     driver: Driver,
     spot: Spot,

@@ -89,7 +89,7 @@ def server_env(database_url: str, **settings: str) -> dict[str, str]:
 
 @contextlib.contextmanager
 def served(
-    database_url: str, workers: int = 2, *, log: Path | None = None, **settings: str
+    database_url: str, workers: int = 2, *, log: Path | str | None = None, **settings: str
 ) -> Iterator[Server]:
     """`parkshare serve --workers N` on a free loopback port until /readyz answers; stopped
     afterwards. Extra keyword arguments are settings (`LOG_LEVEL="DEBUG"`); `log` keeps the

@@ -55,7 +55,7 @@ async def http(base_url: str, path: str, requests: int) -> tuple[list[float], in
 
 def compiled(realtime: bool, now: datetime) -> tuple[str, list[object]]:
     sql, params = service.statement(now, realtime=realtime)
-    statement = sql.compile(dialect=asyncpg_dialect())
+    statement = sql.compile(dialect=asyncpg_dialect())  # type: ignore[no-untyped-call]
     return statement.string, [params[name] for name in statement.positiontup or ()]
 
 
