@@ -71,9 +71,12 @@ def _spot(n: int, *, title: str = "Bench spot", daily_cap_cents: int | None = No
     }
 
 
+SLOTS_PER_SPOT = 24 * 80 // 2  # two-hour slots over 80 days, inside the spots' 90-day horizon
+
+
 def _slots(spots: list[str], base: datetime) -> itertools.cycle[tuple[str, datetime]]:
     # Every request gets its own (spot, two-hour slot): the benchmark measures bookings that succeed.
-    pairs = [(spot, base + timedelta(hours=2 * k)) for k in range(24 * 80 // 2) for spot in spots]
+    pairs = [(spot, base + timedelta(hours=2 * k)) for k in range(SLOTS_PER_SPOT) for spot in spots]
     random.Random(7).shuffle(pairs)
     return itertools.cycle(pairs)
 
@@ -270,8 +273,12 @@ async def main(
         f"{os.cpu_count()} cores"
     )
     with served(url, workers=2, **BENCH_POOL) as server:
-        spot_ids, emails, headers = await populate(server, spots, drivers)
+        spot_ids, emails, _ = await populate(server, spots, drivers)
     # Both sides book distinct (spot, slot) pairs of one shuffled list, each driver in turn.
+    if rounds * 2 * (warmup + requests) > len(spot_ids) * SLOTS_PER_SPOT:
+        raise SystemExit(
+            "fewer free (spot, slot) pairs than bookings: ask for fewer rounds or requests, or more spots"
+        )
     base = (datetime.now(UTC) + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
     slots = _slots(spot_ids, base)
     api: list[Side] = []
@@ -281,13 +288,17 @@ async def main(
     async def api_side() -> Side:
         # A server of its own for each phase: an idle one would read the outbox on the raw side's
         # NOTIFYs, a cost the raw side's own readers already stand for.
-        jobs = [(headers[i % drivers], *next(slots)) for i in range(warmup + requests)]
         with served(url, workers=2, **BENCH_POOL) as server:
+            # Signed in again: a long run outlives the access tokens of the first sign-in.
+            async with client(server.url, 16) as c:
+                signed_in = await asyncio.gather(*(account(c, e) for e in emails))
+            jobs = [(signed_in[i % drivers], *next(slots)) for i in range(warmup + requests)]
             rate, latencies, answers, meter = await http_rate(
                 server, dsn, jobs, requests, concurrency, database
             )
         statuses.update(answers)
-        return Side(rate, latencies, answers[201], meter)
+        # Bookings made per second: an answer other than 201 (shown with the answers) books nothing.
+        return Side(rate * answers[201] / max(len(latencies), 1), latencies, answers[201], meter)
 
     async def sql_side() -> Side:
         jobs = [(emails[i % drivers], *next(slots)) for i in range(warmup + requests)]
@@ -333,7 +344,7 @@ async def main(
             for key, spent in side.meter.spent.items():
                 meter.spent[key] = meter.spent.get(key, 0.0) + spent
         busy = statistics.median(side.meter.busy for side in sides)
-        print(f"    {name:<17} {meter.per(sum(s.booked for s in sides))}  (machine {busy:.0%} busy)")
+        print(f"    {name:<17} {meter.per(max(sum(s.booked for s in sides), 1))}  (machine {busy:.0%} busy)")
     print(
         f"  PostgreSQL: backends of {database} only, the outbox readers' apart; the load generator of "
         "the same SQL is its client."
@@ -352,10 +363,17 @@ async def main(
     )
 
 
+def _at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("at least 1")
+    return value
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=6000, help="bookings per side and round")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds, the sides taking turns")
+    parser.add_argument("--rounds", type=_at_least_one, default=3, help="rounds, the sides taking turns")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--spots", type=int, default=200)
     parser.add_argument("--drivers", type=int, default=100)

@@ -6,17 +6,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from fastapi import FastAPI
 from httpx import AsyncClient
 from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate
-from starlette.routing import compile_path
 
 from app import errors, openapi
 from app.errors import ProblemError
 from app.openapi import CODE_STATUS
 from booking.states import Status
-
-HTTP_METHODS = {"get", "put", "post", "patch", "delete"}
 
 WEBHOOK_ROUTES = {
     ("post", "/v1/me/webhooks"),
@@ -569,18 +567,30 @@ def _differences(a: Any, b: Any, where: str = "") -> Iterator[str]:
         yield where or "/"
 
 
-async def test_no_request_matches_two_operations(client: AsyncClient) -> None:
-    """app.main includes the busiest routers first, which is safe only while the order of the
-    routes never decides which one answers: no path a client can send fits two operations of one
-    method. Each template is filled with every literal segment of the document and an id."""
-    paths: dict[str, Any] = (await served(client))["paths"]
-    literals = {s for p in paths for s in p.split("/") if s and not s.startswith("{")}
-    fillers = [*sorted(literals), "00000000-0000-4000-8000-000000000000"]
-    compiled = {p: compile_path(p)[0] for p in paths}
-    assert len(compiled) > 50
-    for template in paths:
-        for filler in fillers:
-            sample = re.sub(r"\{[^}]+\}", filler, template)
-            for method in paths[template].keys() & HTTP_METHODS:
-                fitting = [p for p, regex in compiled.items() if method in paths[p] and regex.match(sample)]
-                assert fitting == [template], (method, sample, fitting)
+def test_no_request_matches_two_routes(app: FastAPI) -> None:
+    """app.main includes the busiest routers first, which is safe only while the order of their
+    routes never decides which one answers: no request fits two routes of one method. Two
+    templates with as many segments may both fit a path when at each position the segments are
+    equal or either holds a parameter; every route of every router counts, in the document or not."""
+    routes: list[tuple[str, set[str]]] = []
+    for top in app.router.routes:
+        router = getattr(top, "original_router", None)
+        if router is None:
+            continue  # the documents, the web app: added after the routers, and in no router
+        for route in router.routes:
+            path, methods = getattr(route, "path", ""), getattr(route, "methods", None) or set()
+            assert ":path}" not in path, f"{path} spans segments: this test cannot compare it"
+            routes.append((path, set(methods)))
+    assert len(routes) > 50
+
+    def may_fit_one_path(a: str, b: str) -> bool:
+        sa, sb = a.strip("/").split("/"), b.strip("/").split("/")
+        return len(sa) == len(sb) and all(x == y or "{" in x or "{" in y for x, y in zip(sa, sb, strict=True))
+
+    clashes = [
+        (a, b, sorted(ma & mb))
+        for i, (a, ma) in enumerate(routes)
+        for b, mb in routes[i + 1 :]
+        if ma & mb and may_fit_one_path(a, b)
+    ]
+    assert clashes == []

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -62,7 +63,7 @@ select txid, seq from events where id = $1 and (driver_id = $2 or owner_id = $2)
 """
 HORIZON = "select parkshare_event_horizon()"
 _HELD_BACK = "select exists (select 1 from events where txid >= $1)"
-RETRY_HELD_SECONDS = 0.02
+RETRY_HELD_SECONDS = GAP_SECONDS  # the first read again of events held back; doubled up to POLL_SECONDS
 
 
 @dataclass(frozen=True)
@@ -293,6 +294,8 @@ class Hub:
                 self._fan_out(rows)
             if self._more:
                 if len(rows) >= BATCH:
+                    # A backlog (after a reconnect, a burst) is read page after page, without a gap.
+                    self._last_read = -math.inf
                     self._wake.set()
                 else:
                     # Held back by an open transaction: again soon, less often the longer it stays.
