@@ -114,12 +114,17 @@ _PRICE = """(case
            )
            end)"""
 
+# What the spots within the radius carry to the free test and the price (rating and nearest first).
+_NEAR_COLUMNS = (
+    "s.id, s.public_location, s.timezone, s.buffer_min, s.granularity_min, s.hourly_cents, s.daily_cap_cents"
+)
+
 # Every spot within the radius, tested one by one: what ordering by rating needs (a lookup per spot).
 SEARCH_SQL = """
 with near as materialized (
     -- Distance and the spot's own rules first: cheap, and it keeps the index probes below to the
     -- spots that really lie within the radius. Only what the later steps need is carried along.
-    select s.id, s.public_location, s.timezone, s.buffer_min, s.granularity_min, s.hourly_cents, s.daily_cap_cents
+    select {near_columns}
     from spots s
     where st_dwithin(s.public_location, {point}, :radius)
       and {rules_s}
@@ -213,7 +218,7 @@ with first as materialized (
     where true {price_filter} {after}
     limit {first_limit}
 ), near as materialized (
-    select s.id, s.public_location, s.timezone, s.buffer_min, s.granularity_min, s.hourly_cents, s.daily_cap_cents
+    select {near_columns}
     from spots s
     where (select count(*) from first) = :limit
       and st_dwithin(s.public_location, {point}, least(:radius, (select max(distance_m) from first) + 6))
@@ -467,6 +472,7 @@ def build(query: SearchQuery, now: datetime) -> tuple[str, dict[str, Any]]:
         distance_c=fragment(_DISTANCE, "c"),
         price_c=fragment(_PRICE, "c"),
         columns=", ".join(f"s.{c}" for c in _SPOT_COLUMNS),
+        near_columns=_NEAR_COLUMNS,
         rating_rank=_RATING_RANK if by_rating else "",
         rating_join=_RATING_JOIN.format(rating=SPOT_RATING_SQL.format(spot_id="c.id", now=":now"))
         if by_rating
