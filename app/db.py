@@ -6,11 +6,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any, Protocol, TypeVar
 
 import asyncpg
 from fastapi import Depends, Request
-from sqlalchemy import DateTime, MetaData, event, func
+from sqlalchemy import DateTime, MetaData, event, func, inspect
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import configure_mappers
 from sqlmodel import Field, SQLModel
 
 from app.clock import utcnow
@@ -98,6 +99,37 @@ def _refuse_closed_connection(dbapi_connection: Any, _record: Any, _proxy: Any) 
     statements of a small request. The pool retries the checkout with a fresh connection."""
     if dbapi_connection.driver_connection.is_closed():
         raise DisconnectionError("the database server closed this pooled connection")
+
+
+_Model = TypeVar("_Model", bound=SQLModel)
+
+
+def as_row(model: type[_Model], **values: Any) -> _Model:
+    """An instance of a table model for a row that this request inserts with its own SQL (a new
+    booking and its event, on the booking hot path), built the way SQLAlchemy builds one it loads:
+    the values go straight into the instance, the fields not given get their defaults.
+
+    SQLModel's constructor sets each field through the ORM's instrumentation, which records it as
+    a change to flush: 80 µs for a booking, against 3 µs here (docs/bookings.md). Neither validates
+    the values of a table model. The instance is in no session and records no changes: the row is
+    written by the caller's statement, not by a flush."""
+    mapper = inspect(model)
+    if not mapper.configured:
+        # Before the process's first query: the attributes would not read yet.
+        configure_mappers()
+    instance: _Model = mapper.class_manager.new_instance()
+    fields = instance.__dict__
+    for name, field in model.model_fields.items():
+        if name in values:
+            fields[name] = values[name]
+        elif not field.is_required():
+            fields[name] = field.get_default(call_default_factory=True)
+    unknown = values.keys() - fields.keys()
+    if unknown:
+        raise TypeError(f"{model.__name__} has no field {', '.join(sorted(unknown))}")
+    # What SQLModel's constructor leaves on a table model besides its fields.
+    object.__setattr__(instance, "__pydantic_fields_set__", set(values))
+    return instance
 
 
 def make_sessionmaker(bind: Any, **kwargs: Any) -> async_sessionmaker[AsyncSession]:

@@ -78,7 +78,7 @@ async def drivers(conn: asyncpg.Connection, emails: list[str]) -> list[Driver]:
     return [by_email[e] for e in emails]
 
 
-async def spots(conn: asyncpg.Connection, ids: list[str]) -> dict[str, Spot]:
+async def spots(conn: asyncpg.Connection | PoolConnectionProxy, ids: list[str]) -> dict[str, Spot]:
     rows = await conn.fetch(
         "select id, owner_id, title, lat, lon, buffer_min, hourly_cents from spots where id = any($1)",
         [uuid.UUID(i) for i in ids],
@@ -101,7 +101,11 @@ def _z(at: datetime) -> str:
     return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def _event_data(
+def hold_ttl(settings: Settings) -> timedelta:
+    return timedelta(seconds=settings.hold_ttl_seconds)
+
+
+def event_data(
     booking_id: uuid.UUID,
     spot: Spot,
     driver: Driver,
@@ -155,6 +159,8 @@ async def book(
     start: datetime,
     end: datetime,
     now: datetime | None = None,
+    *,
+    booking_id: uuid.UUID | None = None,
 ) -> None:
     """One booking of a one-hour slot the caller knows to be free, statement for statement as the
     API sends it (a held booking on an instant-book spot)."""
@@ -163,8 +169,8 @@ async def book(
     window_start = datetime.fromtimestamp(
         int(now.timestamp() // window.total_seconds() * window.total_seconds()), UTC
     )
-    booking_id = uuid.uuid4()
-    hold_until = now + timedelta(seconds=settings.hold_ttl_seconds)
+    booking_id = booking_id or uuid.uuid4()
+    hold_until = now + hold_ttl(settings)
     async with conn.transaction():
         user = await conn.fetchrow(SIGNED_IN, driver.user_id, driver.session_id)
         assert user is not None
@@ -190,7 +196,7 @@ async def book(
             driver.user_id,
             uuid.uuid4(),
             spot.owner_id,
-            _event_data(booking_id, spot, driver, start, end, now, hold_until),
+            event_data(booking_id, spot, driver, start, end, now, hold_until),
             None,
             None,
         )

@@ -4,12 +4,16 @@ in the same run, with the same concurrency, spots and drivers; and their ratio. 
 turns over a few rounds and the ratio printed is the median of the rounds': on a shared machine one
 round's ratio varies by a fifth.
 
-    .venv/bin/python -m bench.booking_throughput [--requests 6000] [--rounds 3] [--concurrency 32] [--inserts]
+    .venv/bin/python -m bench.booking_throughput [--requests 6000] [--rounds 3] [--concurrency 32] [--inserts] [--floor]
 
 The load comes from lean keep-alive connections (bench.common.KeepAlive), so that the load
 generator takes little of the CPU it shares with the server; the CPU each process group spent per
 booking is printed beside the rates (PostgreSQL: only the benchmark database's backends).
 `--inserts` adds the older baseline, single INSERTs into `bookings`, which is not the same work.
+`--floor` adds a third side, right after the API's in each round: a bare ASGI server under the same
+uvicorn doing HTTP, the token and the same SQL (`bench.booking_floor`), the least a server in Python
+does for a booking; the API's distance from it is what the framework and the service's own Python
+cost.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import asyncpg
 from sqlalchemy.engine import make_url
 
 from app.settings import Settings
-from bench import booking_sql
+from bench import booking_floor, booking_sql
 from bench.common import (
     BENCH_POOL,
     CpuMeter,
@@ -260,7 +264,13 @@ class Side(NamedTuple):
 
 
 async def main(
-    requests: int, concurrency: int, spots: int, drivers: int, inserts: bool = False, rounds: int = 3
+    requests: int,
+    concurrency: int,
+    spots: int,
+    drivers: int,
+    inserts: bool = False,
+    rounds: int = 3,
+    floor: bool = False,
 ) -> None:
     url = bench_database_url("parkshare_bench_booking")
     database = make_url(url).database or ""
@@ -274,8 +284,9 @@ async def main(
     )
     with served(url, workers=2, **BENCH_POOL) as server:
         spot_ids, emails, _ = await populate(server, spots, drivers)
-    # Both sides book distinct (spot, slot) pairs of one shuffled list, each driver in turn.
-    if rounds * 2 * (warmup + requests) > len(spot_ids) * SLOTS_PER_SPOT:
+    # Every side books distinct (spot, slot) pairs of one shuffled list, each driver in turn.
+    sides = 3 if floor else 2
+    if rounds * sides * (warmup + requests) > len(spot_ids) * SLOTS_PER_SPOT:
         raise SystemExit(
             "fewer free (spot, slot) pairs than bookings: ask for fewer rounds or requests, or more spots"
         )
@@ -283,7 +294,10 @@ async def main(
     slots = _slots(spot_ids, base)
     api: list[Side] = []
     sql: list[Side] = []
+    bare: list[Side] = []
     statuses: Counter[int] = Counter()
+    floor_statuses: Counter[int] = Counter()
+    signed_in: list[dict[str, str]] = []
 
     async def api_side() -> Side:
         # A server of its own for each phase: an idle one would read the outbox on the raw side's
@@ -291,14 +305,20 @@ async def main(
         with served(url, workers=2, **BENCH_POOL) as server:
             # Signed in again: a long run outlives the access tokens of the first sign-in.
             async with client(server.url, 16) as c:
-                signed_in = await asyncio.gather(*(account(c, e) for e in emails))
-            jobs = [(signed_in[i % drivers], *next(slots)) for i in range(warmup + requests)]
-            rate, latencies, answers, meter = await http_rate(
-                server, dsn, jobs, requests, concurrency, database
-            )
-        statuses.update(answers)
+                signed_in[:] = await asyncio.gather(*(account(c, e) for e in emails))
+            return await http_side(server, statuses)
+
+    async def http_side(server: Server, counted: Counter[int]) -> Side:
+        jobs = [(signed_in[i % drivers], *next(slots)) for i in range(warmup + requests)]
+        rate, latencies, answers, meter = await http_rate(server, dsn, jobs, requests, concurrency, database)
+        counted.update(answers)
         # Bookings made per second: an answer other than 201 (shown with the answers) books nothing.
         return Side(rate * answers[201] / max(len(latencies), 1), latencies, answers[201], meter)
+
+    async def floor_side() -> Side:
+        # Right after the API's phase, with the drivers' tokens of its sign-in.
+        with booking_floor.served(url, workers=2, **BENCH_POOL) as server:
+            return await http_side(server, floor_statuses)
 
     async def sql_side() -> Side:
         jobs = [(emails[i % drivers], *next(slots)) for i in range(warmup + requests)]
@@ -310,14 +330,21 @@ async def main(
     for n in range(rounds):
         if n % 2 == 0:
             api.append(await api_side())
+            if floor:
+                bare.append(await floor_side())
             sql.append(await sql_side())
         else:
             sql.append(await sql_side())
             api.append(await api_side())
+            if floor:
+                bare.append(await floor_side())
+        floor_figures = (
+            f", floor {bare[-1].rate:7.1f}/s ({bare[-1].rate / sql[-1].rate:4.2f}x)" if floor else ""
+        )
         print(
             f"  round {n + 1}: API {api[-1].rate:7.1f}/s, same SQL {sql[-1].rate:7.1f}/s, ratio "
-            f"{api[-1].rate / sql[-1].rate:4.2f}x, by CPU {sql[-1].cpu / api[-1].cpu:4.2f}x, load average "
-            f"{os.getloadavg()[0]:.2f}",
+            f"{api[-1].rate / sql[-1].rate:4.2f}x, by CPU {sql[-1].cpu / api[-1].cpu:4.2f}x{floor_figures}, "
+            f"load average {os.getloadavg()[0]:.2f}",
             flush=True,
         )
     ratios = [a.rate / s.rate for a, s in zip(api, sql, strict=True)]
@@ -331,20 +358,32 @@ async def main(
         f"  same SQL, asyncpg {statistics.median(s.rate for s in sql):9.1f} bookings/s (median)  "
         f"{summary([v for s in sql for v in s.latencies])}"
     )
+    if floor:
+        print(
+            f"  floor, bare ASGI  {statistics.median(b.rate for b in bare):9.1f} bookings/s (median)  "
+            f"{summary([v for b in bare for v in b.latencies])}  answers {dict(floor_statuses)}"
+        )
     print(
         f"  ratio API / same SQL  {statistics.median(ratios):5.2f}x median of the rounds "
         f"({min(ratios):.2f}-{max(ratios):.2f}); by CPU per booking, what a machine of its own would "
         f"show: {statistics.median(by_cpu):5.2f}x ({min(by_cpu):.2f}-{max(by_cpu):.2f})"
     )
+    if floor:
+        to_sql = [b.rate / s.rate for b, s in zip(bare, sql, strict=True)]
+        print(
+            f"  ratio floor / same SQL {statistics.median(to_sql):4.2f}x ({min(to_sql):.2f}-{max(to_sql):.2f}): "
+            "what is left to a server in Python that does no more than HTTP, the token and the SQL"
+        )
     print("  CPU ms per booking, all rounds (on a saturated machine the rate is about the cores divided")
     print("  by the total):")
-    for name, sides in (("HTTP API", api), ("same SQL", sql)):
+    named = [("HTTP API", api), ("same SQL", sql), *([("floor, bare ASGI", bare)] if floor else [])]
+    for name, phases in named:
         meter = CpuMeter()
-        for side in sides:
+        for side in phases:
             for key, spent in side.meter.spent.items():
                 meter.spent[key] = meter.spent.get(key, 0.0) + spent
-        busy = statistics.median(side.meter.busy for side in sides)
-        print(f"    {name:<17} {meter.per(max(sum(s.booked for s in sides), 1))}  (machine {busy:.0%} busy)")
+        busy = statistics.median(side.meter.busy for side in phases)
+        print(f"    {name:<17} {meter.per(max(sum(s.booked for s in phases), 1))}  (machine {busy:.0%} busy)")
     print(
         f"  PostgreSQL: backends of {database} only, the outbox readers' apart; the load generator of "
         "the same SQL is its client."
@@ -380,5 +419,12 @@ if __name__ == "__main__":
     parser.add_argument(
         "--inserts", action="store_true", help="also the old baseline: single INSERTs, not the same work"
     )
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also a bare ASGI server doing HTTP, the token and the same SQL (bench.booking_floor)",
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.requests, args.concurrency, args.spots, args.drivers, args.inserts, args.rounds))
+    asyncio.run(
+        main(args.requests, args.concurrency, args.spots, args.drivers, args.inserts, args.rounds, args.floor)
+    )

@@ -103,24 +103,27 @@ def served(
         stdout=subprocess.DEVNULL,
         stderr=log_file or subprocess.DEVNULL,
     )
-    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the server did not start")
-            time.sleep(0.2)
-        yield Server(url=base, pid=proc.pid)
+        yield wait_ready(proc, f"http://127.0.0.1:{port}")
     finally:
         proc.terminate()
         proc.wait(timeout=30)
         if log_file is not None:
             log_file.close()
+
+
+def wait_ready(proc: subprocess.Popen[bytes], base: str) -> Server:
+    """The server `proc` serves at `base`, once its /readyz answers 200 (within 60 s)."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                return Server(url=base, pid=proc.pid)
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("the server did not start")
+        time.sleep(0.2)
 
 
 @contextlib.asynccontextmanager

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlalchemy.exc import DBAPIError
 
-from app.db import Database, raw_connection
+from app.bookings.models import Booking
+from app.db import Database, as_row, raw_connection
 from app.errors import describe_for_log
 from app.settings import Settings
+from booking.states import Status
 
 
 async def test_a_pooled_connection_the_server_closed_is_replaced(settings: Settings) -> None:
@@ -78,3 +81,41 @@ async def test_a_failed_statement_keeps_its_parameters_out_of_the_error(settings
         assert "test_db.py" in logged  # the frames are kept
     finally:
         await database.dispose()
+
+
+def _booking_values() -> dict[str, object]:
+    at = datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
+    return {
+        "id": uuid.uuid4(),
+        "spot_id": uuid.uuid4(),
+        "driver_id": uuid.uuid4(),
+        "start_at": at,
+        "end_at": at + timedelta(hours=1),
+        "status": Status.held,
+        "total_cents": 250,
+        "currency": "EUR",
+        "hold_expires_at": at,
+        "created_at": at,
+        "updated_at": at,
+    }
+
+
+def test_a_row_built_for_its_own_insert_is_what_the_constructor_builds() -> None:
+    values = _booking_values()
+    row = as_row(Booking, **values)
+    made = Booking(**values)
+    assert row.model_dump() == made.model_dump()
+    assert row.model_fields_set == made.model_fields_set == set(values)
+    # The fields not given have their defaults, read through the ORM's attributes as well.
+    assert (row.overstay_cents, row.refund_cents, row.vehicle_id) == (0, None, None)
+    assert row.status is Status.held
+    # In no session and with nothing recorded to flush: the caller's statement writes the row.
+    state = inspect(row)
+    assert state.transient
+    assert not state.attrs.status.history.has_changes()
+    assert inspect(made).attrs.status.history.has_changes()
+
+
+def test_a_row_refuses_a_field_its_model_does_not_have() -> None:
+    with pytest.raises(TypeError, match="Booking has no field colour"):
+        as_row(Booking, colour="red", **_booking_values())

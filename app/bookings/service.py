@@ -43,7 +43,7 @@ from app.bookings.errors import (
 from app.bookings.models import Booking, BookingEvent
 from app.bookings.queries import EXCLUSION, NewBooking, SpotTerms
 from app.bookings.schemas import BookingCreate, BookingOut, EventOut, ReasonName
-from app.db import raw_connection
+from app.db import as_row, raw_connection
 from app.errors import Forbidden, NotFound
 from app.events import outbox
 from app.pagination import PageParams, paginate
@@ -328,7 +328,9 @@ async def prepare(
     requested, priced by the spot's tariff."""
     amount = price(wanted, spot.tariff)
     instant = spot.instant_book
-    booking = Booking(
+    # Built as rows, not through the models' constructors: they are inserted by `insert`'s SQL.
+    booking = as_row(
+        Booking,
         id=uuid.uuid4(),
         spot_id=spot.id,
         driver_id=user.id,
@@ -346,7 +348,16 @@ async def prepare(
         created_at=now,
         updated_at=now,
     )
-    event = _event(booking, f"booking.{booking.status.value}", None, Actor.driver, user, now)
+    event = as_row(
+        BookingEvent,
+        booking_id=booking.id,
+        at=now,
+        kind=f"booking.{booking.status.value}",
+        from_status=None,
+        to_status=booking.status,
+        actor=Actor.driver.value,
+        by_user_id=user.id,
+    )
     answer = await views.new_booking_out(session, NewBooking(booking, event, spot), user, now)
     driver_data, owner_data = views.new_booking_event_views(answer)
     notice = outbox.NewEvent(

@@ -1,0 +1,154 @@
+"""The floor of a booking over HTTP in Python: a bare ASGI function under the same uvicorn (two
+workers, uvloop, httptools) that verifies the driver's token with the service's own check, sends
+the statements of a booking (`bench.booking_sql.book`, the service's own SQL), wakes its outbox
+reader as a serving process does, and answers 201 with the booking's JSON.
+
+What it leaves out is what the API does in Python besides HTTP, the token and the SQL: FastAPI's
+routing, dependencies and validation, SQLAlchemy's session, the booking engine's decision,
+pricing, and building the answer's model. So in `bench.booking_throughput --floor` the gap
+between this side and the same SQL is what HTTP and the token cost in Python, and the gap between
+the API and this side is what the framework and the service's own Python cost (docs/bookings.md).
+
+A benchmark's peer, not a service: it trusts its input (the benchmark's own requests), reads the
+spots and drivers once at startup, and answers anything else 404.
+
+    uvicorn bench.booking_floor:app --workers 2 --loop uvloop --http httptools
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from app.auth.service import Auth, verify
+from app.events.hub import Hub
+from app.settings import Settings, get_settings
+from bench import booking_sql
+from bench.common import Server, _free_port, server_env, wait_ready
+
+UVICORN = str(Path(sys.executable).with_name("uvicorn"))
+
+
+class _Floor:
+    """What a worker reads once: the settings, the pool, the spots, the drivers' names."""
+
+    def __init__(self) -> None:
+        self.settings: Settings = get_settings()
+        self.auth = Auth.from_settings(self.settings)
+        self.pool: asyncpg.Pool | None = None
+        self.hub = Hub(self.settings.plain_database_url)
+        self.spots: dict[str, booking_sql.Spot] = {}
+        self.names: dict[uuid.UUID, str] = {}
+
+    async def start(self) -> None:
+        self.pool = await asyncpg.create_pool(
+            self.settings.plain_database_url,
+            min_size=self.settings.database_pool_size,
+            max_size=self.settings.database_pool_size,
+            # The serving processes' connection settings (app.db.Database).
+            server_settings={
+                "application_name": "parkshare",
+                "statement_timeout": str(self.settings.database_statement_timeout_ms),
+                "timezone": "UTC",
+            },
+        )
+        async with self.pool.acquire() as conn:
+            ids = [str(r["id"]) for r in await conn.fetch("select id from spots")]
+            self.spots = await booking_sql.spots(conn, ids)
+            self.names = {
+                r["id"]: r["display_name"] for r in await conn.fetch("select id, display_name from users")
+            }
+        await self.hub.start()
+
+    async def stop(self) -> None:
+        await self.hub.stop()
+        if self.pool is not None:
+            await self.pool.close()
+
+    async def book(self, body: bytes, authorization: str) -> bytes:
+        pool = self.pool
+        assert pool is not None
+        data = json.loads(body)
+        now = datetime.now(UTC)
+        claims = verify(self.auth, authorization.removeprefix("Bearer "), now)
+        driver = booking_sql.Driver(claims.user_id, claims.session_id, self.names[claims.user_id])
+        spot = self.spots[data["spot_id"]]
+        start, end = datetime.fromisoformat(data["start"]), datetime.fromisoformat(data["end"])
+        booking_id = uuid.uuid4()
+        async with pool.acquire() as conn:
+            await booking_sql.book(conn, self.settings, driver, spot, start, end, now, booking_id=booking_id)
+        self.hub.poke()
+        hold_until = now + booking_sql.hold_ttl(self.settings)
+        return booking_sql.event_data(booking_id, spot, driver, start, end, now, hold_until).encode()
+
+
+_floor = _Floor()
+
+
+async def _send(send: Any, status: int, body: bytes) -> None:
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await _floor.start()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await _floor.stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    if scope["method"] == "GET" and scope["path"] == "/readyz":
+        await _send(send, 200, b"{}")
+    elif scope["method"] == "POST" and scope["path"] == "/v1/bookings":
+        headers = dict(scope["headers"])
+        await _send(send, 201, await _floor.book(body, headers[b"authorization"].decode()))
+    else:
+        await _send(send, 404, b"{}")
+
+
+@contextlib.contextmanager
+def served(database_url: str, workers: int = 2, **settings: str) -> Iterator[Server]:
+    """This app under uvicorn as `parkshare serve` runs the service, until stopped."""
+    port = _free_port()
+    command = [
+        UVICORN,
+        "bench.booking_floor:app",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+    cwd = Path(__file__).resolve().parent.parent
+    proc = subprocess.Popen(command, env=server_env(database_url, **settings), cwd=cwd)
+    try:
+        yield wait_ready(proc, f"http://127.0.0.1:{port}")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
