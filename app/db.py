@@ -113,6 +113,9 @@ def as_row(model: type[_Model], **values: Any) -> _Model:
     a change to flush: 80 µs for a booking, against 3 µs here (docs/bookings.md). Neither validates
     the values of a table model. The instance is in no session and records no changes: the row is
     written by the caller's statement, not by a flush."""
+    if model.__sqlmodel_relationships__:
+        # The constructor sets those too; no model built this way has any.
+        raise TypeError(f"{model.__name__} has relationships, which as_row does not set")
     mapper = inspect(model)
     if not mapper.configured:
         # Before the process's first query: the attributes would not read yet.

@@ -1,7 +1,8 @@
 """The floor of a booking over HTTP in Python: a bare ASGI function under the same uvicorn (two
 workers, uvloop, httptools) that verifies the driver's token with the service's own check, sends
 the statements of a booking (`bench.booking_sql.book`, the service's own SQL), wakes its outbox
-reader as a serving process does, and answers 201 with the booking's JSON.
+reader as a serving process does, and answers 201 with the driver's view of the booking that its
+event carries.
 
 What it leaves out is what the API does in Python besides HTTP, the token and the SQL: FastAPI's
 routing, dependencies and validation, SQLAlchemy's session, the booking engine's decision,
@@ -10,9 +11,10 @@ between this side and the same SQL is what HTTP and the token cost in Python, an
 the API and this side is what the framework and the service's own Python cost (docs/bookings.md).
 
 A benchmark's peer, not a service: it trusts its input (the benchmark's own requests), reads the
-spots and drivers once at startup, and answers anything else 404.
+spots and drivers once at startup, and answers anything else 404. /readyz is 200 once a worker has
+started; a worker that cannot start stops the server.
 
-    uvicorn bench.booking_floor:app --workers 2 --loop uvloop --http httptools
+    uvicorn bench.booking_floor:app --workers 2 --loop uvloop --http httptools --lifespan on
 """
 
 from __future__ import annotations
@@ -83,15 +85,14 @@ class _Floor:
         driver = booking_sql.Driver(claims.user_id, claims.session_id, self.names[claims.user_id])
         spot = self.spots[data["spot_id"]]
         start, end = datetime.fromisoformat(data["start"]), datetime.fromisoformat(data["end"])
-        booking_id = uuid.uuid4()
         async with pool.acquire() as conn:
-            await booking_sql.book(conn, self.settings, driver, spot, start, end, now, booking_id=booking_id)
+            data = await booking_sql.book(conn, self.settings, driver, spot, start, end, now)
         self.hub.poke()
-        hold_until = now + booking_sql.hold_ttl(self.settings)
-        return booking_sql.event_data(booking_id, spot, driver, start, end, now, hold_until).encode()
+        return data.encode()
 
 
-_floor = _Floor()
+# Made at startup, in the worker, from the settings of its environment.
+_floor: _Floor | None = None
 
 
 async def _send(send: Any, status: int, body: bytes) -> None:
@@ -100,17 +101,30 @@ async def _send(send: Any, status: int, body: bytes) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+async def _lifespan(receive: Any, send: Any) -> None:
+    global _floor
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            try:
+                floor = _Floor()
+                await floor.start()
+            except Exception as exc:
+                await send({"type": "lifespan.startup.failed", "message": repr(exc)})
+                return
+            _floor = floor
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            if _floor is not None:
+                await _floor.stop()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await _floor.start()
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await _floor.stop()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await _lifespan(receive, send)
+        return
     body = b""
     while True:
         message = await receive()
@@ -118,8 +132,8 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if not message.get("more_body"):
             break
     if scope["method"] == "GET" and scope["path"] == "/readyz":
-        await _send(send, 200, b"{}")
-    elif scope["method"] == "POST" and scope["path"] == "/v1/bookings":
+        await _send(send, 200 if _floor is not None else 503, b"{}")
+    elif scope["method"] == "POST" and scope["path"] == "/v1/bookings" and _floor is not None:
         headers = dict(scope["headers"])
         await _send(send, 201, await _floor.book(body, headers[b"authorization"].decode()))
     else:
@@ -141,6 +155,8 @@ def served(database_url: str, workers: int = 2, **settings: str) -> Iterator[Ser
         "uvloop",
         "--http",
         "httptools",
+        "--lifespan",
+        "on",
         "--no-access-log",
         "--log-level",
         "warning",

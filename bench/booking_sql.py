@@ -101,10 +101,6 @@ def _z(at: datetime) -> str:
     return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def hold_ttl(settings: Settings) -> timedelta:
-    return timedelta(seconds=settings.hold_ttl_seconds)
-
-
 def event_data(
     booking_id: uuid.UUID,
     spot: Spot,
@@ -159,18 +155,18 @@ async def book(
     start: datetime,
     end: datetime,
     now: datetime | None = None,
-    *,
-    booking_id: uuid.UUID | None = None,
-) -> None:
+) -> str:
     """One booking of a one-hour slot the caller knows to be free, statement for statement as the
-    API sends it (a held booking on an instant-book spot)."""
+    API sends it (a held booking on an instant-book spot); the event's `data` it wrote, which is
+    the driver's view of the booking."""
     now = now or datetime.now(UTC)
     window = timedelta(seconds=settings.booking_write_window_seconds)
     window_start = datetime.fromtimestamp(
         int(now.timestamp() // window.total_seconds() * window.total_seconds()), UTC
     )
-    booking_id = booking_id or uuid.uuid4()
-    hold_until = now + hold_ttl(settings)
+    booking_id = uuid.uuid4()
+    hold_until = now + timedelta(seconds=settings.hold_ttl_seconds)
+    data = event_data(booking_id, spot, driver, start, end, now, hold_until)
     async with conn.transaction():
         user = await conn.fetchrow(SIGNED_IN, driver.user_id, driver.session_id)
         assert user is not None
@@ -196,10 +192,11 @@ async def book(
             driver.user_id,
             uuid.uuid4(),
             spot.owner_id,
-            event_data(booking_id, spot, driver, start, end, now, hold_until),
+            data,
             None,
             None,
         )
+    return data
 
 
 class Client:

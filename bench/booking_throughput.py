@@ -10,7 +10,7 @@ The load comes from lean keep-alive connections (bench.common.KeepAlive), so tha
 generator takes little of the CPU it shares with the server; the CPU each process group spent per
 booking is printed beside the rates (PostgreSQL: only the benchmark database's backends).
 `--inserts` adds the older baseline, single INSERTs into `bookings`, which is not the same work.
-`--floor` adds a third side, right after the API's in each round: a bare ASGI server under the same
+`--floor` adds a third side, taking its turn with the others: a bare ASGI server under the same
 uvicorn doing HTTP, the token and the same SQL (`bench.booking_floor`), the least a server in Python
 does for a booking; the API's distance from it is what the framework and the service's own Python
 cost.
@@ -316,7 +316,7 @@ async def main(
         return Side(rate * answers[201] / max(len(latencies), 1), latencies, answers[201], meter)
 
     async def floor_side() -> Side:
-        # Right after the API's phase, with the drivers' tokens of its sign-in.
+        # With the drivers' tokens of the API's latest sign-in, at most a round old.
         with booking_floor.served(url, workers=2, **BENCH_POOL) as server:
             return await http_side(server, floor_statuses)
 
@@ -325,19 +325,13 @@ async def main(
         rate, latencies, meter = await sql_rate(dsn, jobs, requests, concurrency, database)
         return Side(rate, latencies, len(latencies), meter)
 
-    # The sides take turns, each going first every other round: the machine's drift (other
-    # guests of the host, the tables growing) falls on both.
+    # The sides take turns, each going first in its round: the machine's drift (other guests of
+    # the host, the tables growing) falls on all.
+    sides_in_order = [(api_side, api), *([(floor_side, bare)] if floor else []), (sql_side, sql)]
     for n in range(rounds):
-        if n % 2 == 0:
-            api.append(await api_side())
-            if floor:
-                bare.append(await floor_side())
-            sql.append(await sql_side())
-        else:
-            sql.append(await sql_side())
-            api.append(await api_side())
-            if floor:
-                bare.append(await floor_side())
+        turn = n % len(sides_in_order)
+        for phase, results in sides_in_order[turn:] + sides_in_order[:turn]:
+            results.append(await phase())
         floor_figures = (
             f", floor {bare[-1].rate:7.1f}/s ({bare[-1].rate / sql[-1].rate:4.2f}x)" if floor else ""
         )
