@@ -33,16 +33,14 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
-from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 
 from app import ratelimit
 from app.bookings import queries
 from app.events.hub import Hub
 from app.settings import Settings
-from app.users.service import _SIGNED_IN_USER
+from app.users.service import SIGNED_IN_SQL
 
-# As SQLAlchemy's asyncpg dialect renders it for the session (`$1::UUID`, `$2::UUID`).
-SIGNED_IN = str(_SIGNED_IN_USER.compile(dialect=asyncpg_dialect()))  # type: ignore[no-untyped-call]
+SIGNED_IN = SIGNED_IN_SQL
 RATE_LIMIT = ratelimit._ADD
 SPOT_CALENDAR = queries._SPOT_CALENDAR
 INSERT = queries._INSERT

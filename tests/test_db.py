@@ -12,9 +12,10 @@ from sqlalchemy import inspect, text
 from sqlalchemy.exc import DBAPIError
 
 from app.bookings.models import Booking
-from app.db import Database, as_row, raw_connection
+from app.db import Database, as_loaded, as_row, raw_connection
 from app.errors import describe_for_log
 from app.settings import Settings
+from app.users.models import User
 from booking.states import Status
 
 
@@ -118,3 +119,37 @@ def test_a_row_built_for_its_own_insert_is_what_the_constructor_builds() -> None
 def test_a_row_refuses_a_field_its_model_does_not_have() -> None:
     with pytest.raises(TypeError, match="Booking has no field colour"):
         as_row(Booking, colour="red", **_booking_values())
+
+
+async def test_a_row_read_raw_is_in_the_session_as_if_loaded(settings: Settings) -> None:
+    database = Database.from_settings(settings)
+    user_id, email = uuid.uuid4(), f"driver-{uuid.uuid4().hex}@example.org"
+    try:
+        async with database.sessionmaker() as session:
+            conn = await raw_connection(session)
+            await conn.execute(
+                "insert into users (id, email, password_hash, display_name, role, created_at, updated_at)"
+                " values ($1, $2, 'x', 'Before', 'user', now(), now())",
+                user_id,
+                email,
+            )
+            row = await conn.fetchrow("select * from users where id = $1", user_id)
+            assert row is not None
+            user = as_loaded(session, User, row)
+            state = inspect(user)
+            assert state.persistent
+            assert not session.dirty
+            # The identity map holds it: loading the same row gives the same instance.
+            assert await session.get(User, user_id) is user
+            user.display_name = "After"
+            assert list(session.dirty) == [user]
+            await session.commit()
+        async with database.sessionmaker() as session:
+            again = await session.get(User, user_id)
+            assert again is not None
+            assert (again.display_name, again.email) == ("After", email)
+    finally:
+        async with database.sessionmaker() as session:
+            await session.execute(text("delete from users where id = :id"), {"id": user_id})
+            await session.commit()
+        await database.dispose()

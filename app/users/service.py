@@ -4,6 +4,7 @@ import uuid
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, exists, select
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -11,6 +12,7 @@ from sqlmodel import col
 from app import ratelimit
 from app.auth.security import AccessClaims
 from app.auth.service import Auth, IssuedTokens, live_session, start_session
+from app.db import as_loaded, raw_connection
 from app.errors import Conflict, NotFound, ProblemError, Unauthorized, ValidationProblem, Where
 from app.pagination import PageParams, paginate
 from app.users.models import User, Vehicle
@@ -91,13 +93,18 @@ _SIGNED_IN_USER = select(User).where(
 )
 
 
+# Sent through asyncpg: every signed-in request runs it first, and SQLAlchemy's ORM execution of it
+# cost 0.15 ms of CPU more (docs/bookings.md). Its parameters are `user_id`, then `session_id`.
+SIGNED_IN_SQL = str(_SIGNED_IN_USER.compile(dialect=asyncpg_dialect()))  # type: ignore[no-untyped-call]
+
+
 async def signed_in(session: AsyncSession, claims: AccessClaims) -> User:
     """The account of a verified access token, in one statement with the check that its sign-in
-    is still live."""
-    user = await session.scalar(_SIGNED_IN_USER, {"user_id": claims.user_id, "session_id": claims.session_id})
-    if user is None:
+    is still live; in the session as if loaded by it."""
+    row = await (await raw_connection(session)).fetchrow(SIGNED_IN_SQL, claims.user_id, claims.session_id)
+    if row is None:
         raise Unauthorized("this session has ended")
-    return user
+    return as_loaded(session, User, row)
 
 
 async def update_me(session: AsyncSession, user: User, patch: MePatch, now: datetime) -> User:
