@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import configure_mappers, make_transient_to_detached
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import Field, SQLModel
 
 from app.clock import utcnow
@@ -139,7 +140,13 @@ def as_loaded(session: AsyncSession, model: type[_Model], row: Row) -> _Model:
     """An instance of a table model for a row this request read with its own SQL, in `session`
     as if the session had loaded it: persistent, with no changes, so that what the request
     changes on it is flushed as an UPDATE like on any loaded instance. `row` has every column of
-    the model (a Record of `select` of them all)."""
+    the model (a Record of `select` of them all). An instance of the same row already in the
+    session is returned as it is, as a query would return it."""
+    [key] = inspect(model).primary_key
+    found = session.identity_map.get(identity_key(model, row[key.name]))
+    if found is not None:
+        loaded: _Model = found
+        return loaded
     instance = as_row(model, **{name: row[name] for name in model.model_fields})
     make_transient_to_detached(instance)
     session.add(instance)
@@ -178,7 +185,13 @@ async def raw_connection(session: AsyncSession) -> asyncpg.Connection:
         # rollback ends it. Through the adapter's own method: a statement sent through SQLAlchemy
         # just to open the transaction cost a round trip and 0.1 ms of CPU more
         # (tests/test_db.py checks that the session still owns it).
-        await adapted._start_transaction()
+        try:
+            await adapted._start_transaction()
+        except adapted.dbapi.Error:
+            # Sent again through SQLAlchemy, where it fails the same way but is handled as its
+            # own: a lost connection invalidated, the error one the app answers (503 while the
+            # database is down), not the adapter's own exception.
+            await connection.exec_driver_sql("select")
     return raw
 
 

@@ -153,3 +153,50 @@ async def test_a_row_read_raw_is_in_the_session_as_if_loaded(settings: Settings)
             await session.execute(text("delete from users where id = :id"), {"id": user_id})
             await session.commit()
         await database.dispose()
+
+
+async def test_a_begin_that_fails_on_a_lost_connection_is_sqlalchemys_error(settings: Settings) -> None:
+    """The session's BEGIN sent by the raw path fails as SQLAlchemy's own would: a DBAPIError on an
+    invalidated connection (which the app answers 503), not the adapter's exception."""
+    database = Database.from_settings(settings)
+    try:
+        async with database.sessionmaker() as session:
+            connection = await session.connection()  # checked out; the BEGIN waits for a statement
+            pid = await (await connection.get_raw_connection()).driver_connection.fetchval(
+                "select pg_backend_pid()"
+            )
+            admin = await asyncpg.connect(settings.database_url)
+            try:
+                assert await admin.fetchval("select pg_terminate_backend($1)", pid) is True
+            finally:
+                await admin.close()
+            await asyncio.sleep(0.2)  # the event loop reads the server's goodbye on loopback
+            with pytest.raises(DBAPIError) as caught:
+                await raw_connection(session)
+            assert caught.value.connection_invalidated
+        # The pool goes on with a fresh connection.
+        async with database.sessionmaker() as session:
+            assert (await raw_connection(session)).is_in_transaction()
+    finally:
+        await database.dispose()
+
+
+async def test_a_row_already_in_the_session_is_returned_as_it_is(settings: Settings) -> None:
+    database = Database.from_settings(settings)
+    try:
+        async with database.sessionmaker() as session:
+            conn = await raw_connection(session)
+            user_id = await conn.fetchval(
+                "insert into users (id, email, password_hash, display_name, role, created_at, updated_at)"
+                " values ($1, $2, 'x', 'Loaded', 'user', now(), now()) returning id",
+                uuid.uuid4(),
+                f"driver-{uuid.uuid4().hex}@example.org",
+            )
+            loaded = await session.get(User, user_id)
+            assert loaded is not None
+            row = await conn.fetchrow("select * from users where id = $1", user_id)
+            assert row is not None
+            assert as_loaded(session, User, row) is loaded
+            await session.rollback()
+    finally:
+        await database.dispose()
