@@ -19,6 +19,16 @@ from app.users.models import User
 from booking.states import Status
 
 
+async def _terminate(settings: Settings, pid: int) -> None:
+    """Ends a backend from another connection, as a server restart would."""
+    admin = await asyncpg.connect(settings.database_url)
+    try:
+        assert await admin.fetchval("select pg_terminate_backend($1)", pid) is True
+    finally:
+        await admin.close()
+    await asyncio.sleep(0.2)  # the event loop reads the server's goodbye on loopback
+
+
 async def test_a_pooled_connection_the_server_closed_is_replaced(settings: Settings) -> None:
     database = Database.from_settings(settings)
     try:
@@ -26,12 +36,7 @@ async def test_a_pooled_connection_the_server_closed_is_replaced(settings: Setti
             first = await session.scalar(text("select pg_backend_pid()"))
         # As in a server restart or an idle timeout: the backend ends while its connection is
         # idle in the pool.
-        admin = await asyncpg.connect(settings.database_url)
-        try:
-            assert await admin.fetchval("select pg_terminate_backend($1)", first) is True
-        finally:
-            await admin.close()
-        await asyncio.sleep(0.2)  # the event loop reads the server's goodbye on loopback
+        await _terminate(settings, first)
         async with database.sessionmaker() as session:
             second = await session.scalar(text("select pg_backend_pid()"))
         assert second != first
@@ -165,12 +170,7 @@ async def test_a_begin_that_fails_on_a_lost_connection_is_sqlalchemys_error(sett
             pid = await (await connection.get_raw_connection()).driver_connection.fetchval(
                 "select pg_backend_pid()"
             )
-            admin = await asyncpg.connect(settings.database_url)
-            try:
-                assert await admin.fetchval("select pg_terminate_backend($1)", pid) is True
-            finally:
-                await admin.close()
-            await asyncio.sleep(0.2)  # the event loop reads the server's goodbye on loopback
+            await _terminate(settings, pid)
             with pytest.raises(DBAPIError) as caught:
                 await raw_connection(session)
             assert caught.value.connection_invalidated
