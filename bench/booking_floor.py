@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
@@ -35,7 +34,7 @@ from app.auth.service import Auth, verify
 from app.events.hub import Hub
 from app.settings import Settings, get_settings
 from bench import booking_sql
-from bench.common import Server, _free_port, server_env, wait_ready
+from bench.common import Server, serving
 
 UVICORN = str(Path(sys.executable).with_name("uvicorn"))
 
@@ -143,12 +142,9 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 @contextlib.contextmanager
 def served(database_url: str, workers: int = 2, **settings: str) -> Iterator[Server]:
     """This app under uvicorn as `parkshare serve` runs the service, until stopped."""
-    port = _free_port()
     command = [
         UVICORN,
         "bench.booking_floor:app",
-        "--port",
-        str(port),
         "--workers",
         str(workers),
         "--loop",
@@ -160,11 +156,7 @@ def served(database_url: str, workers: int = 2, **settings: str) -> Iterator[Ser
         "--no-access-log",
         "--log-level",
         "warning",
+        "--port",
     ]
-    cwd = Path(__file__).resolve().parent.parent
-    proc = subprocess.Popen(command, env=server_env(database_url, **settings), cwd=cwd)
-    try:
-        yield wait_ready(proc, f"http://127.0.0.1:{port}")
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    with serving(command, database_url, settings, cwd=Path(__file__).resolve().parent.parent) as server:
+        yield server

@@ -38,9 +38,8 @@ from app import ratelimit
 from app.bookings import queries
 from app.events.hub import Hub
 from app.settings import Settings
-from app.users.service import SIGNED_IN_SQL
+from app.users.service import SIGNED_IN_SQL as SIGNED_IN
 
-SIGNED_IN = SIGNED_IN_SQL
 RATE_LIMIT = ratelimit._ADD
 SPOT_CALENDAR = queries._SPOT_CALENDAR
 INSERT = queries._INSERT

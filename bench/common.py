@@ -94,36 +94,49 @@ def served(
     """`parkshare serve --workers N` on a free loopback port until /readyz answers; stopped
     afterwards. Extra keyword arguments are settings (`LOG_LEVEL="DEBUG"`); `log` keeps the
     server's stderr. The tests use it too."""
+    command = [PARKSHARE, "serve", "--workers", str(workers), "--no-access-log", "--port"]
+    with serving(command, database_url, settings, log=log) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def serving(
+    command: list[str],
+    database_url: str,
+    settings: dict[str, str],
+    *,
+    log: Path | str | None = None,
+    cwd: Path | None = None,
+) -> Iterator[Server]:
+    """`command` followed by a free loopback port, in the benchmarks' environment with `settings`,
+    until its /readyz answers 200 (within 60 s); terminated afterwards. `log` keeps its stderr."""
     port = _free_port()
-    env = server_env(database_url, **settings)
     log_file = open(log, "ab") if log is not None else None  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
-        [PARKSHARE, "serve", "--port", str(port), "--workers", str(workers), "--no-access-log"],
-        env=env,
+        [*command, str(port)],
+        env=server_env(database_url, **settings),
+        cwd=cwd,
         stdout=subprocess.DEVNULL,
         stderr=log_file or subprocess.DEVNULL,
     )
+    base = f"http://127.0.0.1:{port}"
     try:
-        yield wait_ready(proc, f"http://127.0.0.1:{port}")
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the server did not start")
+            time.sleep(0.2)
+        yield Server(url=base, pid=proc.pid)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
         if log_file is not None:
             log_file.close()
-
-
-def wait_ready(proc: subprocess.Popen[bytes], base: str) -> Server:
-    """The server `proc` serves at `base`, once its /readyz answers 200 (within 60 s)."""
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                return Server(url=base, pid=proc.pid)
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError("the server did not start")
-        time.sleep(0.2)
 
 
 @contextlib.asynccontextmanager

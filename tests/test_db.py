@@ -44,13 +44,25 @@ async def test_a_pooled_connection_the_server_closed_is_replaced(settings: Setti
         await database.dispose()
 
 
+_INSERT_USER = (
+    "insert into users (id, email, password_hash, display_name, role, created_at, updated_at)"
+    " values ($1, $2, 'x', $3, 'user', now(), now())"
+)
+
+
+def _new_user() -> tuple[uuid.UUID, str]:
+    return uuid.uuid4(), f"driver-{uuid.uuid4().hex}@example.org"
+
+
+async def _delete_user(database: Database, user_id: uuid.UUID) -> None:
+    async with database.sessionmaker() as session:
+        await session.execute(text("delete from users where id = :id"), {"id": user_id})
+        await session.commit()
+
+
 async def test_the_raw_connection_shares_the_session_transaction(settings: Settings) -> None:
     database = Database.from_settings(settings)
-    insert = (
-        "insert into users (id, email, password_hash, display_name, role, created_at, updated_at)"
-        " values ($1, $2, 'x', 'Driver test', 'user', now(), now())"
-    )
-    user_id, email = uuid.uuid4(), f"driver-{uuid.uuid4().hex}@example.org"
+    user_id, email = _new_user()
     count = text("select count(*) from users where id = :id")
     try:
         for outcome in ("rollback", "commit"):
@@ -58,15 +70,13 @@ async def test_the_raw_connection_shares_the_session_transaction(settings: Setti
                 # The session's first statement: the transaction must begin here, not autocommit.
                 conn = await raw_connection(session)
                 assert conn.is_in_transaction()
-                await conn.execute(insert, user_id, email)
+                await conn.execute(_INSERT_USER, user_id, email, "Driver test")
                 assert await session.scalar(count, {"id": user_id}) == 1  # one transaction
                 await (session.rollback() if outcome == "rollback" else session.commit())
             async with database.sessionmaker() as session:
                 assert await session.scalar(count, {"id": user_id}) == (outcome == "commit")
     finally:
-        async with database.sessionmaker() as session:
-            await session.execute(text("delete from users where id = :id"), {"id": user_id})
-            await session.commit()
+        await _delete_user(database, user_id)
         await database.dispose()
 
 
@@ -128,16 +138,11 @@ def test_a_row_refuses_a_field_its_model_does_not_have() -> None:
 
 async def test_a_row_read_raw_is_in_the_session_as_if_loaded(settings: Settings) -> None:
     database = Database.from_settings(settings)
-    user_id, email = uuid.uuid4(), f"driver-{uuid.uuid4().hex}@example.org"
+    user_id, email = _new_user()
     try:
         async with database.sessionmaker() as session:
             conn = await raw_connection(session)
-            await conn.execute(
-                "insert into users (id, email, password_hash, display_name, role, created_at, updated_at)"
-                " values ($1, $2, 'x', 'Before', 'user', now(), now())",
-                user_id,
-                email,
-            )
+            await conn.execute(_INSERT_USER, user_id, email, "Before")
             row = await conn.fetchrow("select * from users where id = $1", user_id)
             assert row is not None
             user = as_loaded(session, User, row)
@@ -154,9 +159,7 @@ async def test_a_row_read_raw_is_in_the_session_as_if_loaded(settings: Settings)
             assert again is not None
             assert (again.display_name, again.email) == ("After", email)
     finally:
-        async with database.sessionmaker() as session:
-            await session.execute(text("delete from users where id = :id"), {"id": user_id})
-            await session.commit()
+        await _delete_user(database, user_id)
         await database.dispose()
 
 
@@ -186,12 +189,8 @@ async def test_a_row_already_in_the_session_is_returned_as_it_is(settings: Setti
     try:
         async with database.sessionmaker() as session:
             conn = await raw_connection(session)
-            user_id = await conn.fetchval(
-                "insert into users (id, email, password_hash, display_name, role, created_at, updated_at)"
-                " values ($1, $2, 'x', 'Loaded', 'user', now(), now()) returning id",
-                uuid.uuid4(),
-                f"driver-{uuid.uuid4().hex}@example.org",
-            )
+            user_id, email = _new_user()
+            await conn.execute(_INSERT_USER, user_id, email, "Loaded")
             loaded = await session.get(User, user_id)
             assert loaded is not None
             row = await conn.fetchrow("select * from users where id = $1", user_id)
