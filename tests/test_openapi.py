@@ -112,6 +112,12 @@ async def test_docs_api_md_names_every_served_route(client: AsyncClient) -> None
     assert missing == []
 
 
+def test_docs_api_md_names_every_problem_code_with_its_status() -> None:
+    reference = (Path(__file__).resolve().parent.parent / "docs" / "api.md").read_text()
+    missing = [code for code, status in CODE_STATUS.items() if f"| `{code}` | {status} |" not in reference]
+    assert missing == []
+
+
 async def test_every_error_response_is_documented_as_a_problem(client: AsyncClient) -> None:
     schema = (await client.get("/openapi.json")).json()
     assert "Problem" in schema["components"]["schemas"]
