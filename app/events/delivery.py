@@ -669,6 +669,7 @@ class Deliverer:
                 while (await dispatch(self.database, self.clock())).events > 0:
                     pass
             free = self.concurrency - len(self._in_flight)
+            recorded = self.sent
             claimed = await claim(
                 self.database,
                 self.clock(),
@@ -681,7 +682,12 @@ class Deliverer:
                 self._in_flight.add(task)
                 task.add_done_callback(self._sent)
             if not self._in_flight:
-                return self.sent - before
+                if self.sent == recorded:
+                    return self.sent - before
+                # A send recorded its outcome while the claim ran, perhaps after the claim's
+                # snapshot: the next event of its booking to the same target, which waited for it,
+                # may be due now. Without another claim it would wait for the next poll.
+                continue
             # Wait for a send to end (its slot, or the next event of its booking, may be due now),
             # a wake (new events) or the poll interval (retries that came due).
             woken = asyncio.ensure_future(self._wake.wait())
