@@ -104,8 +104,9 @@ class Replica:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # A cancel of `stop()` itself still comes through, unlike one suppressed around it.
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
         self._forget_connections()
         await self.database.dispose()
 
@@ -121,7 +122,10 @@ class Replica:
 
     async def _poll(self) -> None:
         try:
-            lag, state = await asyncio.wait_for(self._measure(), CONNECT_TIMEOUT_SECONDS * 2)
+            # Not `asyncio.wait_for`: on Python 3.11 it loses a cancel (the app's stop) that
+            # comes in the step in which the measurement ends, and the loop would run on.
+            async with asyncio.timeout(CONNECT_TIMEOUT_SECONDS * 2):
+                lag, state = await self._measure()
         except (*_CONNECTION_ERRORS, ConnectionError) as exc:
             self._forget_connections()
             self._set(None, f"unreachable ({type(exc).__name__})")

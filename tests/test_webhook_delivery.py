@@ -810,6 +810,64 @@ async def test_a_delivery_whose_sender_died_is_sent_again_when_its_lease_ends(
     assert [r.id for r in world.receiver.requests] == [str(claimed.event_id)]
 
 
+async def test_a_stop_that_comes_with_a_wake_ends_the_delivery_loop(
+    hook_settings: Settings, committed_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM to a worker just as new events wake its delivery loop: the loop's cancel must not
+    be lost to the wake. (Python 3.11's `asyncio.wait_for` returns the result of a wait that ended
+    in the step of the cancel; the loop then ran on, and the worker never exited.)"""
+    monkeypatch.setattr(delivery, "POLL_SECONDS", 3600.0)
+    deliverer = Deliverer(committed_db, hook_settings)
+    ran = asyncio.Event()
+    runs = 0
+
+    async def run_once() -> int:
+        nonlocal runs
+        runs += 1
+        if runs > 1:
+            # The loop went on after the stop: end it here, or the test would wait for an hour.
+            raise asyncio.CancelledError
+        ran.set()
+        return 0
+
+    monkeypatch.setattr(deliverer, "run_once", run_once)
+    await deliverer.start()
+    await asyncio.wait_for(ran.wait(), 5)
+    for _ in range(3):
+        await asyncio.sleep(0)  # the loop is waiting for a wake
+    # The wake and the stop's cancel in one step of the event loop, as a signal handler's stop
+    # comes while new events wake the loop.
+    deliverer.wake()
+    await deliverer.stop()
+    assert runs == 1
+    assert deliverer._task is None
+
+
+async def test_a_cancel_of_stop_itself_comes_through(
+    hook_settings: Settings, committed_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A caller that gives up on `stop()` (a shutdown with a deadline) is cancelled, not left
+    waiting with its cancel swallowed."""
+    deliverer = Deliverer(committed_db, hook_settings)
+    release = asyncio.Event()
+
+    async def stuck() -> int:
+        with contextlib.suppress(asyncio.CancelledError):
+            await release.wait()  # a loop that does not end when cancelled
+        await release.wait()
+        return 0
+
+    monkeypatch.setattr(deliverer, "run_once", stuck)
+    await deliverer.start()
+    await asyncio.sleep(0.05)
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.5):
+            await deliverer.stop()
+    release.set()
+    await asyncio.wait_for(deliverer.stop(), 5)
+    assert deliverer._task is None
+
+
 async def test_a_sender_that_stalled_past_most_of_its_lease_leaves_the_delivery_to_the_next_claim(
     world: World, parties: Parties
 ) -> None:

@@ -620,8 +620,9 @@ class Deliverer:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+            # The loop's end, whatever it was; a cancel of `stop()` itself still comes through,
+            # unlike one suppressed around the await.
+            await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
         # Sends cut short here are sent again when their lease runs out: at least once.
         for task in list(self._in_flight):
@@ -647,8 +648,11 @@ class Deliverer:
                 logger.warning("event delivery: %s; trying again shortly", type(exc).__name__)
             except Exception:
                 logger.exception("event delivery failed; trying again shortly")
+            # Not `asyncio.wait_for`: on Python 3.11 it returns the wait's result when the wake
+            # and a cancel come in one step, and the stop would be lost.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+                async with asyncio.timeout(POLL_SECONDS):
+                    await self._wake.wait()
             self._wake.clear()
 
     async def run_once(self) -> int:

@@ -122,9 +122,9 @@ async def resolve(host: str, port: int) -> list[IPAddress]:
         return [literal]
     loop = asyncio.get_running_loop()
     try:
-        infos = await asyncio.wait_for(
-            loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), RESOLVE_TIMEOUT_SECONDS
-        )
+        # Not `asyncio.wait_for`, which on Python 3.11 can lose a cancel of the send.
+        async with asyncio.timeout(RESOLVE_TIMEOUT_SECONDS):
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, TimeoutError, UnicodeError):
         return []
     seen: list[IPAddress] = []
