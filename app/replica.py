@@ -105,8 +105,11 @@ class Replica:
         if self._task is not None:
             self._task.cancel()
             # A cancel of `stop()` itself still comes through, unlike one suppressed around it.
-            await asyncio.gather(self._task, return_exceptions=True)
+            [ended] = await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+            if isinstance(ended, Exception):
+                # The monitor died before the stop: reads went on by its last measurement.
+                logger.error("the replica's lag monitor had failed: %s", type(ended).__name__)
         self._forget_connections()
         await self.database.dispose()
 

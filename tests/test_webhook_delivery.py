@@ -465,16 +465,17 @@ async def test_a_refused_connection_is_a_failed_attempt(world: World, parties: P
 async def test_a_send_that_ends_during_a_claim_lets_the_next_event_of_its_booking_go(
     world: World, parties: Parties, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The driver's held event is sent slowly. While a claim runs (after the owner's send ended),
-    it records its outcome after the claim's snapshot, so that claim still finds the confirmed
-    event waiting for it. The run must claim again rather than end with nothing in flight."""
+    """The driver's held event is answered only once the next claim has taken its snapshot: it
+    records its outcome while that claim runs, which still finds the confirmed event waiting for
+    it. The run must claim again rather than end with nothing in flight."""
     await world.subscribe(parties.driver, "driver", BOOKING_TYPES)
     await world.subscribe(parties.owner, "owner", ["booking.confirmed"])
     r = await book(world.client, parties.driver, parties.spot, 24, 26)
     assert r.status_code == 201, r.text
     r = await world.client.post(f"/v1/bookings/{r.json()['id']}/confirm", headers=parties.driver.headers)
     assert r.status_code == 200, r.text
-    world.receiver.answer("driver", Answer(200, delay=0.3))
+    answer_held = asyncio.Event()
+    world.receiver.answer("driver", Answer(200, hold=answer_held))
     # Every event dispatched first: the run below only claims and sends.
     deadline = asyncio.get_running_loop().time() + 10
     while (await delivery.dispatch(world.db, world.clock())).events or await world._held_back():
@@ -488,9 +489,11 @@ async def test_a_send_that_ends_during_a_claim_lets_the_next_event_of_its_bookin
         async def claim_while_sends_end(*args: Any, **kwargs: Any) -> list[delivery.Claimed]:
             nonlocal overlapped
             claimed = await real_claim(*args, **kwargs)
-            if deliverer._in_flight:
-                # The sends in flight end after this claim's snapshot, before it returns.
+            if deliverer._in_flight and not answer_held.is_set():
+                # The owner's send has ended; the driver's ends after this claim's snapshot,
+                # before the claim returns.
                 overlapped += 1
+                answer_held.set()
                 await asyncio.wait(set(deliverer._in_flight))
             return claimed
 

@@ -685,13 +685,14 @@ class Deliverer:
                 task = asyncio.create_task(self._deliver(delivery), name=f"delivery-{delivery.id}")
                 self._in_flight.add(task)
                 task.add_done_callback(self._sent)
-            if not self._in_flight:
-                if self.sent == recorded:
-                    return self.sent - before
+            if self.sent != recorded:
                 # A send recorded its outcome while the claim ran, perhaps after the claim's
                 # snapshot: the next event of its booking to the same target, which waited for it,
-                # may be due now. Without another claim it would wait for the next poll.
+                # may be due now. Without another claim it would wait for another send to end or
+                # for the next poll.
                 continue
+            if not self._in_flight:
+                return self.sent - before
             # Wait for a send to end (its slot, or the next event of its booking, may be due now),
             # a wake (new events) or the poll interval (retries that came due).
             woken = asyncio.ensure_future(self._wake.wait())
