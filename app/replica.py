@@ -108,7 +108,6 @@ class Replica:
             [ended] = await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
             if isinstance(ended, Exception):
-                # The monitor died before the stop: reads went on by its last measurement.
                 logger.error("the replica's lag monitor had failed: %s", type(ended).__name__)
         self._forget_connections()
         await self.database.dispose()
@@ -132,6 +131,13 @@ class Replica:
         except (*_CONNECTION_ERRORS, ConnectionError) as exc:
             self._forget_connections()
             self._set(None, f"unreachable ({type(exc).__name__})")
+            return
+        except Exception as exc:
+            # A failure of ours: the monitor must go on, and until a measurement succeeds the
+            # lag is unknown, so reads go to the primary (not by the last lag measured).
+            logger.exception("measuring the read replica's lag failed")
+            self._forget_connections()
+            self._set(None, f"not measured ({type(exc).__name__})")
             return
         self._set(lag, state)
 

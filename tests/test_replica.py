@@ -236,6 +236,40 @@ async def test_anonymous_reads_come_from_the_standby_and_signed_in_reads_from_th
         assert await public_reads(client, second["id"]) == (200, 200)
 
 
+async def test_a_failure_of_the_monitor_itself_leaves_reads_to_the_primary_until_it_measures_again(
+    settings: Settings,
+    committed_db: Database,
+    standby_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Not a connection error but a bug of ours (here a RuntimeError): the lag is then unknown, so
+    anonymous reads go to the primary, and the monitor's loop goes on to measure again."""
+    async with serving(settings, committed_db, standby_url, max_lag=600) as (app, client):
+        replica = replica_of(app)
+        await replica.poll()
+        assert replica.usable
+        measure = replica._measure
+
+        async def broken() -> tuple[float | None, str]:
+            raise RuntimeError("a bug")
+
+        monkeypatch.setattr(replica, "_measure", broken)
+        before = reads("primary")
+        await replica.poll()
+        assert not replica.usable
+        await search(client)
+        assert reads("primary") == before + 1
+        # The loop survived it: once measuring works again, the standby is used again.
+        monkeypatch.setattr(replica, "_measure", measure)
+        await eventually(lambda: _usable(replica), "the monitor measured again")
+        assert replica._task is not None
+        assert not replica._task.done()
+
+
+async def _usable(replica: Replica) -> bool:
+    return replica.usable
+
+
 async def test_a_standby_further_behind_than_the_limit_leaves_anonymous_reads_to_the_primary(
     settings: Settings,
     committed_db: Database,
