@@ -6,12 +6,8 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
 import secrets
-import socket
-import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +22,7 @@ from httpx import AsyncClient
 from app.db import Database
 from app.logs import LOGGER_LEVELS, REQUEST_LOGGER, handler, redact
 from app.settings import Settings
+from bench.common import serving
 from tests.factories import PASSWORD, add_rule, add_vehicle, booked, make_account, make_spot
 
 PARKSHARE = str(Path(sys.executable).with_name("parkshare"))
@@ -243,66 +240,32 @@ def test_text_format_has_the_request_id_and_masks() -> None:
 # --- under `parkshare serve` ---------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.slow
 @pytest.mark.real_clock
 def test_the_server_writes_json_lines_without_secrets(
     settings: Settings, committed_db: Database, tmp_path: Path
 ) -> None:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": settings.database_url,
-        "JWT_SECRET": settings.signing_secret(),
-        "ENVIRONMENT": "test",
-        "LOG_LEVEL": "INFO",
-        "LOG_FORMAT": "json",
-        "SCHEDULER_ENABLED": "false",
-        "ARGON2_TIME_COST": "1",
-        "ARGON2_MEMORY_KIB": "1024",
-    }
     stderr_path = tmp_path / "stderr.log"
-    base = f"http://127.0.0.1:{port}"
     email = f"served-{uuid.uuid4().hex[:8]}@example.org"
-    with stderr_path.open("w") as stderr:
-        proc = subprocess.Popen(
-            [PARKSHARE, "serve", "--port", str(port), "--workers", "2"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert proc.poll() is None, "the server did not start"
-                assert time.monotonic() < deadline, "the server did not start in time"
-                time.sleep(0.2)
-            with httpx.Client(base_url=base, timeout=10) as c:
-                r = c.post(
-                    "/v1/auth/register", json={"email": email, "password": PASSWORD, "display_name": "Served"}
-                )
-                assert r.status_code == 201, r.text
-                tokens = c.post("/v1/auth/login", json={"email": email, "password": PASSWORD}).json()
-                auth = {"Authorization": f"Bearer {tokens['access_token']}"}
-                feed = urlsplit(c.post("/v1/me/calendar-token", headers=auth).json()["url"])
-                calendar_token = feed.query.split("token=", 1)[1].split("&", 1)[0]
-                r = c.get(f"{feed.path}?{feed.query}")
-                assert r.status_code == 200, r.text
-                feed_request_id = r.headers["x-request-id"]
-                assert c.get("/v1/me", headers={"Authorization": "Bearer nope"}).status_code == 401
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+    # `parkshare serve` as an operator starts it (uvicorn's access log at its default), not
+    # `served`'s benchmark command.
+    command = [PARKSHARE, "serve", "--workers", "2", "--port"]
+    with (
+        serving(
+            command, settings.database_url, {"LOG_LEVEL": "INFO", "LOG_FORMAT": "json"}, log=stderr_path
+        ) as server,
+        httpx.Client(base_url=server.url, timeout=10) as c,
+    ):
+        r = c.post("/v1/auth/register", json={"email": email, "password": PASSWORD, "display_name": "Served"})
+        assert r.status_code == 201, r.text
+        tokens = c.post("/v1/auth/login", json={"email": email, "password": PASSWORD}).json()
+        auth = {"Authorization": f"Bearer {tokens['access_token']}"}
+        feed = urlsplit(c.post("/v1/me/calendar-token", headers=auth).json()["url"])
+        calendar_token = feed.query.split("token=", 1)[1].split("&", 1)[0]
+        r = c.get(f"{feed.path}?{feed.query}")
+        assert r.status_code == 200, r.text
+        feed_request_id = r.headers["x-request-id"]
+        assert c.get("/v1/me", headers={"Authorization": "Bearer nope"}).status_code == 401
     text = stderr_path.read_text()
     lines = [json.loads(line) for line in text.splitlines() if line.strip()]
     requests = [line for line in lines if line["logger"] == REQUEST_LOGGER]
