@@ -7,10 +7,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.auth import service
 
-_bearer = HTTPBearer(auto_error=False, description="Access token from /v1/auth/login or /v1/auth/refresh.")
+bearer = HTTPBearer(auto_error=False, description="Access token from /v1/auth/login or /v1/auth/refresh.")
 
 # The Authorization header, if any; `users.dependencies` turns it into the signed-in account.
-BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
 async def get_auth(request: Request) -> service.Auth:

@@ -43,6 +43,7 @@ from app.errors import ProblemError, ValidationProblem, problem_body
 from app.users.models import User
 
 REPLAYED_HEADER = "Idempotent-Replayed"
+IDEMPOTENCY_KEY = "Idempotency-Key"
 # What the 429's detail says there were too many of.
 WHAT = "booking changes"
 
@@ -50,7 +51,7 @@ WHAT = "booking changes"
 IdempotencyKeyHeader = Annotated[
     str | None,
     Header(
-        alias="Idempotency-Key",
+        alias=IDEMPOTENCY_KEY,
         description="1-255 characters. A retry with the same key and body returns the first answer "
         "again; the same key with another body is 422 `idempotency_key_reused`; a retry while the "
         "first is still running is 409 `idempotency_in_progress`. Keys are kept at least 24 h.",
@@ -153,7 +154,7 @@ async def _answer_once(
     route: Callable[[], Awaitable[BaseModel]],
 ) -> JSONResponse:
     if not 1 <= len(key) <= 255:
-        raise ValidationProblem.field("Idempotency-Key", "must be 1 to 255 characters", where="header")
+        raise ValidationProblem.field(IDEMPOTENCY_KEY, "must be 1 to 255 characters", where="header")
     digest = fingerprint(request, body)
     locked = await session.scalar(
         select(func.pg_try_advisory_xact_lock(func.hashtextextended(f"idempotency:{user.id}:{key}", 0)))
