@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import configure_mappers, make_transient_to_detached
+from sqlalchemy.orm import Session, SessionTransaction, configure_mappers, make_transient_to_detached
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import Field, SQLModel
 
@@ -172,6 +172,11 @@ async def raw_connection(session: AsyncSession) -> asyncpg.Connection:
     For the few statements of the hottest path (a booking: lock the spot, read its calendar,
     insert): there SQLAlchemy's execution machinery costs about 250 µs of CPU per statement and
     asyncpg's own call about 50 µs (docs/bookings.md, "Throughput")."""
+    known: asyncpg.Connection | None = session.info.get(_RAW)
+    if known is not None:
+        # Kept until the session's transaction ends (`_forget_raw`): finding it again through the
+        # session cost 23 µs a call, and a booking asks four times.
+        return known
     connection = await session.connection()
     # SQLAlchemy's asyncpg adapter (typed as a plain DB-API connection).
     adapted: Any = (await connection.get_raw_connection()).dbapi_connection
@@ -193,7 +198,19 @@ async def raw_connection(session: AsyncSession) -> asyncpg.Connection:
             # own: a lost connection invalidated, the error one the app answers (503 while the
             # database is down), not the adapter's own exception.
             await connection.exec_driver_sql("select")
+    session.info[_RAW] = raw
     return raw
+
+
+_RAW = "parkshare.raw_connection"
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_raw(session: Session, transaction: SessionTransaction) -> None:
+    # The connection goes back to the pool with the session's transaction (a savepoint's end
+    # keeps it).
+    if transaction.parent is None:
+        session.info.pop(_RAW, None)
 
 
 async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:

@@ -80,6 +80,41 @@ async def test_the_raw_connection_shares_the_session_transaction(settings: Setti
         await database.dispose()
 
 
+async def test_the_raw_connection_is_kept_for_one_transaction_of_the_session(settings: Settings) -> None:
+    """Asked again within a transaction (a savepoint's end included), it is the same connection;
+    after a commit or a rollback, a session used again begins a new transaction on the connection
+    it then holds, not on the one it gave back to the pool."""
+    database = Database.from_settings(settings)
+    user_id, email = _new_user()
+    pid = "select pg_backend_pid()"
+    try:
+        async with database.sessionmaker() as session, database.sessionmaker() as other:
+            first = await raw_connection(session)
+            savepoint = await session.begin_nested()
+            assert await raw_connection(session) is first
+            await savepoint.rollback()
+            assert await raw_connection(session) is first
+            await first.execute(_INSERT_USER, user_id, email, "Driver test")
+            await session.commit()
+            assert not first.is_in_transaction()
+            # The connection given back now serves another session, in a transaction of its own.
+            taken = await raw_connection(other)
+            assert taken is first
+            again = await raw_connection(session)
+            assert again is not first
+            assert again.is_in_transaction()
+            assert await again.fetchval(pid) != await taken.fetchval(pid)
+            await again.execute("delete from users where id = $1", user_id)
+            await session.rollback()
+            assert (await raw_connection(session)).is_in_transaction()
+            # The rollback kept the user: the delete was in `again`'s transaction.
+            assert await taken.fetchval("select count(*) from users where id = $1", user_id) == 1
+            await other.rollback()
+    finally:
+        await _delete_user(database, user_id)
+        await database.dispose()
+
+
 async def test_a_failed_statement_keeps_its_parameters_out_of_the_error(settings: Settings) -> None:
     """Unexpected errors are logged with their message: personal data must not be in it."""
     database = Database.from_settings(settings)
