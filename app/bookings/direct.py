@@ -60,6 +60,8 @@ class DirectBookingRoute(BaseRoute):
             scope["type"] == "http"
             and scope["method"] == "POST"
             and scope["path"] == PATH
+            # Served under a prefix (`root_path`), the path is FastAPI's to judge.
+            and not scope.get("root_path")
             and _HANDED_ON not in scope
             and _json_content(scope)
         ):
