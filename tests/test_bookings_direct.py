@@ -128,6 +128,14 @@ async def test_refusals_are_fastapis_own_word_for_word(
         "no body": {"content": b"", "headers": {**carol.headers, **json_type}},
         "not JSON": {"content": b'{"spot_id": ', "headers": {**carol.headers, **json_type}},
         "not UTF-8": {"content": b'{"spot_id": "\xff"}', "headers": {**carol.headers, **json_type}},
+        "nested too deep": {
+            "content": b"[" * 100_000 + b"]" * 100_000,
+            "headers": {**carol.headers, **json_type},
+        },
+        "digits past Python's limit": {
+            "content": b'{"spot_id": 1' + b"0" * 5000 + b"}",
+            "headers": {**carol.headers, **json_type},
+        },
         "a number for a time": {
             "content": json.dumps({**body(spot, 6, 7), "start": 10**30}).encode(),
             "headers": {**carol.headers, **json_type},

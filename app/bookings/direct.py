@@ -81,8 +81,9 @@ class DirectBookingRoute(BaseRoute):
                 break
         booking: BookingCreate | None = None
         if message["type"] == "http.request":
-            # Not JSON (a UnicodeDecodeError is a ValueError too), or not a booking.
-            with contextlib.suppress(ValueError, ValidationError):
+            # Not JSON (a UnicodeDecodeError is a ValueError too; nesting too deep for the parser
+            # a RecursionError), or not a booking.
+            with contextlib.suppress(ValueError, RecursionError, ValidationError):
                 booking = BookingCreate.model_validate(
                     json.loads(b"".join(m.get("body", b"") for m in received))
                 )
