@@ -173,9 +173,11 @@ async def raw_connection(session: AsyncSession) -> asyncpg.Connection:
     insert): there SQLAlchemy's execution machinery costs about 250 µs of CPU per statement and
     asyncpg's own call about 50 µs (docs/bookings.md, "Throughput")."""
     known: asyncpg.Connection | None = session.info.get(_RAW)
-    if known is not None:
-        # Kept until the session's transaction ends (`_forget_raw`): finding it again through the
-        # session cost 23 µs a call, and a booking asks four times.
+    # Kept until the session's transaction ends (`_forget_raw`): finding it again through the
+    # session cost 23 µs a call, and a booking asks four times. Not while its transaction is gone
+    # before the session's has ended (a failed flush has rolled it back): the session then refuses
+    # as it always did (`PendingRollbackError`), instead of statements running outside a transaction.
+    if known is not None and known.is_in_transaction():
         return known
     connection = await session.connection()
     # SQLAlchemy's asyncpg adapter (typed as a plain DB-API connection).

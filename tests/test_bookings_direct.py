@@ -7,15 +7,19 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from httpx import AsyncClient
 from starlette.types import Message
 
 from app.bookings import direct
+from app.bookings.schemas import BookingCreate
+from app.clock import request_now
+from app.ops import metrics
 from tests.conftest import START, FakeClock, at
 from tests.factories import Account, make_account, open_spot
 
@@ -245,3 +249,38 @@ async def test_a_client_gone_before_its_body_ended_is_answered_as_fastapi_answer
     # Nothing was booked.
     mine = (await client.get("/v1/me/bookings", headers=bob.headers)).json()["items"]
     assert mine == []
+
+
+async def test_the_metrics_name_fastapis_route(
+    client: AsyncClient, clock: FakeClock, alice: Account, bob: Account, handled: list[str]
+) -> None:
+    spot = await open_spot(client, alice)
+    counted = metrics.REQUESTS.labels("POST", "/v1/bookings", "201")
+    before = counted._value.get()
+    r = await client.post("/v1/bookings", headers=bob.headers, json=body(spot, 2, 3))
+    assert r.status_code == 201, r.text
+    assert handled == [spot["id"]]
+    assert counted._value.get() == before + 1
+
+
+async def test_with_overridden_dependencies_fastapi_answers(
+    app: FastAPI, client: AsyncClient, clock: FakeClock, alice: Account, bob: Account, handled: list[str]
+) -> None:
+    spot = await open_spot(client, alice)
+    app.dependency_overrides[request_now] = lambda: START + timedelta(hours=1)
+    r = await client.post("/v1/bookings", headers=bob.headers, json=body(spot, 2, 3))
+    assert r.status_code == 201, r.text
+    # The override applied: the booking was made at its time, by FastAPI's route.
+    assert r.json()["events"][0]["at"] == at(1, START)
+    assert handled == []
+
+
+def test_a_route_that_takes_other_parameters_is_refused_at_start() -> None:
+    router = APIRouter()
+
+    @router.post("/v1/bookings")
+    async def create_booking(body: BookingCreate, vehicle_hint: str | None = None) -> None:
+        return None
+
+    with pytest.raises(RuntimeError, match="the direct route passes"):
+        direct.direct_route(router)

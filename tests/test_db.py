@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 from sqlalchemy import inspect, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError, PendingRollbackError
 
 from app.bookings.models import Booking
-from app.db import Database, as_loaded, as_row, raw_connection
+from app.db import _RAW, Database, as_loaded, as_row, raw_connection
 from app.errors import describe_for_log
 from app.settings import Settings
 from app.users.models import User
@@ -93,6 +93,8 @@ async def test_the_raw_connection_is_kept_for_one_transaction_of_the_session(set
             savepoint = await session.begin_nested()
             assert await raw_connection(session) is first
             await savepoint.rollback()
+            # Still kept: the savepoint's end is not the transaction's.
+            assert session.info[_RAW] is first
             assert await raw_connection(session) is first
             await first.execute(_INSERT_USER, user_id, email, "Driver test")
             await session.commit()
@@ -110,6 +112,41 @@ async def test_the_raw_connection_is_kept_for_one_transaction_of_the_session(set
             # The rollback kept the user: the delete was in `again`'s transaction.
             assert await taken.fetchval("select count(*) from users where id = $1", user_id) == 1
             await other.rollback()
+    finally:
+        await _delete_user(database, user_id)
+        await database.dispose()
+
+
+async def test_after_a_failed_flush_the_raw_connection_is_refused_as_the_session_is(
+    settings: Settings,
+) -> None:
+    """A flush that fails has rolled the transaction back, but the session's own transaction has
+    not ended until the session rolls back: until then no statement may run, on the raw connection
+    either (it would run outside any transaction and commit on its own)."""
+    database = Database.from_settings(settings)
+    user_id, email = _new_user()
+    try:
+        async with database.sessionmaker() as session:
+            raw = await raw_connection(session)
+            await raw.execute(_INSERT_USER, user_id, email, "First")
+            now = datetime.now(UTC)
+            session.add(
+                User(
+                    id=uuid.uuid4(),
+                    email=email,  # taken: the flush fails on the unique constraint
+                    password_hash="x",
+                    display_name="Second",
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            with pytest.raises(IntegrityError):
+                await session.flush()
+            assert not raw.is_in_transaction()
+            with pytest.raises(PendingRollbackError):
+                await raw_connection(session)
+            await session.rollback()
+            assert (await raw_connection(session)).is_in_transaction()
     finally:
         await _delete_user(database, user_id)
         await database.dispose()

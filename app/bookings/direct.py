@@ -16,6 +16,7 @@ The OpenAPI document keeps describing FastAPI's route, which this one answers fo
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 from typing import Any
 
@@ -63,6 +64,8 @@ class DirectBookingRoute(BaseRoute):
             # Served under a prefix (`root_path`), the path is FastAPI's to judge.
             and not scope.get("root_path")
             and _HANDED_ON not in scope
+            # Overridden dependencies are FastAPI's to apply.
+            and not scope["app"].dependency_overrides
             and _json_content(scope)
         ):
             return Match.FULL, {"route": self.route, "endpoint": self.route.endpoint, "path_params": {}}
@@ -128,4 +131,10 @@ def direct_route(router: APIRouter) -> DirectBookingRoute:
     (route,) = (
         r for r in router.routes if isinstance(r, APIRoute) and r.path == PATH and "POST" in (r.methods or ())
     )
+    # `handle` passes the route exactly these, as FastAPI would: a parameter or a dependency added
+    # to FastAPI's route must be added there too.
+    passed = {"body", "user", "session", "settings", "now", "_request", "_idempotency_key"}
+    taken = set(inspect.signature(route.endpoint).parameters)
+    if taken != passed or route.dependencies or router.dependencies:
+        raise RuntimeError(f"POST {PATH} takes {sorted(taken)}; the direct route passes {sorted(passed)}")
     return DirectBookingRoute(route)
