@@ -44,7 +44,7 @@ from app.events.hub import Hub
 from app.main import create_app
 from app.openapi import CODE_STATUS
 from app.settings import Settings
-from tests.conftest import START, FakeClock, _client, at
+from tests.conftest import START, FakeClock, _client, at, http_scope
 from tests.factories import (
     EVERY_DAY,
     PASSWORD,
@@ -578,21 +578,7 @@ async def stream_status(app: FastAPI, url: str, headers: dict[str, str]) -> tupl
             if not message.get("more_body"):
                 started.set()
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": url,
-        "raw_path": url.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"test"), *((k.lower().encode(), v.encode()) for k, v in headers.items())],
-        "client": ("127.0.0.1", 1),
-        "server": ("test", 80),
-        "state": {},
-    }
+    scope = http_scope("GET", url, [(k.lower().encode(), v.encode()) for k, v in headers.items()])
     task = asyncio.ensure_future(app(scope, receive, send))  # type: ignore[arg-type]
     await asyncio.wait_for(started.wait(), 10)
     task.cancel()

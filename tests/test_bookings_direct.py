@@ -20,7 +20,7 @@ from app.bookings import direct
 from app.bookings.schemas import BookingCreate
 from app.clock import request_now
 from app.ops import metrics
-from tests.conftest import START, FakeClock, at
+from tests.conftest import START, FakeClock, at, http_scope
 from tests.factories import Account, make_account, open_spot
 
 # Differ between any two answers: the request's own id.
@@ -200,20 +200,7 @@ async def test_a_body_in_pieces_is_read_whole(
 
 async def _asgi(app: FastAPI, headers: list[tuple[bytes, bytes]], messages: list[Message]) -> list[Message]:
     """What the app sends for a POST /v1/bookings whose client sends `messages`."""
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/v1/bookings",
-        "raw_path": b"/v1/bookings",
-        "root_path": "",
-        "query_string": b"",
-        "headers": [(b"host", b"test"), *headers],
-        "client": ("127.0.0.1", 1234),
-        "server": ("test", 80),
-    }
+    scope = http_scope("POST", "/v1/bookings", headers)
     pending = iter(messages)
     sent: list[Message] = []
 

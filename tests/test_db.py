@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -117,39 +118,37 @@ async def test_the_raw_connection_is_kept_for_one_transaction_of_the_session(set
         await database.dispose()
 
 
+@pytest.fixture
+async def database(settings: Settings) -> AsyncIterator[Database]:
+    database = Database.from_settings(settings)
+    yield database
+    await database.dispose()
+
+
 async def test_after_a_failed_flush_the_raw_connection_is_refused_as_the_session_is(
-    settings: Settings,
+    database: Database,
 ) -> None:
     """A flush that fails has rolled the transaction back, but the session's own transaction has
     not ended until the session rolls back: until then no statement may run, on the raw connection
-    either (it would run outside any transaction and commit on its own)."""
-    database = Database.from_settings(settings)
+    either (it would run outside any transaction and commit on its own). Nothing is left behind:
+    the first user was inserted in the transaction rolled back."""
     user_id, email = _new_user()
-    try:
-        async with database.sessionmaker() as session:
-            raw = await raw_connection(session)
-            await raw.execute(_INSERT_USER, user_id, email, "First")
-            now = datetime.now(UTC)
-            session.add(
-                User(
-                    id=uuid.uuid4(),
-                    email=email,  # taken: the flush fails on the unique constraint
-                    password_hash="x",
-                    display_name="Second",
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-            with pytest.raises(IntegrityError):
-                await session.flush()
-            assert not raw.is_in_transaction()
-            with pytest.raises(PendingRollbackError):
-                await raw_connection(session)
-            await session.rollback()
-            assert (await raw_connection(session)).is_in_transaction()
-    finally:
-        await _delete_user(database, user_id)
-        await database.dispose()
+    async with database.sessionmaker() as session:
+        raw = await raw_connection(session)
+        await raw.execute(_INSERT_USER, user_id, email, "First")
+        now = datetime.now(UTC)
+        # The same e-mail: the flush fails on the unique constraint.
+        second = User(id=uuid.uuid4(), email=email, password_hash="x", display_name="Second")
+        second.created_at = second.updated_at = now
+        session.add(second)
+        with pytest.raises(IntegrityError):
+            await session.flush()
+        assert not raw.is_in_transaction()
+        with pytest.raises(PendingRollbackError):
+            await raw_connection(session)
+        await session.rollback()
+        assert (await raw_connection(session)).is_in_transaction()
+        assert await session.get(User, user_id) is None
 
 
 async def test_a_failed_statement_keeps_its_parameters_out_of_the_error(settings: Settings) -> None:

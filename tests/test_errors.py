@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 
 from app.errors import MAX_LISTED_ERRORS
-from tests.conftest import assert_problem
+from tests.conftest import assert_problem, http_scope
 from tests.factories import Account
 
 
@@ -129,20 +129,7 @@ async def call_asgi(
     async def send(message: dict[str, Any]) -> None:
         messages.append(message)
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/v1/auth/login",
-        "raw_path": b"/v1/auth/login",
-        "root_path": "",
-        "query_string": b"",
-        "headers": [(b"host", b"test"), (b"content-type", b"application/json"), *headers],
-        "client": ("127.0.0.1", 1234),
-        "server": ("test", 80),
-    }
+    scope = http_scope("POST", "/v1/auth/login", [(b"content-type", b"application/json"), *headers])
     await app(scope, receive, send)
     start = next(m for m in messages if m["type"] == "http.response.start")
     body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
