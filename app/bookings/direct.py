@@ -25,6 +25,7 @@ from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from starlette.datastructures import URLPath
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, NoMatchFound, request_response
 from starlette.types import Message, Receive, Scope, Send
 
@@ -39,6 +40,8 @@ from app.users.dependencies import access_claims, current_user
 PATH = "/v1/bookings"
 # Set on a request handed to FastAPI's route, so that matching it again skips this one.
 _HANDED_ON = "parkshare.booking_handed_on"
+# The validated body of a request this route answers.
+_BOOKING = "parkshare.booking"
 
 
 def _json_content(scope: Scope) -> bool:
@@ -55,6 +58,8 @@ class DirectBookingRoute(BaseRoute):
         # FastAPI's route: what the metrics, the request log and the error log name (its path).
         self.route = route
         self.path = self.path_format = route.path
+        # Starlette's request/response wrapper (the app's exception handlers), built once.
+        self._book = request_response(_book)
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if (
@@ -96,24 +101,27 @@ class DirectBookingRoute(BaseRoute):
             await scope["router"].app(scope, _replay(received, receive), send)
             return
 
-        async def book(request: Request) -> Any:
-            # As FastAPI would solve `create_booking`'s dependencies: the session first (so a
-            # refused token rolls it back as any refusal does), then the time, the token, the user.
-            async with request_session(request) as session:
-                now = await request_now(request)
-                claims = await access_claims(request.app.state.auth, await bearer(request), now)
-                user = await current_user(session, claims)
-                return await create_booking(
-                    body=booking,
-                    user=user,
-                    session=session,
-                    settings=request.app.state.settings,
-                    now=now,
-                    _request=request,
-                    _idempotency_key=request.headers.get(IDEMPOTENCY_KEY),
-                )
+        scope[_BOOKING] = booking
+        await self._book(scope, receive, send)
 
-        await request_response(book)(scope, receive, send)
+
+async def _book(request: Request) -> Response:
+    booking: BookingCreate = request.scope[_BOOKING]
+    # As FastAPI would solve `create_booking`'s dependencies: the session first (so a refused
+    # token rolls it back as any refusal does), then the time, the token, the user.
+    async with request_session(request) as session:
+        now = await request_now(request)
+        claims = await access_claims(request.app.state.auth, await bearer(request), now)
+        user = await current_user(session, claims)
+        return await create_booking(
+            body=booking,
+            user=user,
+            session=session,
+            settings=request.app.state.settings,
+            now=now,
+            _request=request,
+            _idempotency_key=request.headers.get(IDEMPOTENCY_KEY),
+        )
 
 
 def _replay(received: list[Message], receive: Receive) -> Receive:
